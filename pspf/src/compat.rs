@@ -1,0 +1,122 @@
+//! Can the upstream FlavorPack launchers run this package? (PSPF.md, promise 1.)
+//!
+//! The measured upstream launchers (Rust 0.3.0, Rust 0.5.4, Go 0.5.4) run a package only when
+//! it uses what they know: codecs raw, gzip, tar, tar.gz; no symbolic links inside archives;
+//! no placeholders in `execution.env`; a command whose program is found through
+//! `{workenv}/bin` or `PATH`; and, for Rust 0.3.0, the metadata fields its strict parser
+//! requires. [`upstream_compatibility`] lists every rule a package breaks.
+
+use crate::error::Result;
+use crate::reader::Package;
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incompatibility {
+    /// Which upstream launchers are affected (`"all"`, `"rust-0.3.0"`, …).
+    pub launchers: &'static str,
+    /// Short rule name (`codec`, `symlink`, `env-placeholder`, `command`, `metadata`).
+    pub rule: &'static str,
+    /// What exactly breaks it.
+    pub detail: String,
+}
+
+fn has_placeholder(s: &str) -> bool {
+    ["{workenv}", "{package_name}", "{version}"]
+        .iter()
+        .any(|p| s.contains(p))
+}
+
+/// Every rule of promise 1 this package breaks (empty = upstream launchers can run it).
+/// Reads tar slots to look for symbolic links, so it costs one pass over their data.
+pub fn upstream_compatibility(pkg: &Package) -> Result<Vec<Incompatibility>> {
+    let meta = pkg.metadata()?;
+    let mut out = Vec::new();
+    for i in 0..pkg.slot_count() {
+        let id = meta.slots.get(i).map(|s| s.id.as_str()).unwrap_or("?");
+        let codec = match pkg.slot_codec(i) {
+            Ok(c) => c,
+            Err(e) => {
+                out.push(Incompatibility {
+                    launchers: "all",
+                    rule: "codec",
+                    detail: format!("slot {i} ({id}): {e}"),
+                });
+                continue;
+            }
+        };
+        if !codec.upstream_readable() {
+            out.push(Incompatibility {
+                launchers: "all",
+                rule: "codec",
+                detail: format!(
+                    "slot {i} ({id}) uses {codec}; upstream launchers decode only raw, gzip, tar and tar.gz"
+                ),
+            });
+        } else if codec.is_tar() {
+            let mut archive = tar::Archive::new(pkg.slot_reader(i)?);
+            let mut links = Vec::new();
+            for entry in archive.entries()? {
+                let entry = entry?;
+                if entry.header().entry_type().is_symlink() {
+                    links.push(entry.path()?.display().to_string());
+                }
+            }
+            if !links.is_empty() {
+                out.push(Incompatibility {
+                    launchers: "rust-0.5.4, go-0.5.4",
+                    rule: "symlink",
+                    detail: format!(
+                        "slot {i} ({id}) contains symbolic links ({}), which 0.5.4 launchers refuse",
+                        links.join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    for (k, v) in &meta.execution.env {
+        if has_placeholder(v) {
+            out.push(Incompatibility {
+                launchers: "all",
+                rule: "env-placeholder",
+                detail: format!(
+                    "execution.env {k}={v:?} uses a placeholder; upstream launchers pass it literally"
+                ),
+            });
+        }
+    }
+    let program = meta
+        .execution
+        .command
+        .split_whitespace()
+        .next()
+        .unwrap_or("");
+    let in_bin = program
+        .strip_prefix("{workenv}/bin/")
+        .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+    if !in_bin && program.contains('/') {
+        out.push(Incompatibility {
+            launchers: "rust-0.3.0",
+            rule: "command",
+            detail: format!(
+                "program {program:?} is neither in {{workenv}}/bin nor a bare name; Rust 0.3.0 looks up only its basename in PATH"
+            ),
+        });
+    }
+    if meta.execution.primary_slot.is_none() {
+        out.push(Incompatibility {
+            launchers: "rust-0.3.0",
+            rule: "metadata",
+            detail: "execution.primary_slot is missing (Rust 0.3.0 exits 104)".into(),
+        });
+    }
+    if let Some(build) = &meta.build {
+        if build.pointer("/platform/host").is_none() {
+            out.push(Incompatibility {
+                launchers: "rust-0.3.0",
+                rule: "metadata",
+                detail: "build.platform.host is missing (Rust 0.3.0 exits 104)".into(),
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,211 @@
+//! The one error type of the crate, with a machine-readable [`ErrorKind`] per failure.
+//!
+//! Every variant carries what a user needs to act: which slot, which field, what was expected
+//! and what was found. Callers branch on [`Error::kind`], never on message text; the launcher
+//! maps kinds to its exit codes and `flavor verify` to its check names.
+
+use std::io;
+
+/// What went wrong, without the details: stable for matching and exit-code mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The file does not end with a PSPF/2025 trailer (magic bytes missing, file too short).
+    NotAPackage,
+    /// The index names a format version this crate does not read.
+    UnsupportedVersion,
+    /// An offset or size in the index or a descriptor points outside the file or overflows.
+    Malformed,
+    /// The Adler-32 of the index does not match the stored one.
+    IndexChecksum,
+    /// The SHA-256 of the compressed metadata does not match the index.
+    MetadataChecksum,
+    /// The metadata could not be decompressed or parsed.
+    Metadata,
+    /// The Ed25519 signature over the metadata does not verify.
+    Signature,
+    /// `package_size` in the index differs from the file length.
+    PackageSize,
+    /// The key fingerprint in the index does not match the public key.
+    KeyFingerprint,
+    /// The package is signed by a key that is not in the trusted set.
+    UntrustedKey,
+    /// A slot's stored bytes do not match the 8-byte checksum in its descriptor.
+    SlotChecksum,
+    /// A slot's stored bytes do not match the `sha256:` digest in the signed metadata.
+    SlotDigest,
+    /// A descriptor field disagrees with the signed metadata (operations, slot count, digest).
+    DescriptorMismatch,
+    /// A slot uses an operation (codec) this crate does not implement.
+    UnknownOperation,
+    /// An archive entry would land outside the destination directory.
+    UnsafePath,
+    /// A key file or seed could not be read or has the wrong format.
+    Key,
+    /// An operating-system I/O error.
+    Io,
+}
+
+impl ErrorKind {
+    /// True for failures that mean "the bytes are not what was signed" (integrity), as opposed
+    /// to structure, I/O or policy problems.
+    pub fn is_integrity(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::IndexChecksum
+                | ErrorKind::MetadataChecksum
+                | ErrorKind::Signature
+                | ErrorKind::PackageSize
+                | ErrorKind::KeyFingerprint
+                | ErrorKind::UntrustedKey
+                | ErrorKind::SlotChecksum
+                | ErrorKind::SlotDigest
+                | ErrorKind::DescriptorMismatch
+        )
+    }
+}
+
+/// An error reading, verifying, decoding or writing a package.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("not a PSPF/2025 package: {reason}")]
+    NotAPackage { reason: String },
+
+    #[error("unsupported PSPF format version {found:#010x} (this reader knows 0x20250001)")]
+    UnsupportedVersion { found: u32 },
+
+    #[error("malformed package: {what}")]
+    Malformed { what: String },
+
+    #[error("index checksum mismatch: stored {stored:08x}, computed {computed:08x}")]
+    IndexChecksum { stored: u32, computed: u32 },
+
+    #[error("metadata checksum mismatch: index says {expected}, metadata bytes hash to {actual}")]
+    MetadataChecksum { expected: String, actual: String },
+
+    #[error("metadata unreadable: {reason}")]
+    Metadata { reason: String },
+
+    #[error("signature invalid: {reason}")]
+    Signature { reason: String },
+
+    #[error("package_size in the index is {recorded} but the file is {actual} bytes long")]
+    PackageSize { recorded: u64, actual: u64 },
+
+    #[error(
+        "key fingerprint in the index ({recorded}) is not the SHA-256 of the public key ({computed})"
+    )]
+    KeyFingerprint { recorded: String, computed: String },
+
+    #[error("package is signed by key {key}, which is not trusted")]
+    UntrustedKey { key: String },
+
+    #[error(
+        "slot {slot} ({id}): stored bytes hash to checksum {actual:#018x}, descriptor says {expected:#018x}"
+    )]
+    SlotChecksum {
+        slot: usize,
+        id: String,
+        expected: u64,
+        actual: u64,
+    },
+
+    #[error(
+        "slot {slot} ({id}): stored bytes hash to sha256:{actual}, signed metadata says {expected}"
+    )]
+    SlotDigest {
+        slot: usize,
+        id: String,
+        expected: String,
+        actual: String,
+    },
+
+    #[error("{what}: descriptor has {descriptor}, signed metadata has {metadata}")]
+    DescriptorMismatch {
+        what: String,
+        descriptor: String,
+        metadata: String,
+    },
+
+    #[error(
+        "{context}: unknown operation {name} ({op:#04x}); this reader decodes raw, gzip, zstd and tar"
+    )]
+    UnknownOperation {
+        context: String,
+        op: u8,
+        name: &'static str,
+    },
+
+    #[error("refusing archive entry {path:?}: {reason}")]
+    UnsafePath { path: String, reason: String },
+
+    #[error("key: {reason}")]
+    Key { reason: String },
+
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+impl Error {
+    /// The kind of failure, for matching and exit codes.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotAPackage { .. } => ErrorKind::NotAPackage,
+            Error::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
+            Error::Malformed { .. } => ErrorKind::Malformed,
+            Error::IndexChecksum { .. } => ErrorKind::IndexChecksum,
+            Error::MetadataChecksum { .. } => ErrorKind::MetadataChecksum,
+            Error::Metadata { .. } => ErrorKind::Metadata,
+            Error::Signature { .. } => ErrorKind::Signature,
+            Error::PackageSize { .. } => ErrorKind::PackageSize,
+            Error::KeyFingerprint { .. } => ErrorKind::KeyFingerprint,
+            Error::UntrustedKey { .. } => ErrorKind::UntrustedKey,
+            Error::SlotChecksum { .. } => ErrorKind::SlotChecksum,
+            Error::SlotDigest { .. } => ErrorKind::SlotDigest,
+            Error::DescriptorMismatch { .. } => ErrorKind::DescriptorMismatch,
+            Error::UnknownOperation { .. } => ErrorKind::UnknownOperation,
+            Error::UnsafePath { .. } => ErrorKind::UnsafePath,
+            Error::Key { .. } => ErrorKind::Key,
+            Error::Io(e) => match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
+                Some(inner) => inner.kind(),
+                None => ErrorKind::Io,
+            },
+        }
+    }
+
+    pub(crate) fn malformed(what: impl Into<String>) -> Self {
+        Error::Malformed { what: what.into() }
+    }
+
+    pub(crate) fn metadata(reason: impl std::fmt::Display) -> Self {
+        Error::Metadata {
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Wrap into an `io::Error` so it can travel through `Read` implementations; [`Error::kind`]
+    /// and [`Error::from_io`] recover it.
+    pub(crate) fn into_io(self) -> io::Error {
+        let kind = match self.kind() {
+            ErrorKind::Io => io::ErrorKind::Other,
+            _ => io::ErrorKind::InvalidData,
+        };
+        io::Error::new(kind, self)
+    }
+
+    /// Turn an `io::Error` that came out of one of this crate's readers back into the `Error`
+    /// it carries (or an `Io` error if it carries none).
+    pub fn from_io(err: io::Error) -> Self {
+        if err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            match err.into_inner().map(|inner| inner.downcast::<Error>()) {
+                Some(Ok(inner)) => *inner,
+                _ => Error::Io(io::Error::other("lost inner error")),
+            }
+        } else {
+            Error::Io(err)
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,271 @@
+//! Safe extraction of slots into a directory.
+//!
+//! A tar slot is unpacked at the destination root; a single-file slot lands at its target path
+//! (a leading `{workenv}/` stripped). Nothing may leave the destination: absolute paths, `..`
+//! components and writes through symbolic links that point outside are refused with
+//! [`crate::Error::UnsafePath`], and device nodes are refused outright. Extraction streams
+//! and verifies the slot as it goes; callers extract into a private staging directory and
+//! publish it only when this returns `Ok`.
+
+use crate::error::{Error, Result};
+use crate::reader::Package;
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+/// Turn a recorded slot target into a safe relative path (`{workenv}/bin/x` → `bin/x`).
+/// Returns an empty path for the workenv root itself.
+pub fn relative_target(target: &str) -> Result<PathBuf> {
+    let t = target
+        .strip_prefix("{workenv}")
+        .map(|rest| rest.trim_start_matches('/'))
+        .unwrap_or(target);
+    let mut out = PathBuf::new();
+    for comp in Path::new(t).components() {
+        match comp {
+            Component::Normal(c) => out.push(c),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(Error::UnsafePath {
+                    path: target.to_string(),
+                    reason: "contains '..'".into(),
+                });
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(Error::UnsafePath {
+                    path: target.to_string(),
+                    reason: "is absolute".into(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn check_entry_path(path: &Path) -> Result<()> {
+    for comp in path.components() {
+        let reason = match comp {
+            Component::ParentDir => "contains '..'",
+            Component::RootDir | Component::Prefix(_) => "is absolute",
+            _ => continue,
+        };
+        return Err(Error::UnsafePath {
+            path: path.display().to_string(),
+            reason: reason.into(),
+        });
+    }
+    Ok(())
+}
+
+/// Refuse an entry whose parent directory, as it exists on disk now, resolves (through
+/// symlinks) to somewhere outside `root`.
+fn refuse_outward_parent(root: &Path, entry: &Path) -> Result<()> {
+    let Some(parent) = entry.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    // Find the deepest existing ancestor; what does not exist yet will be created as a
+    // real directory inside it.
+    let mut probe = root.join(parent);
+    loop {
+        match probe.canonicalize() {
+            Ok(real) if real.starts_with(root) => return Ok(()),
+            Ok(_) => {
+                return Err(Error::UnsafePath {
+                    path: entry.display().to_string(),
+                    reason: "would be written through a symbolic link that leaves the destination"
+                        .into(),
+                });
+            }
+            Err(_) if probe.symlink_metadata().is_ok() => {
+                return Err(Error::UnsafePath {
+                    path: entry.display().to_string(),
+                    reason: "would be written through a dangling symbolic link".into(),
+                });
+            }
+            Err(_) => {
+                if !probe.pop() || probe == root {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Unpack a tar stream into `dest` (which must exist), refusing anything that would land
+/// outside it. Returns the number of entries written. The stream is read to its end, so a
+/// verifying reader underneath gets to check its digest.
+pub fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64> {
+    let mut archive = tar::Archive::new(reader);
+    archive.set_preserve_permissions(true);
+    archive.set_preserve_mtime(true);
+    archive.set_overwrite(true);
+    let root = dest.canonicalize()?;
+    let mut count = 0u64;
+    for entry in archive.entries().map_err(Error::from_io)? {
+        let mut entry = entry.map_err(Error::from_io)?;
+        let path = entry.path().map_err(Error::from_io)?.into_owned();
+        check_entry_path(&path)?;
+        let kind = entry.header().entry_type();
+        if kind.is_block_special() || kind.is_character_special() || kind.is_fifo() {
+            return Err(Error::UnsafePath {
+                path: path.display().to_string(),
+                reason: "device and FIFO entries are not allowed in a package".into(),
+            });
+        }
+        if kind.is_hard_link() {
+            if let Some(target) = entry.link_name().map_err(Error::from_io)? {
+                check_entry_path(&target)?;
+            }
+        }
+        refuse_outward_parent(&root, &path)?;
+        // unpack_in re-checks the path as well; it answers `false` when it refuses.
+        if !entry.unpack_in(dest).map_err(Error::from_io)? {
+            return Err(Error::UnsafePath {
+                path: path.display().to_string(),
+                reason: "would be written outside the destination".into(),
+            });
+        }
+        count += 1;
+    }
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(Error::from_io)?;
+    Ok(count)
+}
+
+/// Write a decoded single-file stream to `path` with `mode`, creating parent directories.
+pub fn write_file_from<R: Read>(mut reader: R, path: &Path, mode: u32) -> Result<u64> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let mut out = fs::File::create(path)?;
+    let n = io::copy(&mut reader, &mut out).map_err(Error::from_io)?;
+    out.set_permissions(fs::Permissions::from_mode(mode))?;
+    Ok(n)
+}
+
+impl Package {
+    /// Extract slot `i` under `dest`: a tar slot is unpacked at `dest`, a file slot lands at
+    /// `dest/<target>`. Returns the path written (the directory for a tar slot).
+    pub fn extract_slot(&self, i: usize, dest: &Path) -> Result<PathBuf> {
+        let codec = self.slot_codec(i)?;
+        let reader = self.slot_reader(i)?;
+        if codec.is_tar() {
+            fs::create_dir_all(dest)?;
+            unpack_tar(reader, dest)?;
+            return Ok(dest.to_path_buf());
+        }
+        let meta = self.slot_metadata(i);
+        let target = meta
+            .map(|m| m.destination().to_string())
+            .unwrap_or_default();
+        let mut rel = relative_target(&target)?;
+        if rel.as_os_str().is_empty() {
+            // A file slot aimed at the root itself: name it after the slot.
+            let id = meta.map(|m| m.id.as_str()).filter(|s| !s.is_empty());
+            rel = relative_target(id.unwrap_or("slot"))?;
+            if rel.as_os_str().is_empty() {
+                rel = PathBuf::from(format!("slot_{i}"));
+            }
+        }
+        let desc_mode = u32::from(self.descriptors()[i].permissions) & 0o7777;
+        let mode = if desc_mode != 0 {
+            desc_mode
+        } else {
+            meta.and_then(|m| m.mode())
+                .filter(|m| *m != 0)
+                .unwrap_or(0o600)
+        };
+        let path = dest.join(rel);
+        write_file_from(reader, &path, mode)?;
+        Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_made_relative_or_refused() {
+        assert_eq!(
+            relative_target("{workenv}/bin/x").unwrap(),
+            PathBuf::from("bin/x")
+        );
+        assert_eq!(relative_target("{workenv}").unwrap(), PathBuf::new());
+        assert_eq!(relative_target("./etc/a").unwrap(), PathBuf::from("etc/a"));
+        assert!(relative_target("../x").is_err());
+        assert!(relative_target("/etc/passwd").is_err());
+        assert!(relative_target("{workenv}/../x").is_err());
+    }
+
+    fn tar_with(name: &[u8], kind: tar::EntryType, link: Option<&str>) -> Vec<u8> {
+        let mut header = tar::Header::new_gnu();
+        // Write the raw name so that '..' and absolute paths reach the reader unfiltered.
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        header.set_entry_type(kind);
+        header.set_mode(0o644);
+        header.set_size(if kind.is_file() { 3 } else { 0 });
+        if let Some(l) = link {
+            header.set_link_name(l).unwrap();
+        }
+        header.set_cksum();
+        let mut out = header.as_bytes().to_vec();
+        if kind.is_file() {
+            let mut block = vec![0u8; 512];
+            block[..3].copy_from_slice(b"hi\n");
+            out.extend_from_slice(&block);
+        }
+        out.extend_from_slice(&[0u8; 1024]);
+        out
+    }
+
+    #[test]
+    fn traversal_entries_are_refused_and_nothing_escapes() {
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("dest");
+        fs::create_dir(&dest).unwrap();
+        for name in [
+            &b"../escape.txt"[..],
+            b"/tmp/abs-escape.txt",
+            b"a/../../escape2.txt",
+        ] {
+            let err =
+                unpack_tar(&tar_with(name, tar::EntryType::Regular, None)[..], &dest).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::UnsafePath, "{err}");
+        }
+        assert!(!root.path().join("escape.txt").exists());
+        assert!(!root.path().join("escape2.txt").exists());
+    }
+
+    #[test]
+    fn writing_through_an_outward_symlink_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("dest");
+        fs::create_dir(&dest).unwrap();
+        let outside = root.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let mut archive = tar_with(
+            b"link",
+            tar::EntryType::Symlink,
+            Some(outside.to_str().unwrap()),
+        );
+        archive.truncate(archive.len() - 1024);
+        archive.extend(tar_with(b"link/pwned.txt", tar::EntryType::Regular, None));
+        let err = unpack_tar(&archive[..], &dest).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::UnsafePath, "{err}");
+        assert!(!outside.join("pwned.txt").exists());
+    }
+
+    #[test]
+    fn plain_entries_unpack() {
+        let root = tempfile::tempdir().unwrap();
+        let n = unpack_tar(
+            &tar_with(b"dir/ok.txt", tar::EntryType::Regular, None)[..],
+            root.path(),
+        )
+        .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(fs::read(root.path().join("dir/ok.txt")).unwrap(), b"hi\n");
+    }
+}

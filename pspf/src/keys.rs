@@ -1,0 +1,135 @@
+//! Ed25519 keys: derivation from a seed string, PEM key files, fingerprints.
+//!
+//! Key files are the two encodings every PSPF tool and OpenSSL agree on: a PKCS#8 v1
+//! `PRIVATE KEY` (DER `30 2e …`, seed at bytes 16..48) and an SPKI `PUBLIC KEY` (DER `30 2a …`,
+//! key at bytes 12..44) — what `openssl genpkey -algorithm ed25519` and `openssl pkey -pubout`
+//! write. A seed string becomes a key as upstream does it: private seed = SHA-256(UTF-8 seed).
+
+use crate::error::{Error, Result};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
+pub use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+/// Derive the signing key for a seed string (private seed = SHA-256 of its UTF-8 bytes).
+pub fn signing_key_from_seed(seed: &str) -> SigningKey {
+    let secret: [u8; 32] = Sha256::digest(seed.as_bytes()).into();
+    SigningKey::from_bytes(&secret)
+}
+
+/// Lowercase hex SHA-256 of a raw public key: the fingerprint stored at index offset 1376.
+pub fn fingerprint(public_key: &[u8; 32]) -> String {
+    hex::encode(Sha256::digest(public_key))
+}
+
+fn key_error(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Key {
+        reason: format!("{what}: {e}"),
+    }
+}
+
+/// Read a PEM private key: PKCS#8 `PRIVATE KEY` (OpenSSL, upstream keygen), or the raw 32-byte
+/// `ED25519 PRIVATE KEY` form the upstream Rust builder also accepts.
+pub fn private_key_from_pem(text: &str) -> Result<SigningKey> {
+    if text.contains("-----BEGIN ED25519 PRIVATE KEY-----") {
+        let (label, der) = pem_rfc7468::decode_vec(text.trim().as_bytes())
+            .map_err(|e| key_error("not a PEM private key", e))?;
+        let seed: [u8; 32] = der.as_slice().try_into().map_err(|_| {
+            key_error(
+                label,
+                format!("expected 32 raw key bytes, found {}", der.len()),
+            )
+        })?;
+        return Ok(SigningKey::from_bytes(&seed));
+    }
+    SigningKey::from_pkcs8_pem(text.trim()).map_err(|e| {
+        key_error(
+            "not an Ed25519 PKCS#8 PEM private key (expected -----BEGIN PRIVATE KEY-----)",
+            e,
+        )
+    })
+}
+
+/// Read a PEM SPKI public key (`-----BEGIN PUBLIC KEY-----`), or a bare 64-digit hex key.
+pub fn public_key_from_pem(text: &str) -> Result<VerifyingKey> {
+    let t = text.trim();
+    if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let mut raw = [0u8; 32];
+        hex::decode_to_slice(t, &mut raw).map_err(|e| key_error("hex public key", e))?;
+        return VerifyingKey::from_bytes(&raw).map_err(|e| key_error("hex public key", e));
+    }
+    VerifyingKey::from_public_key_pem(t).map_err(|e| {
+        key_error(
+            "not an Ed25519 PEM public key (expected -----BEGIN PUBLIC KEY----- or 64 hex digits)",
+            e,
+        )
+    })
+}
+
+/// PKCS#8 v1 DER prefix of an Ed25519 private key (the seed follows).
+const PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+/// SPKI DER prefix of an Ed25519 public key (the key follows).
+const SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+fn pem(label: &str, der: &[u8]) -> String {
+    // Encoding into a String cannot fail for these small inputs and static labels.
+    pem_rfc7468::encode_string(label, pem_rfc7468::LineEnding::LF, der).unwrap_or_default()
+}
+
+/// The PKCS#8 v1 PEM of a private key, exactly as OpenSSL writes it (48-byte DER, no public
+/// key attached).
+pub fn private_key_to_pem(key: &SigningKey) -> String {
+    let mut der = PKCS8_PREFIX.to_vec();
+    der.extend_from_slice(key.as_bytes());
+    let out = pem("PRIVATE KEY", &der);
+    der.fill(0);
+    out
+}
+
+/// The SPKI PEM of a public key.
+pub fn public_key_to_pem(key: &VerifyingKey) -> String {
+    let mut der = SPKI_PREFIX.to_vec();
+    der.extend_from_slice(key.as_bytes());
+    pem("PUBLIC KEY", &der)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_derivation_matches_upstream() {
+        // keys.json of the conformance kit.
+        let key = signing_key_from_seed("conformance");
+        assert_eq!(
+            hex::encode(key.verifying_key().as_bytes()),
+            "5a581725545d533c8cffb0b658c762fd8caa216122eafce3adf486c41e9e37a3"
+        );
+        assert_eq!(
+            fingerprint(key.verifying_key().as_bytes()),
+            "ec9bcaa8986cf98355ad7177379085b43030eb6ce8b2450594afa57cfc7af026"
+        );
+    }
+
+    #[test]
+    fn pem_round_trip() {
+        let key = signing_key_from_seed("test123");
+        let private = private_key_to_pem(&key);
+        let public = public_key_to_pem(&key.verifying_key());
+        assert!(private.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        assert_eq!(
+            private_key_from_pem(&private).unwrap().to_bytes(),
+            key.to_bytes()
+        );
+        assert_eq!(public_key_from_pem(&public).unwrap(), key.verifying_key());
+        let hex_key = hex::encode(key.verifying_key().as_bytes());
+        assert_eq!(public_key_from_pem(&hex_key).unwrap(), key.verifying_key());
+        assert_eq!(
+            private_key_from_pem("garbage").unwrap_err().kind(),
+            crate::ErrorKind::Key
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! # pspf — the PSPF/2025 package format
+//!
+//! Everything about the bytes of a PSPF/2025 package, and nothing else: no policy, no
+//! threads of its own, a small set of dependencies (the launcher links this crate).
+//!
+//! A package is `launcher | gzip(metadata JSON) | slot table | slots | 📦 index 🪄`. The
+//! index is found from the end of the file; everything in it is little-endian.
+//!
+//! - [`Package`] opens a package (any upstream writer's, leniently) and streams its slots;
+//! - [`Package::verify`] reports every integrity check separately ([`verify::Report`]);
+//! - [`Package::slot_reader`] decodes a slot as a `Read`, verifying its digest as it streams;
+//! - [`Package::extract_slot`] / [`extract::unpack_tar`] extract without ever writing outside
+//!   the destination;
+//! - [`write_package`] writes a reproducible, signed package (feature `write`);
+//! - [`keys`] derives keys from seeds and reads/writes PEM key files.
+//!
+//! ```no_run
+//! use pspf::{Package, VerifyOptions};
+//!
+//! let pkg = Package::open("dist/hello.psp")?;
+//! let report = pkg.verify(&VerifyOptions::default());
+//! assert!(report.is_ok());
+//! println!("{} {}", pkg.metadata()?.package.name, pkg.metadata()?.package.version);
+//! let mut slot = pkg.slot_reader(0)?;           // decoded bytes, verified as they stream
+//! std::io::copy(&mut slot, &mut std::io::sink())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod compat;
+pub mod descriptor;
+#[cfg(feature = "write")]
+pub mod encode;
+pub mod error;
+pub mod extract;
+pub mod index;
+pub mod keys;
+pub mod metadata;
+pub mod ops;
+pub mod reader;
+pub mod stream;
+pub mod verify;
+#[cfg(feature = "write")]
+pub mod writer;
+
+pub use descriptor::SlotDescriptor;
+pub use error::{Error, ErrorKind, Result};
+pub use index::Index;
+pub use metadata::Metadata;
+pub use ops::{Codec, Operations};
+pub use reader::{Package, read_trailer};
+pub use stream::SlotReader;
+pub use verify::{Report, VerifyOptions};
+#[cfg(feature = "write")]
+pub use writer::{PackageSpec, SlotInput, WriteSummary, flavor_metadata, write_package};

@@ -1,0 +1,408 @@
+//! The package metadata: gzip-compressed JSON, signed as the exact uncompressed bytes.
+//!
+//! Reading is lenient (PSPF.md §5): only `package.name`, `package.version`,
+//! `execution.command` and each slot's `target` or `id` are required; `execution.environment`
+//! is accepted for `env`, `null` permissions, missing `primary_slot`, missing `build` and unknown
+//! keys are fine. Writing is canonical: pretty JSON, two-space indent, object keys sorted, then
+//! gzip level 9 with mtime 0, so the same metadata always gives the same bytes.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Read;
+
+/// Largest uncompressed metadata a reader accepts (protects against gzip bombs).
+pub const MAX_METADATA_JSON: u64 = 64 * 1024 * 1024;
+
+/// The whole metadata document.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Metadata {
+    #[serde(default)]
+    pub format: String,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub format_version: String,
+    pub package: PackageInfo,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub slots: Vec<SlotMetadata>,
+    pub execution: Execution,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<Value>,
+    /// Informational only: swapping a package's launcher leaves it stale; never act on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launcher: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatibility: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_validation: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<Runtime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workenv: Option<Workenv>,
+    /// Setup commands as stored (`{"type": "execute" | "enumerate_and_execute" | "write_file" |
+    /// "chmod", …}`); interpreted by the launcher.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub setup_commands: Vec<Value>,
+}
+
+/// `package{name, version, description}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PackageInfo {
+    pub name: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// One entry of `slots[]`, in descriptor order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SlotMetadata {
+    #[serde(default)]
+    pub slot: u64,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub id: String,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub source: String,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub target: String,
+    #[serde(default)]
+    pub size: u64,
+    /// `sha256:<64 hex>` of the stored bytes (Python's `_attestation` slot: 16 bare hex digits).
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub checksum: String,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub operations: String,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub purpose: String,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub lifecycle: String,
+    /// Octal mode string such as `"0755"`; `None` when absent or `null`.
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    pub permissions: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_ref: Option<bool>,
+}
+
+/// `execution{primary_slot, command, env}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Execution {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_slot: Option<u64>,
+    pub command: String,
+    #[serde(default, alias = "environment", deserialize_with = "null_as_default")]
+    pub env: BTreeMap<String, String>,
+}
+
+/// `runtime{env}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Runtime {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<RuntimeEnv>,
+}
+
+/// `runtime.env{unset, pass, set, map}`: the launcher's environment policy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RuntimeEnv {
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub unset: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub pass: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub set: BTreeMap<String, String>,
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub map: BTreeMap<String, String>,
+}
+
+/// `workenv{directories, env}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Workenv {
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub directories: Vec<WorkenvDirectory>,
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub env: BTreeMap<String, String>,
+}
+
+/// One directory the launcher creates in the workenv.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WorkenvDirectory {
+    pub path: String,
+    #[serde(
+        default,
+        deserialize_with = "lenient_opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mode: Option<String>,
+}
+
+fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+fn value_to_string(v: Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    Ok(value_to_string(Value::deserialize(d)?).unwrap_or_default())
+}
+
+fn lenient_opt_string<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    Ok(value_to_string(Value::deserialize(d)?))
+}
+
+impl SlotMetadata {
+    /// Where the slot lands, as recorded (`target`, or the `id` when a writer left it out).
+    pub fn destination(&self) -> &str {
+        if self.target.is_empty() {
+            &self.id
+        } else {
+            &self.target
+        }
+    }
+
+    /// The full SHA-256 this entry records for the stored bytes, when it records one
+    /// (`sha256:<64 hex>`).
+    pub fn sha256(&self) -> Option<[u8; 32]> {
+        let hex_part = self.checksum.strip_prefix("sha256:")?;
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(hex_part, &mut out).ok()?;
+        Some(out)
+    }
+
+    /// Whether `digest` (the SHA-256 of the stored bytes) matches what this entry records.
+    /// `None` when the entry records nothing checkable. A bare hex string (Python's
+    /// `_attestation` slot writes 16 digits) is compared as a prefix of the hex digest.
+    pub fn digest_matches(&self, digest: &[u8; 32]) -> Option<bool> {
+        if let Some(full) = self.sha256() {
+            return Some(&full == digest);
+        }
+        let c = self.checksum.trim();
+        let bare = c.strip_prefix("sha256:").unwrap_or(c);
+        if bare.len() >= 16
+            && bare.len() <= 64
+            && bare.len() % 2 == 0
+            && bare.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Some(hex::encode(digest).starts_with(&bare.to_ascii_lowercase()));
+        }
+        None
+    }
+
+    /// Permissions as a number, when the string is a valid octal mode.
+    pub fn mode(&self) -> Option<u32> {
+        parse_mode(self.permissions.as_deref()?)
+    }
+}
+
+/// Parse an octal mode string (`"0755"`, `"755"`, `"0o755"`); `None` when it is not one.
+pub fn parse_mode(s: &str) -> Option<u32> {
+    let t = s.trim();
+    let t = t.strip_prefix("0o").unwrap_or(t);
+    if t.is_empty() || t.len() > 6 {
+        return None;
+    }
+    u32::from_str_radix(t, 8).ok().filter(|m| *m <= 0o7777)
+}
+
+impl Metadata {
+    /// Parse metadata JSON bytes leniently and check the fields every reader needs.
+    pub fn from_json(bytes: &[u8]) -> Result<Metadata> {
+        let meta: Metadata = serde_json::from_slice(bytes).map_err(Error::metadata)?;
+        if meta.package.name.is_empty() {
+            return Err(Error::metadata("package.name is missing or empty"));
+        }
+        if meta.execution.command.trim().is_empty() {
+            return Err(Error::metadata("execution.command is missing or empty"));
+        }
+        for (i, slot) in meta.slots.iter().enumerate() {
+            if slot.destination().is_empty() {
+                return Err(Error::metadata(format!(
+                    "slots[{i}] has neither a target nor an id"
+                )));
+            }
+        }
+        Ok(meta)
+    }
+
+    /// Canonical JSON: pretty, two-space indent, object keys sorted at every level.
+    pub fn to_canonical_json(&self) -> Result<Vec<u8>> {
+        let value = serde_json::to_value(self).map_err(Error::metadata)?;
+        canonical_json(&value)
+    }
+}
+
+/// Serialise any JSON value canonically (pretty, sorted keys), independent of serde_json's
+/// `preserve_order` feature.
+pub fn canonical_json(value: &Value) -> Result<Vec<u8>> {
+    struct Sorted<'a>(&'a Value);
+    impl Serialize for Sorted<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            use serde::ser::{SerializeMap, SerializeSeq};
+            match self.0 {
+                Value::Object(map) => {
+                    let mut keys: Vec<&String> = map.keys().collect();
+                    keys.sort();
+                    let mut m = s.serialize_map(Some(keys.len()))?;
+                    for k in keys {
+                        m.serialize_entry(k, &Sorted(&map[k]))?;
+                    }
+                    m.end()
+                }
+                Value::Array(items) => {
+                    let mut seq = s.serialize_seq(Some(items.len()))?;
+                    for item in items {
+                        seq.serialize_element(&Sorted(item))?;
+                    }
+                    seq.end()
+                }
+                other => other.serialize(s),
+            }
+        }
+    }
+    serde_json::to_vec_pretty(&Sorted(value)).map_err(Error::metadata)
+}
+
+/// Decompress gzip metadata, refusing more than [`MAX_METADATA_JSON`] bytes.
+pub fn gunzip_metadata(gz: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(gz)
+        .take(MAX_METADATA_JSON + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::metadata(format!("gzip: {e}")))?;
+    if out.len() as u64 > MAX_METADATA_JSON {
+        return Err(Error::metadata(format!(
+            "decompressed metadata exceeds {MAX_METADATA_JSON} bytes"
+        )));
+    }
+    Ok(out)
+}
+
+/// Gzip metadata JSON as flavor stores it: level 9, mtime 0, no file name.
+pub fn gzip_metadata(json: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(json);
+    enc.finish().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lenient_reader_accepts_upstream_variants() {
+        let json = br#"{
+            "format": "PSPF/2025", "format_version": "",
+            "package": {"name": "p", "version": "1"},
+            "slots": [{"slot": 0, "id": "a", "target": "{workenv}/a", "permissions": null,
+                       "checksum": "a648687acb80e778", "unknown": [1,2]}],
+            "execution": {"command": "x", "environment": {"K": "V"}},
+            "build": {"platform": {"os": "linux"}},
+            "surprise": true
+        }"#;
+        let m = Metadata::from_json(json).unwrap();
+        assert_eq!(m.execution.env["K"], "V");
+        assert_eq!(m.slots[0].permissions, None);
+        assert_eq!(m.execution.primary_slot, None);
+    }
+
+    #[test]
+    fn missing_required_fields_are_named() {
+        let err = Metadata::from_json(
+            br#"{"package":{"name":"p","version":"1"},"execution":{"command":""}}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("execution.command"), "{err}");
+        let err =
+            Metadata::from_json(br#"{"package":{"version":"1"},"execution":{"command":"x"}}"#)
+                .unwrap_err();
+        assert!(err.to_string().contains("name"), "{err}");
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let v: Value =
+            serde_json::from_str(r#"{"b": {"z": 1, "a": [{"y": 2, "x": 3}]}, "a": 0}"#).unwrap();
+        let out = String::from_utf8(canonical_json(&v).unwrap()).unwrap();
+        assert_eq!(
+            out,
+            "{\n  \"a\": 0,\n  \"b\": {\n    \"a\": [\n      {\n        \"x\": 3,\n        \"y\": 2\n      }\n    ],\n    \"z\": 1\n  }\n}"
+        );
+    }
+
+    #[test]
+    fn gzip_is_deterministic_and_round_trips() {
+        let a = gzip_metadata(b"{}");
+        assert_eq!(a, gzip_metadata(b"{}"));
+        assert_eq!(&a[4..8], &[0, 0, 0, 0], "mtime must be zero");
+        assert_eq!(gunzip_metadata(&a).unwrap(), b"{}");
+    }
+
+    #[test]
+    fn digest_matching_handles_full_and_short_forms() {
+        let digest = [0xab; 32];
+        let mut s = SlotMetadata {
+            checksum: format!("sha256:{}", hex::encode(digest)),
+            ..Default::default()
+        };
+        assert_eq!(s.digest_matches(&digest), Some(true));
+        assert_eq!(s.digest_matches(&[0; 32]), Some(false));
+        s.checksum = "abababababababab".into();
+        assert_eq!(s.digest_matches(&digest), Some(true));
+        s.checksum = "whatever".into();
+        assert_eq!(s.digest_matches(&digest), None);
+    }
+
+    #[test]
+    fn modes_parse() {
+        assert_eq!(parse_mode("0755"), Some(0o755));
+        assert_eq!(parse_mode("755"), Some(0o755));
+        assert_eq!(parse_mode("0"), Some(0));
+        assert_eq!(parse_mode("9"), None);
+        assert_eq!(parse_mode(""), None);
+    }
+}

@@ -1,0 +1,254 @@
+//! Streaming access to a slot: its stored bytes, hashed as they pass, and the decoded stream.
+//!
+//! Nothing here buffers a whole slot. [`StoredReader`] reads the stored byte range with
+//! positioned reads and feeds SHA-256; when the last byte has passed it compares the digest with
+//! the descriptor checksum and the signed metadata digest, and a mismatch surfaces as a read
+//! error (carrying [`crate::Error`], see [`crate::Error::from_io`]). [`SlotReader`] puts the
+//! codec's decoder on top and drains the stored bytes when the decoder stops early, so a
+//! reader that reaches end-of-stream has always had the whole slot verified.
+
+use crate::descriptor::{SlotDescriptor, checksum_from_digest};
+use crate::error::{Error, Result};
+use crate::ops::Codec;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::os::unix::fs::FileExt;
+
+/// What the stored bytes of a slot must hash to.
+#[derive(Debug, Clone, Default)]
+pub struct Expected {
+    /// Slot number and id, for messages.
+    pub slot: usize,
+    pub id: String,
+    /// Descriptor checksum (first 8 bytes of SHA-256, little-endian).
+    pub checksum: Option<u64>,
+    /// The digest string recorded in the signed metadata (`sha256:<hex>` or a bare hex prefix).
+    pub metadata_digest: Option<String>,
+}
+
+impl Expected {
+    /// Check a finished digest against every expectation.
+    pub fn check(&self, digest: &[u8; 32]) -> Result<()> {
+        if let Some(expected) = self.checksum {
+            let actual = checksum_from_digest(digest);
+            if actual != expected {
+                return Err(Error::SlotChecksum {
+                    slot: self.slot,
+                    id: self.id.clone(),
+                    expected,
+                    actual,
+                });
+            }
+        }
+        if let Some(recorded) = &self.metadata_digest {
+            let meta = crate::metadata::SlotMetadata {
+                checksum: recorded.clone(),
+                ..Default::default()
+            };
+            if meta.digest_matches(digest) == Some(false) {
+                return Err(Error::SlotDigest {
+                    slot: self.slot,
+                    id: self.id.clone(),
+                    expected: recorded.clone(),
+                    actual: hex::encode(digest),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The stored bytes of one slot, read with positioned reads from a shared file.
+pub struct StoredReader<'a> {
+    file: &'a File,
+    pos: u64,
+    remaining: u64,
+    hasher: Sha256,
+    expected: Option<Expected>,
+    digest: Option<[u8; 32]>,
+}
+
+impl<'a> StoredReader<'a> {
+    pub(crate) fn new(
+        file: &'a File,
+        desc: &SlotDescriptor,
+        expected: Option<Expected>,
+    ) -> StoredReader<'a> {
+        StoredReader {
+            file,
+            pos: desc.offset,
+            remaining: desc.size,
+            hasher: Sha256::new(),
+            expected,
+            digest: None,
+        }
+    }
+
+    /// The SHA-256 of the stored bytes, once all of them have been read.
+    pub fn digest(&self) -> Option<[u8; 32]> {
+        self.digest
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if self.digest.is_some() {
+            return Ok(());
+        }
+        let digest: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
+        self.digest = Some(digest);
+        if let Some(expected) = &self.expected {
+            expected.check(&digest).map_err(Error::into_io)?;
+        }
+        Ok(())
+    }
+
+    /// Read and hash whatever is left (used when a decoder stops before the end).
+    pub fn drain(&mut self) -> io::Result<()> {
+        let mut buf = vec![0u8; 64 * 1024];
+        while self.read(&mut buf)? != 0 {}
+        Ok(())
+    }
+}
+
+impl Read for StoredReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            self.finish()?;
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "package file ended inside a slot",
+            ));
+        }
+        self.hasher.update(&buf[..n]);
+        self.pos += n as u64;
+        self.remaining -= n as u64;
+        if self.remaining == 0 {
+            self.finish()?;
+        }
+        Ok(n)
+    }
+}
+
+const DECODE_BUF: usize = 128 * 1024;
+
+enum Decoder<'a> {
+    Raw(StoredReader<'a>),
+    Gzip(Box<flate2::read::MultiGzDecoder<BufReader<StoredReader<'a>>>>),
+    Zstd(Box<zstd::stream::read::Decoder<'static, BufReader<StoredReader<'a>>>>),
+}
+
+/// The decoded content of a slot as a stream (the tar bytes for a tar slot).
+pub struct SlotReader<'a> {
+    decoder: Decoder<'a>,
+    codec: Codec,
+    decoded: u64,
+    done: bool,
+}
+
+impl<'a> SlotReader<'a> {
+    pub(crate) fn new(stored: StoredReader<'a>, codec: Codec) -> Result<SlotReader<'a>> {
+        let buffered = |stored| BufReader::with_capacity(DECODE_BUF, stored);
+        let decoder = match codec {
+            Codec::Raw | Codec::Tar => Decoder::Raw(stored),
+            Codec::Gzip | Codec::TarGz => Decoder::Gzip(Box::new(
+                flate2::read::MultiGzDecoder::new(buffered(stored)),
+            )),
+            Codec::Zstd | Codec::TarZst => {
+                let mut d = zstd::stream::read::Decoder::with_buffer(buffered(stored))?;
+                // Refuse frames that need more than 128 MiB of window (flavor never writes
+                // long mode), so a hostile slot cannot make the reader allocate gigabytes.
+                d.window_log_max(27)?;
+                Decoder::Zstd(Box::new(d))
+            }
+        };
+        Ok(SlotReader {
+            decoder,
+            codec,
+            decoded: 0,
+            done: false,
+        })
+    }
+
+    /// The codec being undone.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    /// Decoded bytes produced so far.
+    pub fn decoded_len(&self) -> u64 {
+        self.decoded
+    }
+
+    fn stored(&mut self) -> &mut StoredReader<'a> {
+        match &mut self.decoder {
+            Decoder::Raw(r) => r,
+            Decoder::Gzip(d) => d.get_mut().get_mut(),
+            Decoder::Zstd(d) => d.get_mut().get_mut(),
+        }
+    }
+
+    /// SHA-256 of the stored bytes, once the stream has been read to the end.
+    pub fn stored_digest(&mut self) -> Option<[u8; 32]> {
+        self.stored().digest()
+    }
+
+    /// Read to the end, discarding the rest; fails if the slot does not verify.
+    pub fn finish(&mut self) -> Result<()> {
+        io::copy(self, &mut io::sink()).map_err(Error::from_io)?;
+        Ok(())
+    }
+}
+
+impl Read for SlotReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = match &mut self.decoder {
+            Decoder::Raw(r) => r.read(buf),
+            Decoder::Gzip(d) => d.read(buf),
+            Decoder::Zstd(d) => d.read(buf),
+        }
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::Other
+                if e.get_ref().is_none_or(|i| !i.is::<Error>()) =>
+            {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} stream is corrupt: {e}", self.codec),
+                )
+            }
+            _ => e,
+        })?;
+        if n == 0 {
+            // The decoder is done: make sure every stored byte was hashed and checked.
+            self.stored().drain()?;
+            self.done = true;
+        }
+        self.decoded += n as u64;
+        Ok(n)
+    }
+}
+
+/// Hash a whole reader with SHA-256, returning the digest and the byte count.
+pub fn sha256_reader(mut r: impl Read) -> io::Result<([u8; 32], u64)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 128 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((hasher.finalize().into(), total))
+}

@@ -1,0 +1,4 @@
+//! One module per `flavor` subcommand.
+
+pub mod inspect;
+pub mod verify;

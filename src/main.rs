@@ -1,0 +1,46 @@
+//! `flavor` — build self-contained PSPF/2025 executables.
+//!
+//! This binary only wires subcommands to the library crates; each subcommand lives in its own
+//! module under `commands/`.
+
+mod commands;
+mod report;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Build, inspect and verify self-contained PSPF/2025 executables.
+#[derive(Parser)]
+#[command(name = "flavor", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show what a package holds: index, slots, metadata, upstream compatibility.
+    ///
+    /// Example: flavor inspect dist/hello.psp --json
+    Inspect(commands::inspect::Args),
+    /// Check a package's integrity: index, metadata, signature, every slot.
+    ///
+    /// Exits 0 only when every check passes, 1 when one fails.
+    /// Example: flavor verify dist/hello.psp --trusted-key keys/flavor-public.key
+    Verify(commands::verify::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(args) => commands::inspect::run(args),
+        Command::Verify(args) => commands::verify::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
