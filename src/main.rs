@@ -28,6 +28,10 @@ enum Command {
     /// Exits 0 only when every check passes, 1 when one fails.
     /// Example: flavor verify dist/hello.psp --trusted-key keys/flavor-public.key
     Verify(commands::verify::Args),
+    /// Replace the launcher of a package, keeping metadata and signature.
+    ///
+    /// Example: flavor repack old.psp --launcher target/release/flavor-launcher -o new.psp
+    Repack(commands::repack::Args),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Verify(args) => commands::verify::run(args),
+        Command::Repack(args) => commands::repack::run(args),
     };
     match result {
         Ok(code) => code,

@@ -252,6 +252,7 @@ impl Index {
 }
 
 /// The fields a writer fills in; everything else of the index is zero.
+#[cfg(feature = "write")]
 #[derive(Debug, Clone, Default)]
 pub(crate) struct IndexFields {
     pub package_size: u64,
@@ -265,6 +266,7 @@ pub(crate) struct IndexFields {
     pub signature: Option<[u8; 64]>,
 }
 
+#[cfg(feature = "write")]
 impl IndexFields {
     /// Serialise as flavor writes an index (PSPF.md §2), with the checksum filled in.
     pub(crate) fn to_bytes(&self) -> Box<[u8; INDEX_SIZE]> {
@@ -305,7 +307,7 @@ impl IndexFields {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "write"))]
 mod tests {
     use super::*;
 

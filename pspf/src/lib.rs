@@ -37,6 +37,8 @@ pub mod keys;
 pub mod metadata;
 pub mod ops;
 pub mod reader;
+#[cfg(feature = "write")]
+pub mod repack;
 pub mod stream;
 pub mod verify;
 #[cfg(feature = "write")]
@@ -48,6 +50,8 @@ pub use index::Index;
 pub use metadata::Metadata;
 pub use ops::{Codec, Operations};
 pub use reader::{Package, read_trailer};
+#[cfg(feature = "write")]
+pub use repack::repack;
 pub use stream::SlotReader;
 pub use verify::{Report, VerifyOptions};
 #[cfg(feature = "write")]

@@ -1,4 +1,5 @@
 //! One module per `flavor` subcommand.
 
 pub mod inspect;
+pub mod repack;
 pub mod verify;

@@ -1,0 +1,109 @@
+//! CLI mode (`FLAVOR_LAUNCHER_CLI=1`): `info`, `verify`, `metadata`, `extract <slot> <dir>`,
+//! `run [args]`, `help`. Without that variable the launcher interprets no arguments at all.
+
+use crate::checks;
+use crate::error::{Failure, Result, exit};
+use crate::launch::{launch, own_package};
+use pspf::verify::Outcome;
+use pspf::{Package, VerifyOptions};
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+const HELP: &str = "flavor launcher, CLI mode (FLAVOR_LAUNCHER_CLI=1)
+
+commands:
+  info                  package name, version, slots, work environment
+  verify                every integrity check, exit 0 only when all pass (107 otherwise)
+  metadata              the metadata JSON exactly as signed
+  extract <slot> <dir>  decode one slot (number or id) into <dir>
+  run [args…]           launch the package normally with args
+  help                  this text
+
+environment: FLAVOR_VALIDATION=strict|standard|relaxed|minimal|none, FLAVOR_EXEC_MODE=spawn,
+FLAVOR_WORKENV_CACHE=0, FLAVOR_CACHE=<root>, FLAVOR_LOG_LEVEL=off|error|warn|info|debug";
+
+fn open() -> Result<(PathBuf, Package)> {
+    let (exe, file) = own_package()?;
+    Ok((exe, Package::from_file(file)?))
+}
+
+pub fn run(args: Vec<OsString>) -> Result<u8> {
+    let mut args = args.into_iter();
+    let command = args
+        .next()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "info".into());
+    match command.as_str() {
+        "info" => {
+            let (exe, pkg) = open()?;
+            let meta = pkg.metadata()?;
+            println!("package   {} {}", meta.package.name, meta.package.version);
+            println!("file      {} ({} bytes)", exe.display(), pkg.file_len());
+            println!("command   {}", meta.execution.command);
+            println!("key       {}", hex::encode(pkg.index().public_key()));
+            println!("cache     {}", crate::config::cache_root().display());
+            for (i, s) in meta.slots.iter().enumerate() {
+                let codec = pkg.slot_codec(i).map(|c| c.name()).unwrap_or("?");
+                println!(
+                    "slot {i}    {} ({codec}, {}) → {}",
+                    s.id, s.lifecycle, s.target
+                );
+            }
+            Ok(0)
+        }
+        "verify" => {
+            let (_, pkg) = open()?;
+            let report = pkg.verify(&VerifyOptions {
+                trusted_keys: checks::trusted_keys(),
+                skip_slots: false,
+            });
+            for c in &report.checks {
+                let slot = c.slot.as_ref().map(|s| format!(" [slot {} {}]", s.0, s.1));
+                let what = format!("{}{}", c.name, slot.unwrap_or_default());
+                match &c.outcome {
+                    Outcome::Pass => println!("✓ {what}"),
+                    Outcome::Fail(e) => println!("✗ {what}: {e}"),
+                    Outcome::Skipped(why) => println!("- {what}: {why}"),
+                }
+            }
+            Ok(if report.is_ok() { 0 } else { exit::INTEGRITY })
+        }
+        "metadata" => {
+            let (_, pkg) = open()?;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(pkg.metadata_json()?);
+            let _ = out.write_all(b"\n");
+            Ok(0)
+        }
+        "extract" => {
+            let (slot, dir) = match (args.next(), args.next()) {
+                (Some(s), Some(d)) => (s.to_string_lossy().into_owned(), PathBuf::from(d)),
+                _ => {
+                    return Err(Failure::new(
+                        exit::USAGE,
+                        "usage: extract <slot number or id> <dir>",
+                    ));
+                }
+            };
+            let (_, pkg) = open()?;
+            let i = pkg.find_slot(&slot).ok_or_else(|| {
+                Failure::new(exit::USAGE, format!("no slot {slot:?} in this package"))
+            })?;
+            let written = pkg
+                .extract_slot(i, &dir)
+                .map_err(|e| Failure::extract(format!("extracting slot {slot}: {e}")))?;
+            println!("{}", written.display());
+            Ok(0)
+        }
+        "run" => launch(args.collect()),
+        "help" | "--help" | "-h" => {
+            println!("{HELP}");
+            Ok(0)
+        }
+        other => Err(Failure::new(
+            exit::USAGE,
+            format!("unknown CLI-mode command {other:?}; try FLAVOR_LAUNCHER_CLI=1 <package> help"),
+        )),
+    }
+}
