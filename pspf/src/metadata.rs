@@ -319,6 +319,7 @@ pub fn gunzip_metadata(gz: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Gzip metadata JSON as flavor stores it: level 9, mtime 0, no file name.
+#[cfg(feature = "write")]
 pub fn gzip_metadata(json: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut enc = flate2::GzBuilder::new()
