@@ -43,7 +43,7 @@ pub fn relative_target(target: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
-fn check_entry_path(path: &Path) -> Result<()> {
+pub(crate) fn check_entry_path(path: &Path) -> Result<()> {
     for comp in path.components() {
         let reason = match comp {
             Component::ParentDir => "contains '..'",
@@ -96,41 +96,7 @@ fn refuse_outward_parent(root: &Path, entry: &Path) -> Result<()> {
 /// outside it. Returns the number of entries written. The stream is read to its end, so a
 /// verifying reader underneath gets to check its digest.
 pub fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64> {
-    let mut archive = tar::Archive::new(reader);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_mtime(true);
-    archive.set_overwrite(true);
-    let root = dest.canonicalize()?;
-    let mut count = 0u64;
-    for entry in archive.entries().map_err(Error::from_io)? {
-        let mut entry = entry.map_err(Error::from_io)?;
-        let path = entry.path().map_err(Error::from_io)?.into_owned();
-        check_entry_path(&path)?;
-        let kind = entry.header().entry_type();
-        if kind.is_block_special() || kind.is_character_special() || kind.is_fifo() {
-            return Err(Error::UnsafePath {
-                path: path.display().to_string(),
-                reason: "device and FIFO entries are not allowed in a package".into(),
-            });
-        }
-        if kind.is_hard_link() {
-            if let Some(target) = entry.link_name().map_err(Error::from_io)? {
-                check_entry_path(&target)?;
-            }
-        }
-        refuse_outward_parent(&root, &path)?;
-        // unpack_in re-checks the path as well; it answers `false` when it refuses.
-        if !entry.unpack_in(dest).map_err(Error::from_io)? {
-            return Err(Error::UnsafePath {
-                path: path.display().to_string(),
-                reason: "would be written outside the destination".into(),
-            });
-        }
-        count += 1;
-    }
-    let mut rest = archive.into_inner();
-    io::copy(&mut rest, &mut io::sink()).map_err(Error::from_io)?;
-    Ok(count)
+    crate::untar::Unpacker::new(dest)?.unpack(reader)
 }
 
 /// Write a decoded single-file stream to `path` with `mode`, creating parent directories.
@@ -187,7 +153,17 @@ impl Package {
                 .filter(|m| *m != 0)
                 .unwrap_or(0o600)
         };
-        let path = dest.join(rel);
+        // An earlier tar slot may have left symbolic links under `dest`: never write through
+        // one, neither in a parent directory that leads outside nor as the file itself.
+        fs::create_dir_all(dest)?;
+        refuse_outward_parent(&dest.canonicalize()?, &rel)?;
+        let path = dest.join(&rel);
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::UnsafePath {
+                path: rel.display().to_string(),
+                reason: "is a symbolic link; a file slot is never written through one".into(),
+            });
+        }
         write_file_from(reader, &path, mode)?;
         Ok(path)
     }
@@ -266,6 +242,67 @@ mod tests {
         let err = unpack_tar(&archive[..], &dest).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::UnsafePath, "{err}");
         assert!(!outside.join("pwned.txt").exists());
+    }
+
+    /// Regression: a file slot extracted after a tar slot followed the tar slot's symbolic
+    /// links (a directory link leading outside, or a link as the file itself) out of `dest`.
+    #[cfg(feature = "write")]
+    #[test]
+    fn file_slots_are_not_written_through_symlinks_left_by_a_tar_slot() {
+        use crate::{Codec, PackageSpec, SlotInput};
+        let root = tempfile::tempdir().unwrap();
+        let outside = root.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let outside_file = outside.join("conf");
+        let mut archive = tar_with(b"bin", tar::EntryType::Symlink, outside.to_str());
+        archive.truncate(archive.len() - 1024);
+        archive.extend(tar_with(
+            b"conf",
+            tar::EntryType::Symlink,
+            outside_file.to_str(),
+        ));
+        let launcher = root.path().join("launcher");
+        fs::write(&launcher, b"#!/bin/sh\n").unwrap();
+        let stored = |name: &str, bytes: &[u8]| {
+            let path = root.path().join(name);
+            fs::write(&path, bytes).unwrap();
+            path
+        };
+        let slot = |id: &str, target: &str, codec: Codec, path: PathBuf| SlotInput {
+            id: id.into(),
+            source: id.into(),
+            target: target.into(),
+            codec,
+            decoded_size: fs::metadata(&path).unwrap().len(),
+            stored: path,
+            purpose: "payload".into(),
+            lifecycle: "runtime".into(),
+            permissions: 0o644,
+        };
+        let slots = vec![
+            slot("tree", "{workenv}", Codec::Tar, stored("tree", &archive)),
+            slot("x", "{workenv}/bin/x", Codec::Raw, stored("x", b"x\n")),
+            slot("conf", "{workenv}/conf", Codec::Raw, stored("conf", b"c\n")),
+        ];
+        let key = crate::keys::signing_key_from_seed("extract-test");
+        let spec = PackageSpec {
+            launcher: &launcher,
+            metadata: crate::flavor_metadata("p", "1", "x", 0),
+            slots,
+            key: &key,
+        };
+        let psp = root.path().join("p.psp");
+        crate::write_package(spec, &psp).unwrap();
+        let pkg = Package::open(&psp).unwrap();
+        let dest = root.path().join("dest");
+        pkg.extract_slot(0, &dest).unwrap();
+        for i in [1, 2] {
+            let err = pkg.extract_slot(i, &dest).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::UnsafePath, "slot {i}: {err}");
+        }
+        assert!(!outside.join("x").exists());
+        assert!(!outside_file.exists());
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub mod reader;
 #[cfg(feature = "write")]
 pub mod repack;
 pub mod stream;
+mod untar;
 pub mod verify;
 #[cfg(feature = "write")]
 pub mod writer;

@@ -1,0 +1,294 @@
+//! A streaming tar unpacker that never writes outside its destination.
+//!
+//! Entries are written by hand rather than through `tar::Entry::unpack_in`, which
+//! canonicalises every parent and probes the file system a dozen times per entry. Safety
+//! comes from three rules instead: entry paths (and hard-link targets) may not be absolute or
+//! contain `..`; a directory on the way to an entry that turns out to be a symbolic link must
+//! resolve inside the destination (checked once per directory, with the result remembered);
+//! and an existing file or link at an entry's own path is removed before the entry is created
+//! with `O_EXCL`, so nothing is ever written through a link. Device and FIFO entries are
+//! refused. Modes and modification times come from the headers; directory modes are applied
+//! last, so a read-only directory can still be filled.
+
+use crate::error::{Error, Result};
+use crate::extract::check_entry_path;
+use std::collections::HashSet;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// Unpacks one or more tar streams into a destination directory.
+pub struct Unpacker {
+    root: PathBuf,
+    /// Relative directories known to be real directories inside `root`.
+    dirs: HashSet<PathBuf>,
+    /// Directory modes to apply at the end, in creation order.
+    dir_modes: Vec<(PathBuf, u32)>,
+}
+
+fn unsafe_path(path: &Path, reason: &str) -> Error {
+    Error::UnsafePath {
+        path: path.display().to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// `a/./b/` → `a/b`; the entry checks have already refused `..` and absolute paths.
+fn normalise(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect()
+}
+
+/// Remove whatever is at `path`; true when something was there.
+fn remove_existing(path: &Path) -> io::Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path).map(|()| true),
+        Ok(_) => fs::remove_file(path).map(|()| true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+impl Unpacker {
+    /// An unpacker for `dest`, which must exist.
+    pub fn new(dest: &Path) -> Result<Unpacker> {
+        Ok(Unpacker {
+            root: dest.canonicalize()?,
+            dirs: HashSet::new(),
+            dir_modes: Vec::new(),
+        })
+    }
+
+    /// Make sure every ancestor of `rel` is a directory inside the root, creating what is
+    /// missing. A symbolic link on the way must resolve inside the root.
+    fn ensure_parents(&mut self, rel: &Path) -> Result<()> {
+        let Some(parent) = rel.parent() else {
+            return Ok(());
+        };
+        if parent.as_os_str().is_empty() || self.dirs.contains(parent) {
+            return Ok(());
+        }
+        let mut prefix = PathBuf::new();
+        for comp in parent.components() {
+            prefix.push(comp);
+            if self.dirs.contains(&prefix) {
+                continue;
+            }
+            let full = self.root.join(&prefix);
+            match fs::symlink_metadata(&full) {
+                Ok(m) if m.is_dir() => {}
+                Ok(m) if m.file_type().is_symlink() => match full.canonicalize() {
+                    Ok(real) if real.starts_with(&self.root) && real.is_dir() => {}
+                    _ => {
+                        return Err(unsafe_path(
+                            rel,
+                            "would be written through a symbolic link that leaves the destination",
+                        ));
+                    }
+                },
+                Ok(_) => {
+                    return Err(unsafe_path(rel, "a parent path is not a directory"));
+                }
+                Err(_) => fs::create_dir(&full)?,
+            }
+            self.dirs.insert(prefix.clone());
+        }
+        Ok(())
+    }
+
+    /// Remove what is at `rel` before a new entry takes its place, forgetting any directory
+    /// there (or below) that was known to be safe.
+    fn replace(&mut self, rel: &Path, full: &Path) -> Result<()> {
+        if remove_existing(full)? {
+            self.dirs.retain(|d| !d.starts_with(rel));
+        }
+        Ok(())
+    }
+
+    /// Unpack one tar stream, reading it to its end (so a verifying reader underneath gets to
+    /// check its digest). Returns the number of entries written.
+    pub fn unpack<R: Read>(&mut self, reader: R) -> Result<u64> {
+        let mut archive = tar::Archive::new(reader);
+        let mut count = 0u64;
+        for entry in archive.entries().map_err(Error::from_io)? {
+            let entry = entry.map_err(Error::from_io)?;
+            self.entry(entry)?;
+            count += 1;
+        }
+        let mut rest = archive.into_inner();
+        io::copy(&mut rest, &mut io::sink()).map_err(Error::from_io)?;
+        self.finish()?;
+        Ok(count)
+    }
+
+    fn entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<()> {
+        let raw = entry.path().map_err(Error::from_io)?.into_owned();
+        check_entry_path(&raw)?;
+        let rel = normalise(&raw);
+        let header = entry.header();
+        let kind = header.entry_type();
+        let mode = header.mode().unwrap_or(0o644) & 0o7777;
+        let mtime = header.mtime().unwrap_or(0);
+        if kind.is_block_special() || kind.is_character_special() || kind.is_fifo() {
+            return Err(unsafe_path(
+                &raw,
+                "device and FIFO entries are not allowed in a package",
+            ));
+        }
+        if rel.as_os_str().is_empty() {
+            // "./" itself: nothing to create.
+            return Ok(());
+        }
+        self.ensure_parents(&rel)?;
+        let full = self.root.join(&rel);
+        if kind.is_dir() {
+            match fs::symlink_metadata(&full) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    self.replace(&rel, &full)?;
+                    fs::create_dir(&full)?;
+                }
+                Err(_) => fs::create_dir(&full)?,
+            }
+            self.dirs.insert(rel.clone());
+            self.dir_modes.push((full, mode));
+        } else if kind.is_symlink() {
+            let target = entry
+                .link_name()
+                .map_err(Error::from_io)?
+                .ok_or_else(|| unsafe_path(&raw, "symbolic link without a target"))?;
+            self.replace(&rel, &full)?;
+            std::os::unix::fs::symlink(&target, &full)?;
+        } else if kind.is_hard_link() {
+            let target = entry
+                .link_name()
+                .map_err(Error::from_io)?
+                .ok_or_else(|| unsafe_path(&raw, "hard link without a target"))?;
+            check_entry_path(&target)?;
+            let target_rel = normalise(&target);
+            self.ensure_parents(&target_rel)?;
+            self.replace(&rel, &full)?;
+            fs::hard_link(self.root.join(target_rel), &full)?;
+        } else if kind.is_file() || kind == tar::EntryType::Continuous {
+            self.replace(&rel, &full)?;
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&full)?;
+            io::copy(&mut entry, &mut file).map_err(Error::from_io)?;
+            file.set_permissions(fs::Permissions::from_mode(mode))?;
+            let _ = file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(mtime));
+        }
+        // Other entry kinds (PAX globals and the like) carry nothing to write.
+        Ok(())
+    }
+
+    /// Apply directory modes, deepest first.
+    fn finish(&mut self) -> Result<()> {
+        for (dir, mode) in self.dir_modes.drain(..).rev() {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(name: &str, kind: tar::EntryType, size: u64, link: Option<&str>) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_entry_type(kind);
+        h.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
+        h.set_size(size);
+        if let Some(l) = link {
+            h.set_link_name(l).unwrap();
+        }
+        h.set_cksum();
+        h
+    }
+
+    #[test]
+    fn a_directory_replaced_by_an_outward_link_is_not_written_through() {
+        let root = tempfile::tempdir().unwrap();
+        let (dest, outside) = (root.path().join("dest"), root.path().join("outside"));
+        fs::create_dir(&dest).unwrap();
+        fs::create_dir(&outside).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        b.append(&header("a/", tar::EntryType::Directory, 0, None), &[][..])
+            .unwrap();
+        b.append(
+            &header("a/one", tar::EntryType::Regular, 1, None),
+            &b"1"[..],
+        )
+        .unwrap();
+        let out = outside.to_str().unwrap();
+        b.append(&header("a", tar::EntryType::Symlink, 0, Some(out)), &[][..])
+            .unwrap();
+        b.append(
+            &header("a/two", tar::EntryType::Regular, 1, None),
+            &b"2"[..],
+        )
+        .unwrap();
+        let bytes = b.into_inner().unwrap();
+        let err = Unpacker::new(&dest)
+            .unwrap()
+            .unpack(&bytes[..])
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::UnsafePath, "{err}");
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn modes_links_and_read_only_directories_unpack() {
+        let root = tempfile::tempdir().unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut ro = header("ro/", tar::EntryType::Directory, 0, None);
+        ro.set_mode(0o555);
+        ro.set_cksum();
+        b.append(&ro, &[][..]).unwrap();
+        let mut exe = header("ro/run", tar::EntryType::Regular, 3, None);
+        exe.set_mode(0o755);
+        exe.set_cksum();
+        b.append(&exe, &b"abc"[..]).unwrap();
+        b.append(
+            &header("ln", tar::EntryType::Symlink, 0, Some("ro/run")),
+            &[][..],
+        )
+        .unwrap();
+        b.append(
+            &header("hard", tar::EntryType::Link, 0, Some("ro/run")),
+            &[][..],
+        )
+        .unwrap();
+        let bytes = b.into_inner().unwrap();
+        assert_eq!(
+            Unpacker::new(root.path())
+                .unwrap()
+                .unpack(&bytes[..])
+                .unwrap(),
+            4
+        );
+        let run = root.path().join("ro/run");
+        assert_eq!(
+            fs::metadata(&run).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+        assert_eq!(
+            fs::metadata(root.path().join("ro"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o555
+        );
+        assert_eq!(fs::read(root.path().join("ln")).unwrap(), b"abc");
+        assert_eq!(fs::read(root.path().join("hard")).unwrap(), b"abc");
+        fs::set_permissions(root.path().join("ro"), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
