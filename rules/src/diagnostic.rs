@@ -1,0 +1,143 @@
+//! Manifest diagnostics: every problem carries the file, the offending span and a help line,
+//! and all problems of one manifest are reported together.
+
+use miette::{Diagnostic, LabeledSpan, NamedSource, SourceSpan};
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// One problem in a manifest.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub message: String,
+    pub span: Option<Range<usize>>,
+    pub label: String,
+    pub help: Option<String>,
+}
+
+impl Problem {
+    pub fn new(message: impl Into<String>, span: Option<Range<usize>>) -> Problem {
+        Problem {
+            message: message.into(),
+            span,
+            label: String::new(),
+            help: None,
+        }
+    }
+    pub fn label(mut self, label: impl Into<String>) -> Problem {
+        self.label = label.into();
+        self
+    }
+    pub fn help(mut self, help: impl Into<String>) -> Problem {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// A single problem, renderable by miette against its file.
+#[derive(Debug, Clone)]
+pub struct ManifestError {
+    problem: Problem,
+    source: Arc<NamedSource<String>>,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.problem.message)
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+impl Diagnostic for ManifestError {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new("flavor::manifest"))
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.problem
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(self.source.as_ref())
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let span = self.problem.span.clone()?;
+        let label = (!self.problem.label.is_empty()).then(|| self.problem.label.clone());
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
+            label,
+            SourceSpan::from(span),
+        ))))
+    }
+}
+
+/// Every problem found in one manifest.
+#[derive(Debug, Clone)]
+pub struct ManifestErrors {
+    pub file: String,
+    pub errors: Vec<ManifestError>,
+}
+
+impl ManifestErrors {
+    pub fn new(file: &str, text: &str, problems: Vec<Problem>) -> ManifestErrors {
+        let source = Arc::new(NamedSource::new(file, text.to_string()));
+        ManifestErrors {
+            file: file.to_string(),
+            errors: problems
+                .into_iter()
+                .map(|problem| ManifestError {
+                    problem,
+                    source: Arc::clone(&source),
+                })
+                .collect(),
+        }
+    }
+
+    /// The messages alone, one per problem (for logs and JSON output).
+    pub fn messages(&self) -> Vec<String> {
+        self.errors.iter().map(|e| e.to_string()).collect()
+    }
+
+    /// Render every problem as miette does on a terminal without colours.
+    pub fn render_plain(&self) -> String {
+        let handler =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+                .with_width(100);
+        let mut out = String::new();
+        for e in &self.errors {
+            let _ = handler.render_report(&mut out, e);
+        }
+        out
+    }
+}
+
+impl fmt::Display for ManifestErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.errors.len();
+        write!(
+            f,
+            "{}: {n} problem{}",
+            self.file,
+            if n == 1 { "" } else { "s" }
+        )
+    }
+}
+
+impl std::error::Error for ManifestErrors {}
+
+impl Diagnostic for ManifestErrors {
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        Some(Box::new(self.errors.iter().map(|e| e as &dyn Diagnostic)))
+    }
+}
+
+/// The closest candidate to `word`, if it is close enough to suggest.
+pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(word, c), *c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
