@@ -90,15 +90,23 @@ pub fn upstream_compatibility(pkg: &Package) -> Result<Vec<Incompatibility>> {
         .split_whitespace()
         .next()
         .unwrap_or("");
-    let in_bin = program
-        .strip_prefix("{workenv}/bin/")
-        .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
-    if !in_bin && program.contains('/') {
+    let directly_in = |dir: &str| {
+        program
+            .strip_prefix(dir)
+            .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+    };
+    // Rust 0.3.0 looks an absolute program up by its basename in PATH: that finds
+    // `{workenv}/bin/x` (the workenv's bin is first on PATH) and `/bin/x`, `/usr/bin/x` (on
+    // every PATH) again, so those run (measured: the kit's `/bin/echo` package runs there).
+    let found_by_basename = ["{workenv}/bin/", "/bin/", "/usr/bin/"]
+        .into_iter()
+        .any(directly_in);
+    if !found_by_basename && program.contains('/') {
         out.push(Incompatibility {
             launchers: "rust-0.3.0",
             rule: "command",
             detail: format!(
-                "program {program:?} is neither in {{workenv}}/bin nor a bare name; Rust 0.3.0 looks up only its basename in PATH"
+                "program {program:?} is neither a bare name nor in {{workenv}}/bin, /bin or /usr/bin; Rust 0.3.0 looks up only its basename in PATH"
             ),
         });
     }
@@ -109,14 +117,14 @@ pub fn upstream_compatibility(pkg: &Package) -> Result<Vec<Incompatibility>> {
             detail: "execution.primary_slot is missing (Rust 0.3.0 exits 104)".into(),
         });
     }
-    if let Some(build) = &meta.build {
-        if build.pointer("/platform/host").is_none() {
-            out.push(Incompatibility {
-                launchers: "rust-0.3.0",
-                rule: "metadata",
-                detail: "build.platform.host is missing (Rust 0.3.0 exits 104)".into(),
-            });
-        }
+    if let Some(build) = &meta.build
+        && build.pointer("/platform/host").is_none()
+    {
+        out.push(Incompatibility {
+            launchers: "rust-0.3.0",
+            rule: "metadata",
+            detail: "build.platform.host is missing (Rust 0.3.0 exits 104)".into(),
+        });
     }
     Ok(out)
 }

@@ -142,7 +142,9 @@ pub enum Error {
     #[error("key: {reason}")]
     Key { reason: String },
 
-    #[error("{0}")]
+    // Transparent: the io::Error is the message, not also a "source" that error reports
+    // would print a second time.
+    #[error(transparent)]
     Io(#[from] io::Error),
 }
 

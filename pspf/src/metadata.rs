@@ -221,7 +221,7 @@ impl SlotMetadata {
         let bare = c.strip_prefix("sha256:").unwrap_or(c);
         if bare.len() >= 16
             && bare.len() <= 64
-            && bare.len() % 2 == 0
+            && bare.len().is_multiple_of(2)
             && bare.bytes().all(|b| b.is_ascii_hexdigit())
         {
             return Some(hex::encode(digest).starts_with(&bare.to_ascii_lowercase()));

@@ -192,10 +192,10 @@ impl Package {
 
     /// Find a slot by its number or its metadata id.
     pub fn find_slot(&self, name: &str) -> Option<usize> {
-        if let Ok(n) = name.parse::<usize>() {
-            if n < self.descriptors.len() {
-                return Some(n);
-            }
+        if let Ok(n) = name.parse::<usize>()
+            && n < self.descriptors.len()
+        {
+            return Some(n);
         }
         let meta = self.metadata().ok()?;
         meta.slots.iter().position(|s| s.id == name)

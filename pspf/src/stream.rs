@@ -91,11 +91,16 @@ impl<'a> StoredReader<'a> {
     }
 
     fn finish(&mut self) -> io::Result<()> {
-        if self.digest.is_some() {
-            return Ok(());
-        }
-        let digest: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
-        self.digest = Some(digest);
+        // Checked on every call, so a failure stays a failure on later reads instead of
+        // turning into a clean end of stream.
+        let digest = match self.digest {
+            Some(d) => d,
+            None => {
+                let d: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
+                self.digest = Some(d);
+                d
+            }
+        };
         if let Some(expected) = &self.expected {
             expected.check(&digest).map_err(Error::into_io)?;
         }
@@ -139,7 +144,7 @@ impl Read for StoredReader<'_> {
 const DECODE_BUF: usize = 128 * 1024;
 
 enum Decoder<'a> {
-    Raw(StoredReader<'a>),
+    Raw(Box<StoredReader<'a>>),
     Gzip(Box<flate2::read::MultiGzDecoder<BufReader<StoredReader<'a>>>>),
     Zstd(Box<zstd::stream::read::Decoder<'static, BufReader<StoredReader<'a>>>>),
 }
@@ -156,7 +161,7 @@ impl<'a> SlotReader<'a> {
     pub(crate) fn new(stored: StoredReader<'a>, codec: Codec) -> Result<SlotReader<'a>> {
         let buffered = |stored| BufReader::with_capacity(DECODE_BUF, stored);
         let decoder = match codec {
-            Codec::Raw | Codec::Tar => Decoder::Raw(stored),
+            Codec::Raw | Codec::Tar => Decoder::Raw(Box::new(stored)),
             Codec::Gzip | Codec::TarGz => Decoder::Gzip(Box::new(
                 flate2::read::MultiGzDecoder::new(buffered(stored)),
             )),
@@ -211,22 +216,29 @@ impl Read for SlotReader<'_> {
         if self.done || buf.is_empty() {
             return Ok(0);
         }
-        let n = match &mut self.decoder {
+        let read = match &mut self.decoder {
             Decoder::Raw(r) => r.read(buf),
             Decoder::Gzip(d) => d.read(buf),
             Decoder::Zstd(d) => d.read(buf),
-        }
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::Other
-                if e.get_ref().is_none_or(|i| !i.is::<Error>()) =>
-            {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{} stream is corrupt: {e}", self.codec),
-                )
+        };
+        let n = match read {
+            Ok(n) => n,
+            Err(e) if e.get_ref().is_some_and(|i| i.is::<Error>()) => return Err(e),
+            Err(e) => {
+                // A stream the decoder chokes on is usually a tampered one: hash the rest of
+                // the stored bytes so that case surfaces as the integrity error it is.
+                self.stored().drain()?;
+                return Err(match e.kind() {
+                    io::ErrorKind::InvalidData
+                    | io::ErrorKind::InvalidInput
+                    | io::ErrorKind::Other => io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{} stream is corrupt: {e}", self.codec),
+                    ),
+                    _ => e,
+                });
             }
-            _ => e,
-        })?;
+        };
         if n == 0 {
             // The decoder is done: make sure every stored byte was hashed and checked.
             self.stored().drain()?;

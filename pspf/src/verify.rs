@@ -14,12 +14,14 @@
 //! `original_size` are covered by nothing: writers disagree on them and no reader uses them.
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::index::{INDEX_SIZE, MAGIC_END, MAGIC_START, TRAILER_SIZE, compute_index_checksum};
 use crate::keys::VerifyingKey;
 use crate::ops::Codec;
 use crate::reader::Package;
 use crate::stream::sha256_reader;
 use ed25519_dalek::Signature;
 use sha2::{Digest, Sha256};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// What a verification should check beyond the package's own consistency.
@@ -112,16 +114,41 @@ impl Report {
 }
 
 /// Open and verify a package file; an unreadable structure is reported as a failed
-/// `structure` check rather than an error.
+/// `structure` check rather than an error. When the file ends in a trailer but does not open
+/// (a damaged index usually points outside the file), the index checksum is still reported.
 pub fn verify_file(path: &Path, options: &VerifyOptions) -> Report {
     match Package::open(path) {
         Ok(pkg) => pkg.verify(options),
         Err(e) => {
             let mut report = Report::default();
             report.push("structure", None, Err(e));
+            if let Some(checksum) = raw_index_checksum(path) {
+                report.push("index_checksum", None, checksum);
+            }
             report
         }
     }
+}
+
+/// The index checksum check of a file whose last 8200 bytes are 📦 + index + 🪄, without
+/// trusting anything the index says; `None` when there is no such trailer.
+fn raw_index_checksum(path: &Path) -> Option<Result<()>> {
+    let file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let start = len.checked_sub(TRAILER_SIZE as u64)?;
+    let mut trailer = vec![0u8; TRAILER_SIZE];
+    file.read_exact_at(&mut trailer, start).ok()?;
+    if trailer[..4] != MAGIC_START || trailer[TRAILER_SIZE - 4..] != MAGIC_END {
+        return None;
+    }
+    let raw: &[u8; INDEX_SIZE] = trailer[4..4 + INDEX_SIZE].try_into().ok()?;
+    let stored = u32::from_le_bytes(raw[4..8].try_into().ok()?);
+    let computed = compute_index_checksum(raw);
+    Some(if stored == computed {
+        Ok(())
+    } else {
+        Err(Error::IndexChecksum { stored, computed })
+    })
 }
 
 /// Verify the Ed25519 signature of metadata bytes against a raw public key.

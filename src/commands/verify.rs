@@ -91,6 +91,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("FAILED: {failed} check(s) failed");
         }
     }
+    // The report goes to stdout; a failure is also named on stderr, where scripts look.
+    let failed: Vec<(&str, &pspf::Error)> = report
+        .checks
+        .iter()
+        .filter_map(|c| match &c.outcome {
+            Outcome::Fail(e) => Some((c.name, e)),
+            _ => None,
+        })
+        .collect();
+    if let Some((name, e)) = failed.first() {
+        let more = match failed.len() {
+            1 => String::new(),
+            n => format!(" (and {} more failed check(s))", n - 1),
+        };
+        eprintln!(
+            "error: {}: {name} failed: {e}{more}",
+            args.package.display()
+        );
+    }
     Ok(if report.is_ok() {
         ExitCode::SUCCESS
     } else {
