@@ -1,0 +1,302 @@
+//! What an action is: the [`Action`] trait, its [`Input`]s, the [`RunContext`] it runs in,
+//! the [`ActionError`] it fails with, and its cache key ([`action_key`]).
+//!
+//! An action is a pure function from input bytes and parameters to output files: same kind,
+//! version, parameters and input digests ⇒ same outputs. The engine relies on that to skip
+//! actions whose key it has already built.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::Digest;
+
+/// Identifies an action within one [`Graph`](crate::Graph): the order it was added in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ActionId(pub usize);
+
+impl fmt::Display for ActionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Where an input's bytes come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A source file (an absolute path), identified by its content digest.
+    File(PathBuf),
+    /// Output number `index` of another action of the same graph.
+    Output {
+        /// The producing action; it must be added to the graph first.
+        action: ActionId,
+        /// Which of its outputs.
+        index: usize,
+    },
+}
+
+/// One unit of cacheable work. Implemented outside the engine (in `rules/`).
+pub trait Action: Send + Sync {
+    /// The kind of action (`"archive"`, `"compress"`, …); part of the key.
+    fn kind(&self) -> &'static str;
+
+    /// Format version of this kind's outputs; bump it when they change, so cached results of
+    /// the old format are not reused. Part of the key.
+    fn version(&self) -> u32;
+
+    /// A human name for progress and errors, e.g. `compress slot app (tar.zst)`.
+    fn label(&self) -> String;
+
+    /// Canonical bytes of the action's settings: equal settings must give equal bytes. Part
+    /// of the key.
+    fn params(&self) -> Vec<u8>;
+
+    /// The inputs, in the order [`RunContext::input`] numbers them.
+    fn inputs(&self) -> Vec<Input>;
+
+    /// How many output files [`run`](Action::run) produces.
+    fn output_count(&self) -> usize;
+
+    /// How many threads `run` keeps busy; the scheduler reserves that many (at most its
+    /// `jobs`) before starting it, so the machine is never oversubscribed. An action that
+    /// runs threads of its own should size them by [`RunContext::threads`].
+    fn threads(&self) -> usize {
+        1
+    }
+
+    /// Does the work: reads [`RunContext::input`]s, writes every [`RunContext::output`].
+    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError>;
+}
+
+/// Why an action failed, and what it printed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ActionError {
+    /// One line saying what went wrong.
+    pub message: String,
+    /// Captured output (the action's [`RunContext::log`], a command's stderr, …).
+    pub output: String,
+}
+
+impl ActionError {
+    /// An error with a message and no captured output.
+    pub fn new(message: impl Into<String>) -> ActionError {
+        ActionError {
+            message: message.into(),
+            output: String::new(),
+        }
+    }
+
+    /// The same error with `output` as its captured output.
+    pub fn with_output(mut self, output: impl Into<String>) -> ActionError {
+        self.output = output.into();
+        self
+    }
+}
+
+impl From<io::Error> for ActionError {
+    fn from(e: io::Error) -> ActionError {
+        ActionError::new(e.to_string())
+    }
+}
+
+/// What an action sees while it runs: where its inputs are and where to write its outputs.
+#[derive(Debug)]
+pub struct RunContext {
+    inputs: Vec<PathBuf>,
+    outputs: Vec<PathBuf>,
+    scratch: PathBuf,
+    threads: usize,
+    log: String,
+}
+
+impl RunContext {
+    pub(crate) fn new(
+        inputs: Vec<PathBuf>,
+        outputs: Vec<PathBuf>,
+        scratch: PathBuf,
+        threads: usize,
+    ) -> RunContext {
+        RunContext {
+            inputs,
+            outputs,
+            scratch,
+            threads,
+            log: String::new(),
+        }
+    }
+
+    /// The file holding input `i`'s bytes: a source file or a blob in the CAS. Read-only:
+    /// never write to it.
+    ///
+    /// # Panics
+    /// If `i` is not less than the number of [`Action::inputs`] (a bug in the action).
+    pub fn input(&self, i: usize) -> &Path {
+        &self.inputs[i]
+    }
+
+    /// All input paths, in order.
+    pub fn inputs(&self) -> &[PathBuf] {
+        &self.inputs
+    }
+
+    /// Where to write output `i`: a fresh path in the store's temporary directory that the
+    /// action must create as a regular file. The engine moves it into the CAS afterwards.
+    ///
+    /// # Panics
+    /// If `i` is not less than [`Action::output_count`] (a bug in the action).
+    pub fn output(&self, i: usize) -> &Path {
+        &self.outputs[i]
+    }
+
+    /// An empty private directory for intermediate files, deleted after the run.
+    pub fn scratch_dir(&self) -> &Path {
+        &self.scratch
+    }
+
+    /// How many threads the scheduler reserved for this run (`threads()` capped at `jobs`).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Appends captured output; it is shown (in [`ActionError::output`]) if the action fails.
+    pub fn log(&mut self, text: &str) {
+        self.log.push_str(text);
+        if !text.ends_with('\n') {
+            self.log.push('\n');
+        }
+    }
+
+    /// Everything logged so far.
+    pub fn logged(&self) -> &str {
+        &self.log
+    }
+
+    pub(crate) fn take_log(&mut self) -> String {
+        std::mem::take(&mut self.log)
+    }
+}
+
+/// Domain separation, so an action key is never equal to the digest of some file.
+const KEY_DOMAIN: &[u8] = b"flavor-engine action key v1";
+
+/// The cache key of `action` given the digests of its inputs (in input order): blake3 over
+/// kind, version, parameters and input digests, each field length-prefixed so that different
+/// field splits of the same bytes give different keys.
+pub fn action_key(action: &dyn Action, input_digests: &[Digest]) -> Digest {
+    let mut hasher = blake3::Hasher::new();
+    let mut field = |bytes: &[u8]| {
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    field(KEY_DOMAIN);
+    field(action.kind().as_bytes());
+    field(&action.version().to_le_bytes());
+    field(&action.params());
+    field(&(input_digests.len() as u64).to_le_bytes());
+    for digest in input_digests {
+        field(digest.as_bytes());
+    }
+    Digest(*hasher.finalize().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Toy {
+        kind: &'static str,
+        version: u32,
+        params: Vec<u8>,
+    }
+
+    impl Action for Toy {
+        fn kind(&self) -> &'static str {
+            self.kind
+        }
+        fn version(&self) -> u32 {
+            self.version
+        }
+        fn label(&self) -> String {
+            "toy".into()
+        }
+        fn params(&self) -> Vec<u8> {
+            self.params.clone()
+        }
+        fn inputs(&self) -> Vec<Input> {
+            Vec::new()
+        }
+        fn output_count(&self) -> usize {
+            0
+        }
+        fn run(&self, _: &mut RunContext) -> Result<(), ActionError> {
+            Ok(())
+        }
+    }
+
+    fn toy(kind: &'static str, version: u32, params: &[u8]) -> Toy {
+        Toy {
+            kind,
+            version,
+            params: params.to_vec(),
+        }
+    }
+
+    #[test]
+    fn key_is_deterministic() {
+        let a = [Digest::of_bytes(b"a")];
+        assert_eq!(
+            action_key(&toy("k", 1, b"p"), &a),
+            action_key(&toy("k", 1, b"p"), &a)
+        );
+    }
+
+    #[test]
+    fn key_changes_with_each_field() {
+        let a = Digest::of_bytes(b"a");
+        let b = Digest::of_bytes(b"b");
+        let base = action_key(&toy("k", 1, b"p"), &[a, b]);
+        assert_ne!(base, action_key(&toy("j", 1, b"p"), &[a, b]), "kind");
+        assert_ne!(base, action_key(&toy("k", 2, b"p"), &[a, b]), "version");
+        assert_ne!(base, action_key(&toy("k", 1, b"q"), &[a, b]), "params");
+        assert_ne!(base, action_key(&toy("k", 1, b"p"), &[b, a]), "input order");
+        assert_ne!(base, action_key(&toy("k", 1, b"p"), &[a]), "input count");
+        assert_ne!(
+            base,
+            action_key(&toy("k", 1, b"p"), &[a, a]),
+            "input digest"
+        );
+    }
+
+    #[test]
+    fn fields_are_length_prefixed() {
+        // "ab" + "" and "a" + "b" would collide if kind and params were simply concatenated.
+        assert_ne!(
+            action_key(&toy("ab", 1, b""), &[]),
+            action_key(&toy("a", 1, b"b"), &[])
+        );
+        // Params bytes that look like a digest do not collide with an input digest.
+        let d = Digest::of_bytes(b"x");
+        assert_ne!(
+            action_key(&toy("k", 1, d.as_bytes()), &[]),
+            action_key(&toy("k", 1, b""), &[d])
+        );
+    }
+
+    #[test]
+    fn log_keeps_lines() {
+        let mut ctx = RunContext::new(vec![], vec![], PathBuf::new(), 1);
+        ctx.log("one");
+        ctx.log("two\n");
+        assert_eq!(ctx.logged(), "one\ntwo\n");
+        assert_eq!(ctx.take_log(), "one\ntwo\n");
+        assert_eq!(ctx.logged(), "");
+    }
+
+    #[test]
+    fn action_error_from_io_and_display() {
+        let e = ActionError::from(io::Error::other("disk on fire")).with_output("smoke");
+        assert_eq!(e.to_string(), "disk on fire");
+        assert_eq!(e.output, "smoke");
+    }
+}

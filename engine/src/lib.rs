@@ -1,0 +1,76 @@
+//! # flavor-engine — a generic, cached, parallel build engine
+//!
+//! Knows nothing about packages: it runs a DAG of [`Action`]s, each a pure function from
+//! input files and parameters to output files, and skips any action whose result it already
+//! has.
+//!
+//! - [`Graph`] holds the actions; an action reads source files ([`Input::File`]) and outputs
+//!   of actions added before it ([`Input::Output`]);
+//! - an action's key ([`action_key`]) is blake3 over its kind, version, parameters and input
+//!   digests; the [`Store`] maps keys to output digests (action cache) and digests to bytes
+//!   (CAS). [`LocalStore`] keeps both in a directory that several processes may share;
+//! - [`SourceDigests`] remembers source digests by (size, mtime, inode), so a no-op build
+//!   reads no file contents;
+//! - [`build`] runs what is needed on a pool of `jobs` threads, never reserving more than
+//!   that (an action declares how many threads it keeps busy), emits [`Event`]s, and returns
+//!   a [`Report`]. A failure skips its dependents and lets independent actions finish.
+//!
+//! ```
+//! use flavor_engine::*;
+//!
+//! /// Writes its input, uppercased.
+//! struct Upper(Input);
+//!
+//! impl Action for Upper {
+//!     fn kind(&self) -> &'static str { "upper" }
+//!     fn version(&self) -> u32 { 1 }
+//!     fn label(&self) -> String { "uppercase".into() }
+//!     fn params(&self) -> Vec<u8> { Vec::new() }
+//!     fn inputs(&self) -> Vec<Input> { vec![self.0.clone()] }
+//!     fn output_count(&self) -> usize { 1 }
+//!     fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+//!         let text = std::fs::read_to_string(ctx.input(0))?;
+//!         std::fs::write(ctx.output(0), text.to_uppercase())?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let dir = tempfile::tempdir()?;
+//! let source = dir.path().join("hello.txt");
+//! std::fs::write(&source, "hello")?;
+//!
+//! let mut graph = Graph::new();
+//! let first = graph.add(Box::new(Upper(Input::File(source))))?;
+//! let second = graph.add(Box::new(Upper(Input::Output { action: first, index: 0 })))?;
+//!
+//! let store = LocalStore::open(&dir.path().join("cache"))?;
+//! let sources = SourceDigests::load(&dir.path().join("sources.json"));
+//! let options = BuildOptions::default();
+//!
+//! let report = build(&graph, &store, &sources, &options, &|event| eprintln!("{event:?}"));
+//! assert!(report.is_ok());
+//! assert_eq!(report.built(), 2);
+//! let digest = report.output(second, 0).unwrap();
+//! assert_eq!(std::fs::read(store.blob_path(&digest).unwrap())?, b"HELLO");
+//!
+//! // Nothing changed: both results come from the cache.
+//! let again = build(&graph, &store, &sources, &options, &|_| {});
+//! assert_eq!(again.cached(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod action;
+mod digest;
+mod error;
+mod graph;
+mod schedule;
+mod sources;
+mod store;
+
+pub use action::{Action, ActionError, ActionId, Input, RunContext, action_key};
+pub use digest::Digest;
+pub use error::EngineError;
+pub use graph::Graph;
+pub use schedule::{ActionReport, BuildOptions, Event, Report, Status, build};
+pub use sources::SourceDigests;
+pub use store::{ActionResult, LocalStore, Store, StoreStats};

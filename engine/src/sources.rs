@@ -1,0 +1,294 @@
+//! Source file digests, cached by (size, mtime, inode) so a no-op build reads no file
+//! contents — the trick git's index uses.
+//!
+//! The cache is loaded from and saved to one JSON file. An entry is trusted while the file's
+//! size, modification time (nanoseconds) and inode are unchanged. As in git, a file modified
+//! within the filesystem's timestamp granularity of being hashed could change again without
+//! its mtime moving ("racily clean"), so such entries are kept for this session but not saved:
+//! the next session hashes those files again. Within a session, a watcher that sees a file
+//! change calls [`SourceDigests::forget`].
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Digest;
+
+/// Format of the saved file; a different one is ignored (everything is hashed again).
+const FORMAT: u32 = 1;
+
+/// Coarsest timestamp granularity we allow for (FAT has 2 s).
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+/// What identifies one version of a file without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    size: u64,
+    mtime_ns: i128,
+    inode: u64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct Entry {
+    stamp: Stamp,
+    digest: Digest,
+    /// Whether the stamp is old enough that the hashed contents are the ones it names.
+    #[serde(skip)]
+    settled: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedFile {
+    format: u32,
+    entries: Vec<(PathBuf, Entry)>,
+}
+
+/// A thread-safe cache of source file digests, persisted in one file.
+#[derive(Debug)]
+pub struct SourceDigests {
+    path: PathBuf,
+    entries: Mutex<HashMap<PathBuf, Entry>>,
+    files_hashed: AtomicUsize,
+}
+
+impl SourceDigests {
+    /// Loads the cache saved at `path`; a missing, unreadable or corrupt file gives an empty
+    /// cache (it is only a cache).
+    pub fn load(path: &Path) -> SourceDigests {
+        let entries = fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<SavedFile>(&bytes).ok())
+            .filter(|saved| saved.format == FORMAT)
+            .map(|saved| {
+                saved
+                    .entries
+                    .into_iter()
+                    .map(|(p, mut e)| {
+                        e.settled = true;
+                        (p, e)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        SourceDigests {
+            path: path.to_path_buf(),
+            entries: Mutex::new(entries),
+            files_hashed: AtomicUsize::new(0),
+        }
+    }
+
+    /// The digest of `path`'s contents: the cached one if the file's size, mtime and inode
+    /// are those it was hashed with, else read and hashed now (and cached).
+    pub fn digest(&self, path: &Path) -> io::Result<Digest> {
+        let before = stamp(&fs::metadata(path)?);
+        if let Some(entry) = self.lock().get(path)
+            && entry.stamp == before
+        {
+            return Ok(entry.digest);
+        }
+        let hashed_at = SystemTime::now();
+        let digest = Digest::of_file(path)?;
+        self.files_hashed.fetch_add(1, Ordering::Relaxed);
+        let after = stamp(&fs::metadata(path)?);
+        if after == before {
+            let settled = is_settled(before.mtime_ns, hashed_at);
+            self.lock().insert(
+                path.to_path_buf(),
+                Entry {
+                    stamp: before,
+                    digest,
+                    settled,
+                },
+            );
+        }
+        // If the file changed while it was read, the digest is of some mix of versions: use
+        // it for this build (the next one sees the new stamp and hashes again), cache nothing.
+        Ok(digest)
+    }
+
+    /// Drops the cached digest of `path`, so the next [`digest`](Self::digest) reads it.
+    pub fn forget(&self, path: &Path) {
+        self.lock().remove(path);
+    }
+
+    /// Writes the cache back to the file it was loaded from (temporary file + rename). Only
+    /// settled entries are written; see the module documentation.
+    pub fn save(&self) -> io::Result<()> {
+        let mut entries: Vec<(PathBuf, Entry)> = self
+            .lock()
+            .iter()
+            .filter(|(p, e)| e.settled && p.to_str().is_some())
+            .map(|(p, e)| (p.clone(), *e))
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let json = serde_json::to_vec(&SavedFile {
+            format: FORMAT,
+            entries,
+        })
+        .map_err(io::Error::other)?;
+        let dir = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        fs::create_dir_all(dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        tmp.write_all(&json)?;
+        tmp.persist(&self.path).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// How many files were actually read and hashed since this cache was loaded.
+    pub fn files_hashed(&self) -> usize {
+        self.files_hashed.load(Ordering::Relaxed)
+    }
+
+    /// The file this cache is loaded from and saved to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Entry>> {
+        // A panic while holding the lock cannot leave the map inconsistent (single inserts
+        // and removes), so a poisoned lock is still usable.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn stamp(meta: &fs::Metadata) -> Stamp {
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .map(|t| match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => d.as_nanos() as i128,
+            Err(e) => -(e.duration().as_nanos() as i128),
+        })
+        .unwrap_or(0);
+    Stamp {
+        size: meta.len(),
+        mtime_ns,
+        inode: inode(meta),
+    }
+}
+
+#[cfg(unix)]
+fn inode(meta: &fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(meta)
+}
+
+#[cfg(not(unix))]
+fn inode(_: &fs::Metadata) -> u64 {
+    0
+}
+
+/// True if a file last modified at `mtime_ns` was certainly not modified again within the
+/// same timestamp tick after `hashed_at`.
+fn is_settled(mtime_ns: i128, hashed_at: SystemTime) -> bool {
+    let Ok(now) = hashed_at.duration_since(UNIX_EPOCH) else {
+        return false;
+    };
+    mtime_ns.saturating_add(RACY_WINDOW.as_nanos() as i128) < now.as_nanos() as i128
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+
+    use super::*;
+
+    /// Writes `bytes` and dates the file an hour back, so its entry is settled.
+    fn write_old(path: &Path, bytes: &[u8]) {
+        fs::write(path, bytes).unwrap();
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+    }
+
+    #[test]
+    fn reuses_digest_until_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.txt");
+        write_old(&file, b"one");
+        let cache = SourceDigests::load(&dir.path().join("digests.json"));
+        assert_eq!(cache.digest(&file).unwrap(), Digest::of_bytes(b"one"));
+        assert_eq!(cache.digest(&file).unwrap(), Digest::of_bytes(b"one"));
+        assert_eq!(cache.files_hashed(), 1);
+
+        write_old(&file, b"two!");
+        assert_eq!(cache.digest(&file).unwrap(), Digest::of_bytes(b"two!"));
+        assert_eq!(cache.files_hashed(), 2);
+
+        cache.forget(&file);
+        cache.digest(&file).unwrap();
+        assert_eq!(cache.files_hashed(), 3);
+        assert!(cache.digest(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn save_and_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.txt");
+        let fresh = dir.path().join("fresh.txt");
+        write_old(&old, b"old");
+        fs::write(&fresh, b"fresh").unwrap();
+        let db = dir.path().join("state").join("digests.json");
+
+        let cache = SourceDigests::load(&db);
+        cache.digest(&old).unwrap();
+        cache.digest(&fresh).unwrap();
+        assert_eq!(cache.files_hashed(), 2);
+        cache.save().unwrap();
+
+        let cache = SourceDigests::load(&db);
+        assert_eq!(cache.digest(&old).unwrap(), Digest::of_bytes(b"old"));
+        assert_eq!(cache.files_hashed(), 0, "settled entry reused");
+        assert_eq!(cache.digest(&fresh).unwrap(), Digest::of_bytes(b"fresh"));
+        assert_eq!(cache.files_hashed(), 1, "racily clean entry not saved");
+    }
+
+    #[test]
+    fn corrupt_or_missing_file_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("digests.json");
+        assert_eq!(SourceDigests::load(&db).lock().len(), 0);
+        fs::write(&db, b"\0\0garbage").unwrap();
+        let cache = SourceDigests::load(&db);
+        assert_eq!(cache.lock().len(), 0);
+        cache.save().unwrap();
+        assert_eq!(SourceDigests::load(&db).lock().len(), 0);
+    }
+
+    #[test]
+    fn replaced_file_with_same_size_and_mtime_is_rehashed() {
+        // A new inode (file replaced by rename) is noticed even if size and mtime match.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a");
+        write_old(&file, b"aaaa");
+        let cache = SourceDigests::load(&dir.path().join("db"));
+        cache.digest(&file).unwrap();
+        let mtime = fs::metadata(&file).unwrap().modified().unwrap();
+        let other = dir.path().join("b");
+        fs::write(&other, b"bbbb").unwrap();
+        File::options()
+            .write(true)
+            .open(&other)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let keep_inode_busy = File::open(&file).unwrap();
+        fs::rename(&other, &file).unwrap();
+        drop(keep_inode_busy);
+        assert_eq!(cache.digest(&file).unwrap(), Digest::of_bytes(b"bbbb"));
+    }
+}
