@@ -3,7 +3,9 @@
 //! This binary only wires subcommands to the library crates; each subcommand lives in its own
 //! module under `commands/`.
 
+mod builtin_launcher;
 mod commands;
+mod progress;
 mod report;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +21,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build the packages of the workspace (only what changed).
+    ///
+    /// Example: flavor build --release hello
+    Build(commands::build::Args),
     /// Show what a package holds: index, slots, metadata, upstream compatibility.
     ///
     /// Example: flavor inspect dist/hello.psp --json
@@ -37,6 +43,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Build(args) => commands::build::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Repack(args) => commands::repack::run(args),

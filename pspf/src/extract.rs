@@ -145,14 +145,14 @@ impl Package {
                 rel = PathBuf::from(format!("slot_{i}"));
             }
         }
+        // The signed metadata's mode wins: the descriptor's permission bytes are covered by
+        // no check, so they are only a fallback for writers that record no mode.
         let desc_mode = u32::from(self.descriptors()[i].permissions) & 0o7777;
-        let mode = if desc_mode != 0 {
-            desc_mode
-        } else {
-            meta.and_then(|m| m.mode())
-                .filter(|m| *m != 0)
-                .unwrap_or(0o600)
-        };
+        let mode = meta
+            .and_then(|m| m.mode())
+            .filter(|m| *m != 0)
+            .or((desc_mode != 0).then_some(desc_mode))
+            .unwrap_or(0o600);
         // An earlier tar slot may have left symbolic links under `dest`: never write through
         // one, neither in a parent directory that leads outside nor as the file itself.
         fs::create_dir_all(dest)?;

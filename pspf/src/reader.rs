@@ -165,7 +165,12 @@ impl Package {
     /// The uncompressed metadata JSON exactly as stored (the bytes the signature covers).
     pub fn metadata_json(&self) -> Result<&[u8]> {
         self.metadata_json
-            .get_or_init(|| gunzip_metadata(&self.metadata_gzip).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                gunzip_metadata(&self.metadata_gzip).map_err(|e| match e {
+                    Error::Metadata { reason } => reason,
+                    other => other.to_string(),
+                })
+            })
             .as_deref()
             .map_err(|reason| Error::Metadata {
                 reason: reason.clone(),

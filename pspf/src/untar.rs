@@ -26,6 +26,8 @@ pub struct Unpacker {
     dirs: HashSet<PathBuf>,
     /// Directory modes to apply at the end, in creation order.
     dir_modes: Vec<(PathBuf, u32)>,
+    /// Whether an entry has replaced something already on disk (see [`Unpacker::finish`]).
+    replaced: bool,
 }
 
 fn unsafe_path(path: &Path, reason: &str) -> Error {
@@ -59,6 +61,7 @@ impl Unpacker {
             root: dest.canonicalize()?,
             dirs: HashSet::new(),
             dir_modes: Vec::new(),
+            replaced: false,
         })
     }
 
@@ -99,11 +102,13 @@ impl Unpacker {
         Ok(())
     }
 
-    /// Remove what is at `rel` before a new entry takes its place, forgetting any directory
-    /// there (or below) that was known to be safe.
-    fn replace(&mut self, rel: &Path, full: &Path) -> Result<()> {
+    /// Remove what is at `rel` before a new entry takes its place, forgetting every directory
+    /// known to be safe: one reached through a symbolic link (another path than `rel`) may
+    /// have led through what was just removed.
+    fn replace(&mut self, full: &Path) -> Result<()> {
         if remove_existing(full)? {
-            self.dirs.retain(|d| !d.starts_with(rel));
+            self.dirs.clear();
+            self.replaced = true;
         }
         Ok(())
     }
@@ -148,7 +153,7 @@ impl Unpacker {
             match fs::symlink_metadata(&full) {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => {
-                    self.replace(&rel, &full)?;
+                    self.replace(&full)?;
                     fs::create_dir(&full)?;
                 }
                 Err(_) => fs::create_dir(&full)?,
@@ -160,7 +165,7 @@ impl Unpacker {
                 .link_name()
                 .map_err(Error::from_io)?
                 .ok_or_else(|| unsafe_path(&raw, "symbolic link without a target"))?;
-            self.replace(&rel, &full)?;
+            self.replace(&full)?;
             std::os::unix::fs::symlink(&target, &full)?;
         } else if kind.is_hard_link() {
             let target = entry
@@ -170,10 +175,10 @@ impl Unpacker {
             check_entry_path(&target)?;
             let target_rel = normalise(&target);
             self.ensure_parents(&target_rel)?;
-            self.replace(&rel, &full)?;
+            self.replace(&full)?;
             fs::hard_link(self.root.join(target_rel), &full)?;
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
-            self.replace(&rel, &full)?;
+            self.replace(&full)?;
             let mut file = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -187,9 +192,20 @@ impl Unpacker {
         Ok(())
     }
 
-    /// Apply directory modes, deepest first.
+    /// Apply directory modes, deepest first. Once an entry has replaced something, a recorded
+    /// directory (or one on its way) may have become a symbolic link: its mode is then applied
+    /// only where the path still resolves to a directory inside the root, never through a link
+    /// that leaves it.
     fn finish(&mut self) -> Result<()> {
         for (dir, mode) in self.dir_modes.drain(..).rev() {
+            let dir = if self.replaced {
+                match dir.canonicalize() {
+                    Ok(real) if real.starts_with(&self.root) && real.is_dir() => real,
+                    _ => continue,
+                }
+            } else {
+                dir
+            };
             fs::set_permissions(&dir, fs::Permissions::from_mode(mode))?;
         }
         Ok(())
@@ -242,6 +258,64 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::UnsafePath, "{err}");
         assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+    }
+
+    /// Regression (found with the `tar_slot` fuzz target's checks): `b` was remembered as a
+    /// safe directory through the link `b -> a`, then `a` was replaced by an outward link,
+    /// and `b/pwned` was written outside through the stale entry.
+    #[test]
+    fn a_remembered_directory_reached_through_a_replaced_link_is_checked_again() {
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("dest");
+        fs::create_dir(&dest).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        b.append(&header("a/", tar::EntryType::Directory, 0, None), &[][..])
+            .unwrap();
+        b.append(&header("b", tar::EntryType::Symlink, 0, Some("a")), &[][..])
+            .unwrap();
+        b.append(&header("b/x", tar::EntryType::Regular, 1, None), &b"x"[..])
+            .unwrap();
+        b.append(
+            &header("a", tar::EntryType::Symlink, 0, Some("..")),
+            &[][..],
+        )
+        .unwrap();
+        b.append(
+            &header("b/pwned", tar::EntryType::Regular, 1, None),
+            &b"p"[..],
+        )
+        .unwrap();
+        let bytes = b.into_inner().unwrap();
+        let err = Unpacker::new(&dest)
+            .unwrap()
+            .unpack(&bytes[..])
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::UnsafePath, "{err}");
+        assert!(!root.path().join("pwned").exists());
+    }
+
+    /// Regression (same origin): the mode of directory `a/` was applied at the end through the
+    /// link `a -> ..` that had replaced it, changing the mode of the directory around `dest`.
+    #[test]
+    fn a_directory_mode_is_not_applied_through_a_link_that_replaced_it() {
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("dest");
+        fs::create_dir(&dest).unwrap();
+        fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut dir = header("a/", tar::EntryType::Directory, 0, None);
+        dir.set_mode(0o700);
+        dir.set_cksum();
+        b.append(&dir, &[][..]).unwrap();
+        b.append(
+            &header("a", tar::EntryType::Symlink, 0, Some("..")),
+            &[][..],
+        )
+        .unwrap();
+        let bytes = b.into_inner().unwrap();
+        Unpacker::new(&dest).unwrap().unpack(&bytes[..]).unwrap();
+        let mode = fs::metadata(root.path()).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o755);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! One module per `flavor` subcommand.
 
+pub mod build;
 pub mod inspect;
 pub mod repack;
 pub mod verify;

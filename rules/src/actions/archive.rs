@@ -1,0 +1,109 @@
+//! `archive`: a deterministic tar of files, directories and symbolic links.
+//!
+//! Entries are written in the order given (the planner sorts them), with uid/gid 0, empty
+//! owner names, the planned mode and one fixed mtime (`SOURCE_DATE_EPOCH` or 0), so the same
+//! files give the same bytes on every machine.
+
+use flavor_engine::{Action, ActionError, Input, RunContext};
+use serde_json::json;
+use std::fs::File;
+use std::io::BufWriter;
+
+/// What an archive entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file whose bytes are the action's input number `input`.
+    File {
+        input: usize,
+    },
+    Dir,
+    Symlink {
+        target: String,
+    },
+}
+
+/// One entry: its path inside the archive, kind and mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveEntry {
+    pub path: String,
+    pub kind: EntryKind,
+    pub mode: u32,
+}
+
+pub struct ArchiveAction {
+    pub label: String,
+    pub entries: Vec<ArchiveEntry>,
+    pub inputs: Vec<Input>,
+    pub mtime: u64,
+}
+
+impl Action for ArchiveAction {
+    fn kind(&self) -> &'static str {
+        "archive"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn label(&self) -> String {
+        self.label.clone()
+    }
+    fn params(&self) -> Vec<u8> {
+        let entries: Vec<_> = self
+            .entries
+            .iter()
+            .map(|e| match &e.kind {
+                EntryKind::File { input } => json!(["file", e.path, e.mode, input]),
+                EntryKind::Dir => json!(["dir", e.path, e.mode]),
+                EntryKind::Symlink { target } => json!(["symlink", e.path, e.mode, target]),
+            })
+            .collect();
+        super::canonical(&json!({"entries": entries, "mtime": self.mtime}))
+    }
+    fn inputs(&self) -> Vec<Input> {
+        self.inputs.clone()
+    }
+    fn output_count(&self) -> usize {
+        1
+    }
+    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+        let out = BufWriter::with_capacity(256 * 1024, File::create(ctx.output(0))?);
+        let mut builder = tar::Builder::new(out);
+        builder.mode(tar::HeaderMode::Deterministic);
+        for e in &self.entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(e.mode);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(self.mtime);
+            let _ = h.set_username("");
+            let _ = h.set_groupname("");
+            match &e.kind {
+                EntryKind::File { input } => {
+                    let path = ctx.input(*input);
+                    let file = File::open(path)
+                        .map_err(|err| ActionError::new(format!("{}: {err}", path.display())))?;
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(file.metadata()?.len());
+                    builder.append_data(&mut h, &e.path, file)?;
+                }
+                EntryKind::Dir => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    let dir = format!("{}/", e.path.trim_end_matches('/'));
+                    builder.append_data(&mut h, dir, std::io::empty())?;
+                }
+                EntryKind::Symlink { target } => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
+                    builder.append_link(&mut h, &e.path, target)?;
+                }
+            }
+        }
+        builder
+            .into_inner()?
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+//! `package`: assemble and sign a PSPF package from a launcher and the slots' stored bytes.
+//!
+//! Only the public key enters the parameters (and so the key, graphs and logs); the private
+//! key is held by the action to sign with and never written anywhere.
+
+use flavor_engine::{Action, ActionError, Input, RunContext};
+use pspf::keys::SigningKey;
+use pspf::metadata::{Runtime, RuntimeEnv, Workenv, WorkenvDirectory};
+use pspf::{Codec, PackageSpec, SlotInput, flavor_metadata, write_package};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// One slot of the package: what to record and which inputs hold its bytes.
+#[derive(Debug, Clone)]
+pub struct PackageSlot {
+    pub id: String,
+    pub source: String,
+    pub target: String,
+    pub codec: Codec,
+    pub purpose: String,
+    pub lifecycle: String,
+    pub permissions: u32,
+    /// The stored (encoded) bytes.
+    pub stored: Input,
+    /// The decoded bytes (to record the decoded size).
+    pub decoded: Input,
+}
+
+/// Everything of the metadata that does not come from slots.
+#[derive(Debug, Clone, Default)]
+pub struct PackageSpecParams {
+    pub name: String,
+    pub version: String,
+    pub description: Option<String>,
+    pub command: String,
+    pub env: BTreeMap<String, String>,
+    pub runtime_env: Option<RuntimeEnv>,
+    pub workenv_dirs: Vec<(String, Option<String>)>,
+    pub workenv_env: BTreeMap<String, String>,
+    pub setup: Vec<Value>,
+    pub timestamp: u64,
+}
+
+pub struct PackageAction {
+    pub label: String,
+    pub spec: PackageSpecParams,
+    pub slots: Vec<PackageSlot>,
+    pub launcher: Input,
+    pub key: SigningKey,
+}
+
+impl PackageAction {
+    fn metadata(&self) -> pspf::Metadata {
+        let s = &self.spec;
+        let mut m = flavor_metadata(&s.name, &s.version, &s.command, s.timestamp);
+        m.package.description = s.description.clone();
+        m.execution.env = s.env.clone();
+        m.runtime = s.runtime_env.clone().map(|env| Runtime { env: Some(env) });
+        if !s.workenv_dirs.is_empty() || !s.workenv_env.is_empty() {
+            m.workenv = Some(Workenv {
+                directories: s
+                    .workenv_dirs
+                    .iter()
+                    .map(|(path, mode)| WorkenvDirectory {
+                        path: path.clone(),
+                        mode: mode.clone(),
+                    })
+                    .collect(),
+                env: s.workenv_env.clone(),
+            });
+        }
+        m.setup_commands = s.setup.clone();
+        m
+    }
+}
+
+impl Action for PackageAction {
+    fn kind(&self) -> &'static str {
+        "package"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn label(&self) -> String {
+        self.label.clone()
+    }
+    fn params(&self) -> Vec<u8> {
+        let slots: Vec<Value> = self
+            .slots
+            .iter()
+            .map(|s| {
+                json!({
+                    "id": s.id, "source": s.source, "target": s.target, "codec": s.codec.name(),
+                    "purpose": s.purpose, "lifecycle": s.lifecycle, "permissions": s.permissions,
+                })
+            })
+            .collect();
+        let metadata = serde_json::to_value(self.metadata()).unwrap_or_default();
+        super::canonical(&json!({
+            "metadata": metadata,
+            "slots": slots,
+            "public_key": hex::encode(self.key.verifying_key().as_bytes()),
+            "pspf": env!("CARGO_PKG_VERSION"),
+        }))
+    }
+    fn inputs(&self) -> Vec<Input> {
+        let mut inputs = vec![self.launcher.clone()];
+        for s in &self.slots {
+            inputs.push(s.stored.clone());
+            inputs.push(s.decoded.clone());
+        }
+        inputs
+    }
+    fn output_count(&self) -> usize {
+        1
+    }
+    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+        let mut slots = Vec::with_capacity(self.slots.len());
+        for (i, s) in self.slots.iter().enumerate() {
+            let decoded = ctx.input(2 + 2 * i);
+            slots.push(SlotInput {
+                id: s.id.clone(),
+                source: s.source.clone(),
+                target: s.target.clone(),
+                codec: s.codec,
+                stored: ctx.input(1 + 2 * i).to_path_buf(),
+                decoded_size: std::fs::metadata(decoded)?.len(),
+                purpose: s.purpose.clone(),
+                lifecycle: s.lifecycle.clone(),
+                permissions: s.permissions,
+            });
+        }
+        let spec = PackageSpec {
+            launcher: ctx.input(0),
+            metadata: self.metadata(),
+            slots,
+            key: &self.key,
+        };
+        write_package(spec, ctx.output(0))
+            .map_err(|e| ActionError::new(format!("{}: {e}", self.label)))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,111 @@
+//! `step`: run a user's build command and capture its declared outputs.
+//!
+//! The command runs as `sh -c COMMAND` in its working directory with a clean environment
+//! (`PATH`, `HOME`, the step's `env` and the `pass_env` variables — all part of the key).
+//! Outputs of steps it `needs` are put back in place first, so a step works the same
+//! whether its dependencies ran now or came from the cache. Every declared output must exist
+//! afterwards; it is copied into the store.
+
+use flavor_engine::{Action, ActionError, Input, RunContext};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+pub struct StepAction {
+    pub id: String,
+    pub command: String,
+    /// Absolute working directory.
+    pub cwd: PathBuf,
+    /// Working directory relative to the workspace root (what enters the key).
+    pub cwd_label: String,
+    pub env: BTreeMap<String, String>,
+    /// Declared outputs, relative to `cwd`.
+    pub outputs: Vec<String>,
+    /// Source files matched by the step's `inputs` globs.
+    pub sources: Vec<Input>,
+    /// Outputs of needed steps and where they belong on disk.
+    pub needed: Vec<(Input, PathBuf)>,
+}
+
+impl Action for StepAction {
+    fn kind(&self) -> &'static str {
+        "step"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn label(&self) -> String {
+        format!("step {}", self.id)
+    }
+    fn params(&self) -> Vec<u8> {
+        let needed: Vec<String> = self
+            .needed
+            .iter()
+            .map(|(_, p)| p.strip_prefix(&self.cwd).unwrap_or(p).display().to_string())
+            .collect();
+        super::canonical(&json!({
+            "command": self.command,
+            "cwd": self.cwd_label,
+            "env": self.env,
+            "outputs": self.outputs,
+            "needed": needed,
+        }))
+    }
+    fn inputs(&self) -> Vec<Input> {
+        self.sources
+            .iter()
+            .cloned()
+            .chain(self.needed.iter().map(|(i, _)| i.clone()))
+            .collect()
+    }
+    fn output_count(&self) -> usize {
+        self.outputs.len()
+    }
+    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+        for (n, (_, dest)) in self.needed.iter().enumerate() {
+            let from = ctx.input(self.sources.len() + n).to_path_buf();
+            if from != *dest {
+                if let Some(parent) = dest.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::copy(&from, dest)?;
+            }
+        }
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(&self.command)
+            .current_dir(&self.cwd)
+            .env_clear()
+            .envs(&self.env)
+            .output()
+            .map_err(|e| ActionError::new(format!("step {}: cannot run sh: {e}", self.id)))?;
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        ctx.log(&log);
+        if !output.status.success() {
+            return Err(ActionError::new(format!(
+                "step {} failed ({}): {}",
+                self.id, output.status, self.command
+            ))
+            .with_output(log));
+        }
+        for (i, rel) in self.outputs.iter().enumerate() {
+            let produced = self.cwd.join(rel);
+            if !produced.is_file() {
+                return Err(ActionError::new(format!(
+                    "step {}: declared output `{rel}` does not exist after `{}` ran (in {})",
+                    self.id,
+                    self.command,
+                    self.cwd.display()
+                ))
+                .with_output(log));
+            }
+            std::fs::copy(&produced, ctx.output(i))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,156 @@
+//! Collecting the files of a directory slot: sorted, honouring `.gitignore` (via `ignore`),
+//! the slot's include/exclude globs, and never `dist/`, `.flavor/` or `.git/`.
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// One collected entry, with its path relative to the source directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Collected {
+    File {
+        rel: String,
+        path: PathBuf,
+        mode: u32,
+    },
+    Dir {
+        rel: String,
+        mode: u32,
+    },
+    Symlink {
+        rel: String,
+        target: String,
+    },
+}
+
+impl Collected {
+    pub fn rel(&self) -> &str {
+        match self {
+            Collected::File { rel, .. }
+            | Collected::Dir { rel, .. }
+            | Collected::Symlink { rel, .. } => rel,
+        }
+    }
+}
+
+fn globset(patterns: &[String]) -> Result<Option<GlobSet>, String> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        b.add(Glob::new(p).map_err(|e| format!("bad glob {p:?}: {e}"))?);
+        // `dir/**` style patterns should also match the directory's contents when written
+        // as a bare directory name.
+        if !p.contains('*') {
+            b.add(Glob::new(&format!("{p}/**")).map_err(|e| e.to_string())?);
+        }
+    }
+    b.build().map(Some).map_err(|e| e.to_string())
+}
+
+/// Walk `source` (a directory) and return its entries sorted by path. `never` lists absolute
+/// directories that are never collected (the package's `dist/`, `.flavor/`).
+pub fn collect_dir(
+    source: &Path,
+    include: &[String],
+    exclude: &[String],
+    never: &[PathBuf],
+) -> Result<Vec<Collected>, String> {
+    let include = globset(include)?;
+    let exclude = globset(exclude)?;
+    let never: Vec<PathBuf> = never.to_vec();
+    let mut out = Vec::new();
+    let walker = ignore::WalkBuilder::new(source)
+        .hidden(false)
+        .git_ignore(true)
+        .git_global(false)
+        .git_exclude(true)
+        .require_git(false)
+        .parents(true)
+        .follow_links(false)
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .filter_entry(move |e| {
+            let name = e.file_name();
+            if e.depth() > 0 && (name == ".git" || name == ".flavor") {
+                return false;
+            }
+            !never.iter().any(|n| e.path() == n)
+        })
+        .build();
+    for entry in walker {
+        let entry = entry.map_err(|e| e.to_string())?;
+        if entry.depth() == 0 {
+            continue;
+        }
+        let rel_path = entry
+            .path()
+            .strip_prefix(source)
+            .map_err(|e| e.to_string())?;
+        let rel = rel_path.to_string_lossy().replace('\\', "/");
+        if exclude.as_ref().is_some_and(|g| g.is_match(rel_path)) {
+            continue;
+        }
+        let Some(ft) = entry.file_type() else {
+            continue;
+        };
+        let meta = entry
+            .path()
+            .symlink_metadata()
+            .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if ft.is_dir() {
+            if include.is_none() {
+                out.push(Collected::Dir { rel, mode });
+            }
+            continue;
+        }
+        if include.as_ref().is_some_and(|g| !g.is_match(rel_path)) {
+            continue;
+        }
+        if ft.is_symlink() {
+            let target = std::fs::read_link(entry.path())
+                .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+            out.push(Collected::Symlink {
+                rel,
+                target: target.to_string_lossy().into_owned(),
+            });
+        } else if ft.is_file() {
+            out.push(Collected::File {
+                rel,
+                path: entry.path().to_path_buf(),
+                mode,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.rel().cmp(b.rel()));
+    Ok(out)
+}
+
+/// Files under `base` matching any of `patterns` (a step's `inputs`), sorted.
+pub fn glob_files(base: &Path, patterns: &[String]) -> Result<Vec<PathBuf>, String> {
+    let Some(set) = globset(patterns)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for entry in ignore::WalkBuilder::new(base)
+        .hidden(false)
+        .require_git(false)
+        .filter_entry(|e| {
+            !(e.depth() > 0 && (e.file_name() == ".git" || e.file_name() == ".flavor"))
+        })
+        .build()
+    {
+        let entry = entry.map_err(|e| e.to_string())?;
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        if let Ok(rel) = entry.path().strip_prefix(base) {
+            if set.is_match(rel) {
+                out.push(entry.path().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

@@ -1,0 +1,143 @@
+//! Which key signs a package: `[signing] private_key` (a PEM file), `key_seed_env` (a seed in
+//! an environment variable, for CI), or else the user's own key in
+//! `$XDG_CONFIG_HOME/flavor/keys/` (default `~/.config/flavor/keys/`), created on first use,
+//! announced once and added to the launcher's trusted keys. Keys are never written into the
+//! repository.
+
+use crate::manifest::Package;
+use pspf::keys::{SigningKey, private_key_from_pem, private_key_to_pem, public_key_to_pem};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// The per-user flavor configuration directory.
+pub fn config_dir() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(x).join("flavor"));
+    }
+    std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(|h| PathBuf::from(h).join(".config/flavor"))
+}
+
+/// Directory of the per-user signing key.
+pub fn user_key_dir() -> Option<PathBuf> {
+    config_dir().map(|d| d.join("keys"))
+}
+
+/// Directory of keys the launcher trusts under strict validation.
+pub fn trusted_keys_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("FLAVOR_TRUSTED_KEYS_DIR").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(d));
+    }
+    config_dir().map(|d| d.join("trusted-keys"))
+}
+
+/// Write a key pair into `dir` (0700) as `flavor-private.key` (0600) and `flavor-public.key`.
+pub fn write_key_pair(dir: &Path, key: &SigningKey) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let write = |name: &str, text: &str| -> std::io::Result<()> {
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path)
+    };
+    write("flavor-private.key", &private_key_to_pem(key))?;
+    write(
+        "flavor-public.key",
+        &public_key_to_pem(&key.verifying_key()),
+    )
+}
+
+/// Add a public key to the trusted-keys directory (named by its fingerprint).
+pub fn trust_key(key: &pspf::keys::VerifyingKey) -> std::io::Result<PathBuf> {
+    let dir = trusted_keys_dir().ok_or_else(|| {
+        std::io::Error::other("no HOME or XDG_CONFIG_HOME to keep trusted keys in")
+    })?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    let fp = pspf::keys::fingerprint(key.as_bytes());
+    let path = dir.join(format!("{}.pub", &fp[..16]));
+    fs::write(&path, public_key_to_pem(key))?;
+    Ok(path)
+}
+
+/// A resolved signing key and, when it was just created, a line to tell the user.
+pub struct ResolvedKey {
+    pub key: SigningKey,
+    pub announcement: Option<String>,
+}
+
+/// Resolve the signing key of `pkg`, whose manifest lives in `dir`.
+pub fn resolve(pkg: &Package, dir: &Path) -> Result<ResolvedKey, String> {
+    if let Some(file) = &pkg.signing.private_key {
+        let path = dir.join(&file.value);
+        let text = fs::read_to_string(&path)
+            .map_err(|e| format!("[signing] private_key {}: {e}", path.display()))?;
+        let key = private_key_from_pem(&text)
+            .map_err(|e| format!("[signing] private_key {}: {e}", path.display()))?;
+        return Ok(ResolvedKey {
+            key,
+            announcement: None,
+        });
+    }
+    if let Some(var) = &pkg.signing.key_seed_env {
+        let seed = std::env::var(&var.value).map_err(|_| {
+            format!(
+                "[signing] key_seed_env names {}, which is not set; export it or use private_key",
+                var.value
+            )
+        })?;
+        return Ok(ResolvedKey {
+            key: pspf::keys::signing_key_from_seed(&seed),
+            announcement: None,
+        });
+    }
+    let dir = user_key_dir().ok_or_else(|| {
+        "no signing key: set [signing] private_key or key_seed_env (no HOME for a per-user key)"
+            .to_string()
+    })?;
+    let private = dir.join("flavor-private.key");
+    if let Ok(text) = fs::read_to_string(&private) {
+        let key = private_key_from_pem(&text).map_err(|e| format!("{}: {e}", private.display()))?;
+        return Ok(ResolvedKey {
+            key,
+            announcement: None,
+        });
+    }
+    let mut seed = [0u8; 32];
+    getrandom(&mut seed).map_err(|e| format!("cannot generate a key: {e}"))?;
+    let key = SigningKey::from_bytes(&seed);
+    seed.fill(0);
+    write_key_pair(&dir, &key).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+    let trusted = trust_key(&key.verifying_key()).ok();
+    Ok(ResolvedKey {
+        announcement: Some(format!(
+            "created your signing key in {} (fingerprint {}){}",
+            dir.display(),
+            &pspf::keys::fingerprint(key.verifying_key().as_bytes())[..16],
+            trusted
+                .map(|p| format!("; trusted via {}", p.display()))
+                .unwrap_or_default()
+        )),
+        key,
+    })
+}
+
+fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    fs::File::open("/dev/urandom")?.read_exact(buf)
+}

@@ -1,0 +1,322 @@
+//! `flavor build [PACKAGE|TARGET…]`: plan the workspace, run the engine, install packages.
+//!
+//! Also home of [`Session`], the shared "load the workspace, plan, build" path that `run`,
+//! `graph` and `watch` use.
+
+use crate::progress::{Mode, Progress};
+use anyhow::{Context, bail};
+use flavor_engine::{BuildOptions, LocalStore, Report, SourceDigests, Store};
+use flavor_rules::plan::{Plan, PlanOptions, PlannedOutput, plan};
+use flavor_rules::workspace::{Workspace, load};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(clap::Args, Clone, Default)]
+pub struct Args {
+    /// Packages or targets to build (default: the package of the current directory, or every
+    /// package of the workspace at its root).
+    pub names: Vec<String>,
+    /// Release build: zstd level 19 unless a slot sets `level`.
+    #[arg(long)]
+    pub release: bool,
+    /// Ignore the build cache and run every action.
+    #[arg(long)]
+    pub force: bool,
+    /// Parallel jobs (default: the number of CPUs).
+    #[arg(short, long, default_value_t = 0)]
+    pub jobs: usize,
+    /// Print one JSON event per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print every action that runs.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Use this flavor.toml (or directory) instead of searching upwards.
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+}
+
+/// A loaded workspace with its cache, ready to plan and build.
+pub struct Session {
+    pub workspace: Workspace,
+    pub cache_dir: PathBuf,
+    pub store: LocalStore,
+    pub sources: SourceDigests,
+}
+
+/// Print manifest diagnostics with miette (fancy on a terminal).
+pub fn report_manifest_errors(errors: &[flavor_rules::ManifestErrors], json: bool) {
+    for e in errors {
+        if json {
+            println!(
+                "{}",
+                json!({"event": "manifest_error", "file": e.file, "messages": e.messages()})
+            );
+        } else {
+            for inner in &e.errors {
+                eprintln!("{:?}", miette::Report::new(inner.clone()));
+            }
+        }
+    }
+}
+
+impl Session {
+    pub fn open(start: &Path) -> Result<Session, Vec<flavor_rules::ManifestErrors>> {
+        let workspace = load(start)?;
+        let cache_dir = std::env::var_os("FLAVOR_BUILD_CACHE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace.root.join(".flavor").join("cache"));
+        let store = LocalStore::open(&cache_dir).map_err(|e| {
+            vec![flavor_rules::ManifestErrors::new(
+                &cache_dir.display().to_string(),
+                "",
+                vec![flavor_rules::Problem::new(
+                    format!("cannot open the build cache: {e}"),
+                    None,
+                )],
+            )]
+        })?;
+        let sources = SourceDigests::load(&cache_dir.join("sources.json"));
+        Ok(Session {
+            workspace,
+            cache_dir,
+            store,
+            sources,
+        })
+    }
+
+    /// The manifests selected by `names` (package names or target names).
+    pub fn select(&self, names: &[String]) -> anyhow::Result<Vec<&flavor_rules::Manifest>> {
+        let ws = &self.workspace;
+        if names.is_empty() {
+            if let Some(current) = &ws.current {
+                return Ok(ws.packages.iter().filter(|m| &m.path == current).collect());
+            }
+            return Ok(ws.packages.iter().collect());
+        }
+        let mut out = Vec::new();
+        for name in names {
+            let found: Vec<_> = ws
+                .packages
+                .iter()
+                .filter(|m| {
+                    m.package.as_ref().is_some_and(|p| {
+                        p.name.value == *name || p.targets.iter().any(|t| t.name.value == *name)
+                    })
+                })
+                .collect();
+            if found.is_empty() {
+                let known: Vec<String> = ws
+                    .packages
+                    .iter()
+                    .filter_map(|m| m.package.as_ref().map(|p| p.name.value.clone()))
+                    .collect();
+                bail!(
+                    "no package or target named `{name}` (packages: {})",
+                    known.join(", ")
+                );
+            }
+            for m in found {
+                if !out
+                    .iter()
+                    .any(|o: &&flavor_rules::Manifest| o.path == m.path)
+                {
+                    out.push(m);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn plan(&self, names: &[String], release: bool) -> anyhow::Result<Plan> {
+        let selected = self.select(names)?;
+        let launcher = crate::builtin_launcher::materialise(&self.cache_dir.join("launchers"))?;
+        let timestamp = std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        let opts = PlanOptions {
+            release,
+            timestamp,
+            builtin_launcher: launcher,
+            env: std::env::vars().collect::<BTreeMap<_, _>>(),
+        };
+        let mut plan = plan(&selected, &self.workspace.root, &opts)?;
+        // Only outputs of the named targets when a target (not a package) was named.
+        if !names.is_empty() {
+            let by_target: Vec<&String> = names
+                .iter()
+                .filter(|n| plan.outputs.iter().any(|o| o.target.as_ref() == Some(*n)))
+                .collect();
+            if !by_target.is_empty() {
+                plan.outputs.retain(|o| {
+                    o.target.as_ref().is_some_and(|t| by_target.contains(&t))
+                        || names.contains(&o.package)
+                });
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Run the engine for `plan`'s outputs and install them.
+    pub fn build(&self, plan: &Plan, args: &Args, progress: &Progress) -> Report {
+        let options = BuildOptions {
+            jobs: args.jobs,
+            targets: Some(plan.outputs.iter().map(|o| o.action).collect()),
+            force: args.force,
+        };
+        let report =
+            flavor_engine::build(&plan.graph, &self.store, &self.sources, &options, &|e| {
+                progress.event(e)
+            });
+        let _ = self.sources.save();
+        report
+    }
+
+    /// Copy built packages to their output paths (atomically, mode 0755), skipping those
+    /// already identical.
+    pub fn install(&self, plan: &Plan, report: &Report) -> anyhow::Result<Vec<PlannedOutput>> {
+        let mut installed = Vec::new();
+        for out in &plan.outputs {
+            let Some(digest) = report.output(out.action, 0) else {
+                continue;
+            };
+            let blob = self.store.blob_path(&digest).with_context(|| {
+                format!("{}: built package missing from the cache", out.package)
+            })?;
+            install_file(&blob, &out.path, &digest)?;
+            installed.push(out.clone());
+        }
+        Ok(installed)
+    }
+}
+
+fn install_file(blob: &Path, dest: &Path, digest: &flavor_engine::Digest) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let blob_len = std::fs::metadata(blob)?.len();
+    if std::fs::metadata(dest).is_ok_and(|m| m.len() == blob_len)
+        && flavor_engine::Digest::of_file(dest).is_ok_and(|d| d == *digest)
+    {
+        return Ok(());
+    }
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".flavor-install-")
+        .tempfile_in(dir)
+        .with_context(|| format!("writing into {}", dir.display()))?;
+    std::fs::copy(blob, tmp.path())?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))?;
+    tmp.persist(dest)
+        .with_context(|| format!("installing {}", dest.display()))?;
+    Ok(())
+}
+
+/// Print failures of a report (humans) and return whether it succeeded.
+pub fn report_failures(report: &Report, progress: &Progress) -> bool {
+    for failed in report.failed() {
+        if let flavor_engine::Status::Failed(err) = &failed.status {
+            progress.say(&format!("error: {} failed: {}", failed.label, err.message));
+            let output = err.output.trim();
+            if !output.is_empty() {
+                for line in output.lines() {
+                    progress.say(&format!("  | {line}"));
+                }
+            }
+        }
+    }
+    report.is_ok()
+}
+
+fn display_path(p: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    p.strip_prefix(&cwd).unwrap_or(p).display().to_string()
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let start = args
+        .manifest_path
+        .clone()
+        .map(|p| {
+            if p.is_file() {
+                p.parent().map(Path::to_path_buf).unwrap_or_default()
+            } else {
+                p
+            }
+        })
+        .unwrap_or(std::env::current_dir()?);
+    let mode = if args.json {
+        Mode::Json
+    } else if args.quiet {
+        Mode::Quiet
+    } else {
+        Mode::Human
+    };
+    let session = match Session::open(&start) {
+        Ok(s) => s,
+        Err(errors) => {
+            report_manifest_errors(&errors, args.json);
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let began = Instant::now();
+    let plan = session.plan(&args.names, args.release)?;
+    let progress = Progress::new(
+        mode,
+        plan.graph
+            .closure(&plan.outputs.iter().map(|o| o.action).collect::<Vec<_>>())
+            .len(),
+        args.verbose,
+    );
+    for n in &plan.notices {
+        progress.say(&format!("note: {n}"));
+    }
+    let report = session.build(&plan, &args, &progress);
+    progress.finish();
+    let ok = report_failures(&report, &progress);
+    let installed = if ok {
+        session.install(&plan, &report)?
+    } else {
+        Vec::new()
+    };
+    let secs = began.elapsed().as_secs_f64();
+    progress.json(json!({
+        "event": "summary", "ok": ok, "built": report.built(), "cached": report.cached(),
+        "failed": report.failed().len(), "skipped": report.skipped(), "seconds": secs,
+        "packages": installed.iter().map(|o| json!({
+            "package": o.package, "target": o.target, "path": o.path,
+        })).collect::<Vec<_>>(),
+    }));
+    if mode == Mode::Human {
+        for o in &installed {
+            let what = match &o.target {
+                Some(t) => format!("{} ({t})", o.package),
+                None => o.package.clone(),
+            };
+            eprintln!("   package {what} → {}", display_path(&o.path));
+        }
+        eprintln!(
+            "{} built {}, cached {}{} in {secs:.2}s",
+            if ok { "finished:" } else { "FAILED:" },
+            report.built(),
+            report.cached(),
+            if ok {
+                String::new()
+            } else {
+                format!(", failed {}", report.failed().len())
+            },
+        );
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
