@@ -25,6 +25,14 @@ enum Command {
     ///
     /// Example: flavor build --release hello
     Build(commands::build::Args),
+    /// Build a package, then run it with the arguments after `--`.
+    ///
+    /// Example: flavor run hello -- world
+    Run(commands::run::Args),
+    /// Print the planned action graph (Graphviz dot or JSON) without building.
+    ///
+    /// Example: flavor graph --format dot | dot -Tsvg > graph.svg
+    Graph(commands::graph::Args),
     /// Show what a package holds: index, slots, metadata, upstream compatibility.
     ///
     /// Example: flavor inspect dist/hello.psp --json
@@ -44,6 +52,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => commands::build::run(args),
+        Command::Run(args) => commands::run::run(args),
+        Command::Graph(args) => commands::graph::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Repack(args) => commands::repack::run(args),

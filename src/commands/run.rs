@@ -1,0 +1,60 @@
+//! `flavor run [PACKAGE|TARGET] [-- ARGS…]`: build, then run the package with ARGS.
+
+use super::build::{Session, report_failures, report_manifest_errors};
+use crate::progress::{Mode, Progress};
+use anyhow::bail;
+use std::os::unix::process::CommandExt;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Package or target to run (default: the only or current package).
+    pub name: Option<String>,
+    /// Release build.
+    #[arg(long)]
+    pub release: bool,
+    /// Arguments for the package.
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let session = match Session::open(&std::env::current_dir()?) {
+        Ok(s) => s,
+        Err(errors) => {
+            report_manifest_errors(&errors, false);
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let names: Vec<String> = args.name.iter().cloned().collect();
+    let plan = session.plan(&names, args.release)?;
+    let output = match plan.outputs.as_slice() {
+        [] => bail!("nothing to run: the selection has no package"),
+        [one] => one.clone(),
+        several => {
+            let list: Vec<String> = several
+                .iter()
+                .map(|o| o.target.clone().unwrap_or_else(|| o.package.clone()))
+                .collect();
+            bail!(
+                "several packages or targets match; name one of: {}",
+                list.join(", ")
+            );
+        }
+    };
+    let progress = Progress::new(Mode::Human, plan.graph.len(), false);
+    let build_args = super::build::Args {
+        release: args.release,
+        ..Default::default()
+    };
+    let report = session.build(&plan, &build_args, &progress);
+    progress.finish();
+    if !report_failures(&report, &progress) {
+        return Ok(ExitCode::from(1));
+    }
+    session.install(&plan, &report)?;
+    let err = std::process::Command::new(&output.path)
+        .args(&args.args)
+        .exec();
+    bail!("cannot run {}: {err}", output.path.display())
+}
