@@ -16,16 +16,19 @@ pub enum Validation {
 
 impl Validation {
     pub fn from_env() -> Validation {
-        match env::var("FLAVOR_VALIDATION")
-            .unwrap_or_default()
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "strict" => Validation::Strict,
-            "relaxed" => Validation::Relaxed,
-            "minimal" => Validation::Minimal,
-            "none" => Validation::None,
-            _ => Validation::Standard,
+        Validation::parse(&env::var("FLAVOR_VALIDATION").unwrap_or_default())
+            .unwrap_or(Validation::Standard)
+    }
+
+    /// A level from its name (case-insensitive); `None` for an unknown name.
+    pub fn parse(name: &str) -> Option<Validation> {
+        match name.to_ascii_lowercase().as_str() {
+            "strict" => Some(Validation::Strict),
+            "standard" => Some(Validation::Standard),
+            "relaxed" => Some(Validation::Relaxed),
+            "minimal" => Some(Validation::Minimal),
+            "none" => Some(Validation::None),
+            _ => None,
         }
     }
 
@@ -108,12 +111,11 @@ pub fn cache_root() -> PathBuf {
     if let Some(root) = non_empty("FLAVOR_CACHE") {
         return PathBuf::from(root);
     }
-    if let Some(workenv) = non_empty("FLAVOR_WORKENV") {
-        if let Some(root) = PathBuf::from(workenv).parent().and_then(|p| p.parent()) {
-            if !root.as_os_str().is_empty() {
-                return root.to_path_buf();
-            }
-        }
+    if let Some(workenv) = non_empty("FLAVOR_WORKENV")
+        && let Some(root) = PathBuf::from(workenv).parent().and_then(|p| p.parent())
+        && !root.as_os_str().is_empty()
+    {
+        return root.to_path_buf();
     }
     if let Some(xdg) = non_empty("XDG_CACHE_HOME") {
         return PathBuf::from(xdg).join("flavor");

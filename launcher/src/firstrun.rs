@@ -108,21 +108,21 @@ pub fn prepare(
     index_sha256: &str,
     ctx: &LaunchContext<'_>,
 ) -> Result<Plan> {
-    let meta = pkg.metadata()?;
+    // Verify before parsing: damaged metadata is an integrity failure (107), not a format one.
     let key_trusted = checks::verify(pkg, level)?;
+    let meta = pkg.metadata()?;
     prepare_root(layout)?;
     let lock = File::create(layout.lock())
         .map_err(|e| Failure::io(format!("cannot create {}", layout.lock().display()), e))?;
     lock.lock()
         .map_err(|e| Failure::io(format!("cannot lock {}", layout.lock().display()), e))?;
 
-    if workenv_cache_enabled() {
-        if let Some(plan) = Plan::load(&layout.ready()) {
-            if plan.index_sha256 == index_sha256 && plan.healthy() {
-                log_debug!("another launch finished the extraction");
-                return Ok(plan);
-            }
-        }
+    if workenv_cache_enabled()
+        && let Some(plan) = Plan::load(&layout.ready())
+        && plan.serves(index_sha256, level)
+    {
+        log_debug!("another launch finished the extraction");
+        return Ok(plan);
     }
     // Whatever is here for this build was left by a crashed, damaged or forced run.
     let _ = fs::remove_file(layout.ready());
@@ -149,7 +149,9 @@ pub fn prepare(
             remove_tree(&staging);
             let id = slot.map(|s| s.id.as_str()).unwrap_or("?");
             let mut failure = Failure::from(e);
-            failure.message = format!("slot {i} ({id}): {}", failure.message);
+            if !failure.message.starts_with(&format!("slot {i} ")) {
+                failure.message = format!("slot {i} ({id}): {}", failure.message);
+            }
             if failure.code == exit::INTEGRITY {
                 failure.message.push_str(
                     "; refusing to run a damaged package (FLAVOR_VALIDATION=relaxed runs it anyway, unsafely)",

@@ -1,7 +1,8 @@
 //! A normal launch: warm fast path, or the first run, then exec.
 //!
 //! Warm path: read the trailer (one positioned read), hash the index, load the exec plan that
-//! the first run stored for exactly this index, check that the metadata bytes still match the
+//! the first run stored for exactly this index (verified at least as strictly as this launch
+//! asks for), check that the metadata bytes still match the
 //! index and that the command still exists, build the environment, exec. Anything unexpected
 //! falls back to the first-run path, which verifies and (re-)extracts.
 
@@ -64,9 +65,7 @@ pub fn launch(user_args: Vec<OsString>) -> Result<u8> {
         .then(|| Plan::load(&layout.ready()))
         .flatten()
         .filter(|p| {
-            p.index_sha256 == index_hex
-                && (level != Validation::Strict || p.key_trusted)
-                && p.healthy()
+            p.serves(&index_hex, level)
                 && (level == Validation::None || metadata_intact(&file, &index, file_len))
         });
     let plan = match warm {

@@ -33,10 +33,10 @@ pub fn package_name(exe: &Path) -> String {
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| "package".into());
     for ext in [".pspf", ".psp"] {
-        if let Some(stem) = file.strip_suffix(ext) {
-            if !stem.is_empty() {
-                return stem.to_string();
-            }
+        if let Some(stem) = file.strip_suffix(ext)
+            && !stem.is_empty()
+        {
+            return stem.to_string();
         }
     }
     file

@@ -4,8 +4,11 @@
 //! the index digest it verified plus the resolved command, argument list and environment
 //! rules. A warm launch reads the trailer, compares its digest with the plan, checks that the
 //! metadata bytes still match the index and that the command is still there (a stat), and
-//! execs: no gunzip, no metadata parse, no signature check.
+//! execs: no gunzip, no metadata parse, no signature check. A plan serves only launches at a
+//! validation level no stricter than the one it was verified at, so a workenv that a
+//! `relaxed` launch extracted from a damaged package is never run by a `standard` one.
 
+use crate::config::Validation;
 use pspf::metadata::RuntimeEnv;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -46,9 +49,59 @@ impl Plan {
         (plan.plan_version == PLAN_VERSION).then_some(plan)
     }
 
+    /// Whether this plan may serve a launch of the build whose index hashes to `index_sha256`
+    /// at `level`: the same build, verified at least as strictly as `level` asks (with the
+    /// key trusted for `strict`), and a workenv that still looks intact.
+    pub fn serves(&self, index_sha256: &str, level: Validation) -> bool {
+        let verified_at = Validation::parse(&self.validation).unwrap_or(Validation::None);
+        self.index_sha256 == index_sha256
+            && verified_at >= level
+            && (level != Validation::Strict || self.key_trusted)
+            && self.healthy()
+    }
+
     /// The cheap damage check: the workenv and the command's file still exist.
     pub fn healthy(&self) -> bool {
         let target = self.check.as_deref().unwrap_or(&self.workenv);
         std::fs::metadata(target).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(validation: &str, key_trusted: bool) -> Plan {
+        Plan {
+            plan_version: PLAN_VERSION,
+            index_sha256: "ab".into(),
+            package: "p".into(),
+            version: "1".into(),
+            // Any directory that exists stands in for a healthy workenv.
+            workenv: std::env::temp_dir(),
+            program: "x".into(),
+            args: vec![],
+            check: None,
+            runtime_env: None,
+            workenv_env: BTreeMap::new(),
+            execution_env: BTreeMap::new(),
+            volatile: vec![],
+            validation: validation.into(),
+            key_trusted,
+        }
+    }
+
+    #[test]
+    fn a_plan_serves_only_launches_it_was_verified_strictly_enough_for() {
+        use Validation::*;
+        assert!(plan("standard", false).serves("ab", Standard));
+        assert!(plan("standard", false).serves("ab", Relaxed));
+        assert!(!plan("standard", false).serves("cd", Standard));
+        assert!(!plan("relaxed", false).serves("ab", Standard));
+        assert!(!plan("none", false).serves("ab", Minimal));
+        assert!(!plan("standard", false).serves("ab", Strict));
+        assert!(!plan("strict", false).serves("ab", Strict));
+        assert!(plan("strict", true).serves("ab", Strict));
+        assert!(!plan("bogus", true).serves("ab", Minimal));
     }
 }

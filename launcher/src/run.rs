@@ -8,6 +8,19 @@ use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
+/// A signal that arrived before the child's pid was known, forwarded right after the spawn.
+static PENDING: AtomicI32 = AtomicI32::new(0);
+
+/// Signals forwarded to the child in spawn mode.
+const FORWARDED: [libc::c_int; 7] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+];
 
 extern "C" fn forward(sig: libc::c_int) {
     let pid = CHILD.load(Ordering::SeqCst);
@@ -16,6 +29,8 @@ extern "C" fn forward(sig: libc::c_int) {
         unsafe {
             libc::kill(pid, sig);
         }
+    } else {
+        PENDING.store(sig, Ordering::SeqCst);
     }
 }
 
@@ -37,22 +52,25 @@ pub fn spawn(
     args: &[OsString],
     env: Vec<(OsString, OsString)>,
 ) -> Result<u8, Failure> {
+    // Handlers go in before the spawn, so a signal arriving between the spawn and the moment
+    // the pid is known is held and forwarded instead of killing the launcher (and orphaning
+    // the child). The child starts with default dispositions: exec resets caught signals.
+    for sig in FORWARDED {
+        // SAFETY: installing a handler that only calls kill(2) or stores to an atomic.
+        unsafe {
+            libc::signal(sig, forward as *const () as libc::sighandler_t);
+        }
+    }
     let mut child = command(program, args, env)
         .spawn()
         .map_err(|e| Failure::new(exit::EXEC, format!("cannot execute {program}: {e}")))?;
-    CHILD.store(child.id() as i32, Ordering::SeqCst);
-    for sig in [
-        libc::SIGINT,
-        libc::SIGTERM,
-        libc::SIGHUP,
-        libc::SIGQUIT,
-        libc::SIGUSR1,
-        libc::SIGUSR2,
-        libc::SIGWINCH,
-    ] {
-        // SAFETY: installing a handler that only calls kill(2) on a stored pid.
+    let pid = child.id() as i32;
+    CHILD.store(pid, Ordering::SeqCst);
+    let early = PENDING.swap(0, Ordering::SeqCst);
+    if early != 0 {
+        // SAFETY: signalling the child we just spawned.
         unsafe {
-            libc::signal(sig, forward as *const () as libc::sighandler_t);
+            libc::kill(pid, early);
         }
     }
     let status = child
