@@ -179,14 +179,9 @@ impl Unpacker {
             fs::hard_link(self.root.join(target_rel), &full)?;
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
             self.replace(&full)?;
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&full)?;
+            let mut file = create_file(&full)?;
             io::copy(&mut entry, &mut file).map_err(Error::from_io)?;
-            file.set_permissions(fs::Permissions::from_mode(mode))?;
-            let _ = file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(mtime));
+            finish_file(&file, mode, mtime)?;
         }
         // Other entry kinds (PAX globals and the like) carry nothing to write.
         Ok(())
@@ -210,6 +205,20 @@ impl Unpacker {
         }
         Ok(())
     }
+}
+
+fn create_file(path: &Path) -> io::Result<fs::File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+fn finish_file(file: &fs::File, mode: u32, mtime: u64) -> io::Result<()> {
+    file.set_permissions(fs::Permissions::from_mode(mode))?;
+    let _ = file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(mtime));
+    Ok(())
 }
 
 #[cfg(test)]
