@@ -269,9 +269,9 @@ mod tests {
         assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
     }
 
-    /// Regression (found with the `tar_slot` fuzz target's checks): `b` was remembered as a
-    /// safe directory through the link `b -> a`, then `a` was replaced by an outward link,
-    /// and `b/pwned` was written outside through the stale entry.
+    /// Regression (found while writing the `tar_slot` fuzz target, whose checks flag it): `b`
+    /// was remembered as a safe directory through the link `b -> a`, then `a` was replaced by
+    /// an outward link, and `b/pwned` was written outside through the stale entry.
     #[test]
     fn a_remembered_directory_reached_through_a_replaced_link_is_checked_again() {
         let root = tempfile::tempdir().unwrap();
