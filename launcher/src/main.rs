@@ -4,6 +4,13 @@
 //! once into a per-user cache and replaces itself with the packaged command. Every argument is
 //! passed to that command untouched; the launcher's own commands exist only in CLI mode
 //! (`FLAVOR_LAUNCHER_CLI=1`). The runtime contract is PSPF.md §7.
+//!
+//! `main` is the C entry point (`no_main`): std's runtime set-up (stack-guard discovery through
+//! `/proc/self/maps`, SIGPIPE and stdio probing) costs a warm launch tens of microseconds and
+//! buys the launcher nothing; arguments and environment still come through std, which reads
+//! them from glibc's start-up.
+
+#![cfg_attr(not(test), no_main)]
 
 mod checks;
 mod cli;
@@ -18,9 +25,16 @@ mod plan;
 mod run;
 mod setup;
 
-use std::process::ExitCode;
+#[cfg(not(test))]
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    let code = launcher_main();
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    libc::c_int::from(code)
+}
 
-fn main() -> ExitCode {
+#[cfg_attr(test, allow(dead_code))]
+fn launcher_main() -> u8 {
     let args = std::env::args_os().skip(1).collect();
     let result = if config::cli_mode() {
         cli::run(args)
@@ -28,12 +42,12 @@ fn main() -> ExitCode {
         launch::launch(args)
     };
     match result {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(failure) => {
             if log::enabled(config::LogLevel::Error) {
                 eprintln!("flavor: {failure}");
             }
-            ExitCode::from(failure.code)
+            failure.code
         }
     }
 }
