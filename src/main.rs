@@ -8,7 +8,7 @@ mod commands;
 mod progress;
 mod report;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Build, inspect and verify self-contained PSPF/2025 executables.
@@ -29,6 +29,10 @@ enum Command {
     ///
     /// Example: flavor run hello -- world
     Run(commands::run::Args),
+    /// Rebuild on every change (only what changed); optionally rerun the package.
+    ///
+    /// Example: flavor watch --run -- world
+    Watch(commands::watch::Args),
     /// Print the planned action graph (Graphviz dot or JSON) without building.
     ///
     /// Example: flavor graph --format dot | dot -Tsvg > graph.svg
@@ -46,6 +50,49 @@ enum Command {
     ///
     /// Example: flavor repack old.psp --launcher target/release/flavor-launcher -o new.psp
     Repack(commands::repack::Args),
+    /// Decode one slot into a new directory (verified while it streams; all or nothing).
+    ///
+    /// SLOT is the slot's number or id. A tar slot is unpacked into DIR, a file slot lands at
+    /// DIR/<target>.
+    ///
+    /// Example: flavor extract dist/hello.psp app ./app-files
+    Extract(commands::extract::Args),
+    /// Decode every slot into a new directory, as the launcher lays out a work environment.
+    ///
+    /// Example: flavor extract-all dist/hello.psp ./hello-workenv
+    ExtractAll(commands::extract::AllArgs),
+    /// Create an Ed25519 signing key pair (PEM files, readable by openssl).
+    ///
+    /// Example: flavor keygen --out-dir keys
+    Keygen(commands::keygen::Args),
+    /// Manage the public keys launchers trust under FLAVOR_VALIDATION=strict.
+    ///
+    /// Example: flavor key trust keys/flavor-public.key
+    Key(commands::key::Args),
+    /// List, inspect and clean the work environments packages unpacked into the cache.
+    ///
+    /// Example: flavor workenv list
+    Workenv(commands::workenv::Args),
+    /// Statistics and garbage collection of the build cache.
+    ///
+    /// Example: flavor cache gc --max-size 1G
+    Cache(commands::cache::Args),
+    /// Remove the workspace's built packages and its build cache.
+    ///
+    /// Example: flavor clean --dry-run
+    Clean(commands::clean::Args),
+    /// Start a package here: a commented flavor.toml and a runnable hello program.
+    ///
+    /// Example: mkdir hello && cd hello && flavor init --template python && flavor run
+    Init(commands::init::Args),
+    /// Turn an upstream FlavorPack JSON manifest into a flavor.toml, saying what changed.
+    ///
+    /// Example: flavor import pretaster.json -o flavor.toml
+    Import(commands::import::Args),
+    /// Print a shell completion script.
+    ///
+    /// Example: flavor completions bash > ~/.local/share/bash-completion/completions/flavor
+    Completions(commands::completions::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,10 +100,21 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Build(args) => commands::build::run(args),
         Command::Run(args) => commands::run::run(args),
+        Command::Watch(args) => commands::watch::run(args),
         Command::Graph(args) => commands::graph::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Repack(args) => commands::repack::run(args),
+        Command::Extract(args) => commands::extract::run(args),
+        Command::ExtractAll(args) => commands::extract::run_all(args),
+        Command::Keygen(args) => commands::keygen::run(args),
+        Command::Key(args) => commands::key::run(args),
+        Command::Workenv(args) => commands::workenv::run(args),
+        Command::Cache(args) => commands::cache::run(args),
+        Command::Clean(args) => commands::clean::run(args),
+        Command::Init(args) => commands::init::run(args),
+        Command::Import(args) => commands::import::run(args),
+        Command::Completions(args) => commands::completions::run(args, Cli::command()),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,310 @@
+//! `flavor watch [NAME…] [--run [-- ARGS]]`: rebuild on every change, only what changed, and
+//! keep going.
+//!
+//! File events come from `notify` through a debouncer (one rebuild for a burst of saves).
+//! Events that arrive while a build runs are collected and cause exactly one follow-up
+//! build, so the package always ends up matching the tree. `.git/`, `.flavor/`, the packages'
+//! output paths and what `.gitignore` ignores never trigger a build. A change to any
+//! `flavor.toml` reloads the plan; a manifest that does not parse, or a failing step, is
+//! reported and the watcher waits for the next change.
+
+use super::build::{Session, report_failures, report_manifest_errors};
+use crate::progress::{Mode, Progress};
+use anyhow::Context;
+use notify::RecursiveMode;
+use notify_debouncer_full::{DebounceEventResult, new_debouncer};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Packages or targets to watch (default as for `flavor build`).
+    pub names: Vec<String>,
+    /// After each successful build, (re)start the package with the arguments after `--`.
+    #[arg(long)]
+    pub run: bool,
+    /// Release builds.
+    #[arg(long)]
+    pub release: bool,
+    /// One JSON event per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Debounce window in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    pub debounce_ms: u64,
+    /// Arguments for `--run`.
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+/// What decides whether a changed path matters.
+struct Filter {
+    root: PathBuf,
+    outputs: Vec<PathBuf>,
+    ignore: ignore::gitignore::Gitignore,
+}
+
+impl Filter {
+    fn new(session: &Session, outputs: Vec<PathBuf>) -> Filter {
+        let root = session.workspace.root.clone();
+        let mut builder = ignore::gitignore::GitignoreBuilder::new(&root);
+        let _ = builder.add(root.join(".gitignore"));
+        for m in &session.workspace.packages {
+            let _ = builder.add(m.dir.join(".gitignore"));
+        }
+        Filter {
+            root,
+            outputs,
+            ignore: builder
+                .build()
+                .unwrap_or_else(|_| ignore::gitignore::Gitignore::empty()),
+        }
+    }
+
+    fn relevant(&self, path: &Path) -> bool {
+        let Ok(rel) = path.strip_prefix(&self.root) else {
+            return true;
+        };
+        if rel
+            .components()
+            .any(|c| c.as_os_str() == ".git" || c.as_os_str() == ".flavor")
+        {
+            return false;
+        }
+        if path.file_name().is_some_and(|n| {
+            let n = n.to_string_lossy();
+            n.starts_with(".flavor-install-") || n.starts_with(".flavor-write-")
+        }) {
+            return false;
+        }
+        if self
+            .outputs
+            .iter()
+            .any(|o| path == o || path.starts_with(o))
+        {
+            return false;
+        }
+        let is_dir = path.is_dir();
+        !self
+            .ignore
+            .matched_path_or_any_parents(path, is_dir)
+            .is_ignore()
+    }
+}
+
+struct Watcher {
+    args: Args,
+    start: PathBuf,
+    progress: Progress,
+    child: Option<Child>,
+    last_ok: Option<PathBuf>,
+}
+
+impl Watcher {
+    fn say(&self, line: &str) {
+        self.progress.say(line);
+    }
+
+    /// One build; returns the filter for the next round (None when the manifest is broken).
+    fn build(&mut self, changed: &[PathBuf]) -> Option<(Session, Filter)> {
+        let began = Instant::now();
+        let session = match Session::open(&self.start) {
+            Ok(s) => s,
+            Err(errors) => {
+                report_manifest_errors(&errors, self.args.json);
+                self.say("watching: fix the manifest and save to rebuild");
+                return None;
+            }
+        };
+        for p in changed {
+            session.sources.forget(p);
+        }
+        let plan = match session.plan(&self.args.names, self.args.release) {
+            Ok(p) => p,
+            Err(e) => {
+                self.say(&format!("error: {e:#}"));
+                self.progress
+                    .json(json!({"event": "plan_error", "message": format!("{e:#}")}));
+                let outputs = Vec::new();
+                let filter = Filter::new(&session, outputs);
+                return Some((session, filter));
+            }
+        };
+        let build_args = super::build::Args {
+            release: self.args.release,
+            ..Default::default()
+        };
+        let report = session.build(&plan, &build_args, &self.progress);
+        let ok = report_failures(&report, &self.progress);
+        let installed = if ok {
+            session.install(&plan, &report).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let secs = began.elapsed().as_secs_f64();
+        let changed_list: Vec<String> = changed
+            .iter()
+            .map(|p| {
+                p.strip_prefix(&session.workspace.root)
+                    .unwrap_or(p)
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        self.progress.json(json!({
+            "event": "rebuild", "ok": ok, "changed": changed_list, "built": report.built(),
+            "cached": report.cached(), "failed": report.failed().len(), "seconds": secs,
+            "packages": installed.iter().map(|o| &o.path).collect::<Vec<_>>(),
+        }));
+        let what = if changed_list.is_empty() {
+            "initial build".to_string()
+        } else if changed_list.len() <= 3 {
+            changed_list.join(", ")
+        } else {
+            format!("{} files", changed_list.len())
+        };
+        let status = if ok { "rebuilt" } else { "FAILED" };
+        let dest = installed
+            .iter()
+            .map(|o| {
+                o.path
+                    .strip_prefix(&session.workspace.root)
+                    .unwrap_or(&o.path)
+                    .display()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.say(&format!(
+            "[{what}] {status}: {} ran, {} cached in {secs:.2}s{}",
+            report.built(),
+            report.cached(),
+            if dest.is_empty() {
+                String::new()
+            } else {
+                format!(" → {dest}")
+            }
+        ));
+        if ok {
+            self.last_ok = installed.first().map(|o| o.path.clone());
+            if self.args.run {
+                self.restart();
+            }
+        }
+        let outputs = plan.outputs.iter().map(|o| o.path.clone()).collect();
+        let filter = Filter::new(&session, outputs);
+        Some((session, filter))
+    }
+
+    fn stop_child(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: plain kill(2) of our own child.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.stop_child();
+        if let Some(pkg) = &self.last_ok {
+            match Command::new(pkg).args(&self.args.args).spawn() {
+                Ok(child) => self.child = Some(child),
+                Err(e) => self.say(&format!("error: cannot run {}: {e}", pkg.display())),
+            }
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let start = std::env::current_dir()?;
+    let mode = if args.json { Mode::Json } else { Mode::Human };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
+            .context("installing the Ctrl-C handler")?;
+    }
+    let (tx, rx) = mpsc::channel::<DebounceEventResult>();
+    let debounce = Duration::from_millis(args.debounce_ms.max(1));
+    let mut debouncer = new_debouncer(debounce, None, move |res| {
+        let _ = tx.send(res);
+    })
+    .context("starting the file watcher")?;
+    let mut watcher = Watcher {
+        args,
+        start: start.clone(),
+        progress: Progress::new(mode, 0, false),
+        child: None,
+        last_ok: None,
+    };
+    let mut state = watcher.build(&[]);
+    let root = state
+        .as_ref()
+        .map(|(s, _)| s.workspace.root.clone())
+        .or_else(|| {
+            flavor_rules::workspace::find_manifest(&start)
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+        })
+        .unwrap_or(start);
+    debouncer
+        .watch(&root, RecursiveMode::Recursive)
+        .with_context(|| format!("watching {}", root.display()))?;
+    watcher.say(&format!("watching {} (Ctrl-C to stop)", root.display()));
+    watcher
+        .progress
+        .json(json!({"event": "watching", "root": root}));
+
+    while !stop.load(Ordering::SeqCst) {
+        let first = match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(batch) => batch,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        // Everything that queued up (also during the last build) makes one build.
+        let mut batches = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batches.push(more);
+        }
+        let mut changed = BTreeSet::new();
+        for batch in batches {
+            let Ok(events) = batch else { continue };
+            for event in events {
+                if event.kind.is_access() {
+                    continue;
+                }
+                changed.extend(event.paths.iter().cloned());
+            }
+        }
+        let relevant: Vec<PathBuf> = changed
+            .into_iter()
+            .filter(|p| match &state {
+                Some((_, filter)) => filter.relevant(p),
+                None => true,
+            })
+            .collect();
+        if relevant.is_empty() {
+            continue;
+        }
+        state = watcher.build(&relevant);
+    }
+    watcher.stop_child();
+    watcher.say("stopped watching");
+    watcher.progress.json(json!({"event": "stopped"}));
+    Ok(ExitCode::SUCCESS)
+}
