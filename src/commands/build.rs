@@ -42,6 +42,15 @@ pub struct Args {
     pub manifest_path: Option<PathBuf>,
 }
 
+/// The build cache of the workspace rooted at `root`: `$FLAVOR_BUILD_CACHE`, else
+/// `<root>/.flavor/cache`.
+pub fn build_cache_dir(root: &Path) -> PathBuf {
+    std::env::var_os("FLAVOR_BUILD_CACHE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".flavor").join("cache"))
+}
+
 /// A loaded workspace with its cache, ready to plan and build.
 pub struct Session {
     pub workspace: Workspace,
@@ -69,10 +78,7 @@ pub fn report_manifest_errors(errors: &[flavor_rules::ManifestErrors], json: boo
 impl Session {
     pub fn open(start: &Path) -> Result<Session, Vec<flavor_rules::ManifestErrors>> {
         let workspace = load(start)?;
-        let cache_dir = std::env::var_os("FLAVOR_BUILD_CACHE")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace.root.join(".flavor").join("cache"));
+        let cache_dir = build_cache_dir(&workspace.root);
         let store = LocalStore::open(&cache_dir).map_err(|e| {
             vec![flavor_rules::ManifestErrors::new(
                 &cache_dir.display().to_string(),
@@ -177,6 +183,7 @@ impl Session {
                 progress.event(e)
             });
         let _ = self.sources.save();
+        super::cache::record_last_build(&self.cache_dir, &report);
         report
     }
 
@@ -281,11 +288,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = session.build(&plan, &args, &progress);
     progress.finish();
     let ok = report_failures(&report, &progress);
-    let installed = if ok {
-        session.install(&plan, &report)?
-    } else {
-        Vec::new()
-    };
+    // Packages that depend on no failed action were built all the same: install them.
+    let installed = session.install(&plan, &report)?;
     let secs = began.elapsed().as_secs_f64();
     progress.json(json!({
         "event": "summary", "ok": ok, "built": report.built(), "cached": report.cached(),
