@@ -83,7 +83,7 @@ enum Command {
     Clean(commands::clean::Args),
     /// Start a package here: a commented flavor.toml and a runnable hello program.
     ///
-    /// Example: mkdir hello && cd hello && flavor init --template python && flavor run
+    /// Example: flavor init --template python && flavor run -- world
     Init(commands::init::Args),
     /// Turn an upstream FlavorPack JSON manifest into a flavor.toml, saying what changed.
     ///

@@ -26,10 +26,15 @@ pub fn user_key_dir() -> Option<PathBuf> {
     config_dir().map(|d| d.join("keys"))
 }
 
-/// Directory of keys the launcher trusts under strict validation.
+/// Directory of keys the launcher trusts under strict validation, found as the launcher finds
+/// it: `$FLAVOR_TRUSTED_KEYS_DIR`, else `$FLAVOR_CONFIG_DIR/trusted-keys`, else
+/// `<config dir>/trusted-keys`.
 pub fn trusted_keys_dir() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("FLAVOR_TRUSTED_KEYS_DIR").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("FLAVOR_CONFIG_DIR").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(d).join("trusted-keys"));
     }
     config_dir().map(|d| d.join("trusted-keys"))
 }

@@ -19,7 +19,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// The file in the build cache that holds the summary of the last build.
 pub const LAST_BUILD: &str = "last-build.json";
@@ -265,15 +265,19 @@ struct Entry {
 }
 
 fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
-    let started = SystemTime::now()
-        .checked_sub(Duration::from_secs(2))
-        .unwrap_or(SystemTime::UNIX_EPOCH);
     let session = match Session::open(&std::env::current_dir()?) {
         Ok(s) => s,
         Err(errors) => {
             report_manifest_errors(&errors, args.json);
             bail!("cannot plan the workspace, so nothing was deleted");
         }
+    };
+    // "Now" on the cache's own filesystem clock: whatever is written from here on (by a build
+    // running at the same time) is never deleted.
+    let started = {
+        let marker = tempfile::NamedTempFile::new_in(session.store.tmp_dir())
+            .context("writing into the build cache")?;
+        marker.as_file().metadata()?.modified()?
     };
     let names: Vec<String> = session
         .workspace

@@ -605,12 +605,16 @@ impl Importer {
             command = format!("{command} {}", words.join(" "));
             self.warn("execution.args were appended to the command (flavor has no args list)");
         }
-        let first = command.split_whitespace().next().unwrap_or("");
-        if first.starts_with('/') && !first.starts_with("/usr/bin/") && !first.starts_with("/bin/")
-        {
+        let host_paths: Vec<&str> = command
+            .split_whitespace()
+            .filter(|w| w.starts_with('/'))
+            .filter(|w| !["/bin/", "/usr/bin/"].iter().any(|d| w.starts_with(d)))
+            .collect();
+        if !host_paths.is_empty() {
             self.warn(format!(
-                "the command runs {first}, a file outside the package: it must exist on every \
-                 machine the package runs on"
+                "the command uses {}, outside the package: it must exist on every machine the \
+                 package runs on",
+                host_paths.join(", ")
             ));
         }
         let flat_env = self.string_map(top.get("environment"), "environment");

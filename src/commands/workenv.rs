@@ -729,7 +729,7 @@ fn report_removals(root: &Path, done: &[(Removal, bool)], dry_run: bool, json: b
                 "build": r.hash,
                 "reason": r.reason,
                 "bytes": r.bytes,
-                "removed": ok,
+                "removed": *ok && !dry_run,
                 "skipped": (!ok).then_some("a launcher is unpacking it right now"),
             })).collect::<Vec<_>>(),
         }));
