@@ -192,6 +192,18 @@ fn extract(
     dir: &Path,
     force: bool,
 ) -> anyhow::Result<Vec<Written>> {
+    if dir.file_name().is_none()
+        || std::env::current_dir()
+            .ok()
+            .zip(dir.canonicalize().ok())
+            .is_some_and(|(cwd, d)| cwd.starts_with(d))
+    {
+        bail!(
+            "{}: refusing to extract over the current directory or one of its parents; name a \
+             new directory",
+            dir.display()
+        );
+    }
     if occupied(dir) && !force {
         bail!(
             "{} already exists and is not empty; use --force to replace it",

@@ -13,7 +13,9 @@
 //! Both keep `.<name>.pspf/package/psp.json` (the metadata of the package in use). "Last use"
 //! is the newest access or change time of the markers a launch reads, so it is exact to the
 //! day on filesystems mounted `relatime`; flavor reads those files with `O_NOATIME` so that
-//! looking does not count as using.
+//! looking does not count as using. Nothing a launcher is unpacking right now is removed:
+//! flavor's build lock (`flock` on `versions/<hash>.lock`) and upstream's lock file
+//! (`instance/extract/lock` naming a live process) are respected.
 
 use crate::report::{ago, human_bytes, print_json, rfc3339, unix_seconds};
 use anyhow::{Context, bail};
@@ -626,11 +628,33 @@ fn remove_paths(paths: &[PathBuf]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether the process `pid` (decimal text) is alive.
+fn alive(pid: &str) -> bool {
+    !pid.is_empty()
+        && pid.len() <= 10
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && pid != "0"
+        && Path::new("/proc").join(pid).exists()
+}
+
+/// An upstream launcher is extracting into this workenv: its lock file names a live process.
+fn upstream_busy(meta: &Path) -> bool {
+    read_quietly(&meta.join("instance/extract/lock"))
+        .is_some_and(|b| alive(String::from_utf8_lossy(&b).trim()))
+}
+
 /// Delete a removal while holding the locks of the builds it covers; returns `false` (and
-/// deletes nothing) when a launcher is extracting one of them.
+/// deletes nothing) when a launcher is extracting one of them (flavor's: its build lock is
+/// held; upstream's: its lock file or staging directory names a live process).
 fn apply(w: &Workenv, r: &Removal, hashes: &[&str]) -> anyhow::Result<bool> {
+    if r.hash.is_none() && upstream_busy(&w.meta) {
+        return Ok(false);
+    }
     let mut guards = Vec::new();
     for h in hashes {
+        if alive(h) {
+            return Ok(false);
+        }
         match lock_version(&w.meta, h) {
             Some(g) => guards.push(g),
             None => return Ok(false),

@@ -1,4 +1,4 @@
-//! Helpers shared by the launcher's end-to-end tests (`tests/launcher_*.rs`).
+//! Helpers shared by the end-to-end tests (`tests/launcher_*.rs`, `tests/build_*.rs`).
 //!
 //! - [`Sandbox`]: a private directory per test with its own cache root, `$HOME`, XDG
 //!   directories and `$TMPDIR`; every package runs there as a real process with a cleared
@@ -9,7 +9,11 @@
 //! - [`Tar`]: tar archives assembled byte by byte, so hostile entry names (`../x`, absolute
 //!   paths, links leading outside) reach the launcher exactly as written.
 //! - Tampering helpers ([`flip_byte`], [`find_bytes`]) and the conformance kit ([`kit_dir`]).
+//! - [`project`]: for the build tests (`tests/build_*.rs`), example projects copied into a
+//!   sandbox and built there with `flavor build --json`.
 #![allow(dead_code)]
+
+pub mod project;
 
 use pspf::encode::{Compression, compress};
 use pspf::keys::SigningKey;
