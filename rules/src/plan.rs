@@ -70,6 +70,25 @@ fn inputs_key(inputs: &[Input]) -> String {
     format!("{inputs:?}")
 }
 
+/// `path` without `.` components and with each `..` applied to the component before it (the
+/// manifest directories it is joined to are canonical, so this names the same file).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push(c);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn label_path(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).display().to_string()
 }
@@ -208,7 +227,9 @@ impl Planner<'_> {
             u32,
         ) = match &slot.source {
             SlotSource::Path(src) => {
-                let path = m.dir.join(&src.value);
+                // Lexically normal, so the same source reached from several manifests
+                // (`../../shared/lib`) is the same input and its actions are planned once.
+                let path = normalize(&m.dir.join(&src.value));
                 let meta = std::fs::metadata(&path)
                     .map_err(|e| format!("slot {id}: {}: {e}", path.display()))?;
                 if meta.is_dir() {
@@ -548,4 +569,19 @@ pub fn plan(packages: &[&Manifest], root: &Path, opts: &PlanOptions) -> Result<P
         notices,
         sources,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+    use std::path::Path;
+
+    #[test]
+    fn normalize_applies_dot_dot_lexically() {
+        assert_eq!(
+            normalize(Path::new("/ws/apps/greet/../../shared/./lib")),
+            Path::new("/ws/shared/lib")
+        );
+        assert_eq!(normalize(Path::new("/ws/a/./b")), Path::new("/ws/a/b"));
+    }
 }

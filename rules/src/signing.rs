@@ -39,6 +39,32 @@ pub fn trusted_keys_dir() -> Option<PathBuf> {
     config_dir().map(|d| d.join("trusted-keys"))
 }
 
+/// Write `text` to a new temporary file (0600) in `dir` whose name no other process uses.
+fn write_temp(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
+    for attempt in 0u32..100 {
+        let tmp = dir.join(format!(".{name}.{}.{attempt}.tmp", std::process::id()));
+        let mut f = match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = f.write_all(text.as_bytes()).and_then(|()| f.sync_all()) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        return Ok(tmp);
+    }
+    Err(std::io::Error::other(format!(
+        "no free temporary name for {name} in {}",
+        dir.display()
+    )))
+}
+
 /// Write a key pair into `dir` (0700) as `flavor-private.key` (0600) and `flavor-public.key`.
 pub fn write_key_pair(dir: &Path, key: &SigningKey) -> std::io::Result<()> {
     fs::DirBuilder::new()
@@ -46,23 +72,49 @@ pub fn write_key_pair(dir: &Path, key: &SigningKey) -> std::io::Result<()> {
         .mode(0o700)
         .create(dir)?;
     let write = |name: &str, text: &str| -> std::io::Result<()> {
-        let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, &path)
+        let tmp = write_temp(dir, name, text)?;
+        fs::rename(&tmp, dir.join(name)).inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
     };
     write("flavor-private.key", &private_key_to_pem(key))?;
     write(
         "flavor-public.key",
         &public_key_to_pem(&key.verifying_key()),
     )
+}
+
+/// Install `key` as the key pair in `dir` unless a private key is already there, never
+/// replacing one: two builds creating the user's key at once agree on a single key. Returns
+/// the key in place and whether it is `key` (i.e. this call created it).
+fn create_key_pair(dir: &Path, key: SigningKey) -> std::io::Result<(SigningKey, bool)> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let private = dir.join("flavor-private.key");
+    let tmp = write_temp(dir, "flavor-private.key", &private_key_to_pem(&key))?;
+    // A hard link, unlike a rename, fails when the name exists: the first writer wins.
+    let linked = fs::hard_link(&tmp, &private);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            let public = write_temp(
+                dir,
+                "flavor-public.key",
+                &public_key_to_pem(&key.verifying_key()),
+            )?;
+            fs::rename(&public, dir.join("flavor-public.key"))?;
+            Ok((key, true))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = fs::read_to_string(&private)?;
+            let existing = private_key_from_pem(&text)
+                .map_err(|e| std::io::Error::other(format!("{}: {e}", private.display())))?;
+            Ok((existing, false))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Add a public key to the trusted-keys directory (named by its fingerprint).
@@ -127,7 +179,15 @@ pub fn resolve(pkg: &Package, dir: &Path) -> Result<ResolvedKey, String> {
     getrandom(&mut seed).map_err(|e| format!("cannot generate a key: {e}"))?;
     let key = SigningKey::from_bytes(&seed);
     seed.fill(0);
-    write_key_pair(&dir, &key).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+    let (key, created) =
+        create_key_pair(&dir, key).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+    if !created {
+        // Another build created it a moment ago (and announces it).
+        return Ok(ResolvedKey {
+            key,
+            announcement: None,
+        });
+    }
     let trusted = trust_key(&key.verifying_key()).ok();
     Ok(ResolvedKey {
         announcement: Some(format!(

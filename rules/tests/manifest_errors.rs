@@ -115,3 +115,10 @@ fn wrong_type() {
         "{GOOD_HEAD}\n[[slot]]\nid = \"app\"\nsource = \"src\"\ninclude = \"*.sh\"\n"
     )));
 }
+
+#[test]
+fn source_outside_the_manifest_directory_needs_a_target() {
+    insta::assert_snapshot!(errors(&format!(
+        "{GOOD_HEAD}\n[[slot]]\nid = \"lib\"\nsource = \"src/../src\"\n"
+    )));
+}

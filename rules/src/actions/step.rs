@@ -4,7 +4,8 @@
 //! (`PATH`, `HOME`, the step's `env` and the `pass_env` variables — all part of the key).
 //! Outputs of steps it `needs` are put back in place first, so a step works the same
 //! whether its dependencies ran now or came from the cache. Every declared output must exist
-//! afterwards; it is copied into the store.
+//! afterwards; it is copied into the store. Runs in one working directory take turns (a lock
+//! on the directory), also across concurrent `flavor build` processes.
 
 use flavor_engine::{Action, ActionError, Input, RunContext};
 use serde_json::json;
@@ -63,6 +64,19 @@ impl Action for StepAction {
         self.outputs.len()
     }
     fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+        // Two builds of one repository may run this step at the same time, and in one
+        // directory their commands would overwrite each other's outputs while the other copies
+        // them. An exclusive lock on the working directory (released when `_lock` drops)
+        // makes them take turns.
+        let _lock = std::fs::File::open(&self.cwd)
+            .and_then(|dir| dir.lock().map(|()| dir))
+            .map_err(|e| {
+                ActionError::new(format!(
+                    "step {}: cannot lock {}: {e}",
+                    self.id,
+                    self.cwd.display()
+                ))
+            })?;
         for (n, (_, dest)) in self.needed.iter().enumerate() {
             let from = ctx.input(self.sources.len() + n).to_path_buf();
             if from != *dest {
@@ -85,24 +99,23 @@ impl Action for StepAction {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
+        // The engine attaches what was logged to a failure's output: log it once, here.
         ctx.log(&log);
         if !output.status.success() {
-            return Err(ActionError::new(format!(
-                "step {} failed ({}): {}",
-                self.id, output.status, self.command
-            ))
-            .with_output(log));
+            let how = match output.status.code() {
+                Some(code) => format!("exited with code {code}"),
+                None => format!("ended abnormally ({})", output.status),
+            };
+            return Err(ActionError::new(format!("`{}` {how}", self.command)));
         }
         for (i, rel) in self.outputs.iter().enumerate() {
             let produced = self.cwd.join(rel);
             if !produced.is_file() {
                 return Err(ActionError::new(format!(
-                    "step {}: declared output `{rel}` does not exist after `{}` ran (in {})",
-                    self.id,
+                    "declared output `{rel}` does not exist after `{}` ran (in {})",
                     self.command,
                     self.cwd.display()
-                ))
-                .with_output(log));
+                )));
             }
             std::fs::copy(&produced, ctx.output(i))?;
         }

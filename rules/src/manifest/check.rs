@@ -186,6 +186,26 @@ pub(crate) fn check_package(pkg: &Package, dir: &Path, p: &mut Vec<Problem>) {
                 step_ref(p, &format!("slot `{}`", slot.id.value), step, &step_ids)
             }
         }
+        if let (SlotSource::Path(src), None) = (&slot.source, &slot.target) {
+            let path = Path::new(&src.value);
+            if path.is_absolute()
+                || path
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir)
+            {
+                p.push(
+                    Problem::new(
+                        format!(
+                            "slot `{}`: source `{}` is absolute or uses `..`, so it needs a `target`",
+                            slot.id.value, src.value
+                        ),
+                        src.span.clone(),
+                    )
+                    .label("absolute or contains `..`")
+                    .help("the default target is the source path, which must stay inside the workenv; add e.g. target = \"lib\""),
+                );
+            }
+        }
         if let Some(c) = &slot.codec {
             one_of(p, "codec", c, CODECS);
         }
