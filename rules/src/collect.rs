@@ -145,11 +145,10 @@ pub fn glob_files(base: &Path, patterns: &[String]) -> Result<Vec<PathBuf>, Stri
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
-        if let Ok(rel) = entry.path().strip_prefix(base) {
-            if set.is_match(rel) {
+        if let Ok(rel) = entry.path().strip_prefix(base)
+            && set.is_match(rel) {
                 out.push(entry.path().to_path_buf());
             }
-        }
     }
     out.sort();
     Ok(out)

@@ -130,11 +130,10 @@ fn find_cycle(steps: &[Step]) -> Option<(Vec<String>, Option<std::ops::Range<usi
         path.push(id);
         if let Some(step) = index.get(id) {
             for need in &step.needs {
-                if index.contains_key(need.value.as_str()) {
-                    if let Some(c) = visit(&need.value, index, marks, path) {
+                if index.contains_key(need.value.as_str())
+                    && let Some(c) = visit(&need.value, index, marks, path) {
                         return Some(c);
                     }
-                }
             }
         }
         path.pop();
@@ -284,8 +283,8 @@ pub(crate) fn check_package(pkg: &Package, dir: &Path, p: &mut Vec<Problem>) {
             mode(p, "workenv directory mode", m);
         }
     }
-    if let Some(key) = &pkg.signing.private_key {
-        if !dir.join(&key.value).is_file() {
+    if let Some(key) = &pkg.signing.private_key
+        && !dir.join(&key.value).is_file() {
             p.push(
                 Problem::new(
                     format!("signing key `{}` does not exist", key.value),
@@ -295,7 +294,6 @@ pub(crate) fn check_package(pkg: &Package, dir: &Path, p: &mut Vec<Problem>) {
                 .help("create one with `flavor keygen --out-dir keys`, or use key_seed_env"),
             );
         }
-    }
     if pkg.signing.private_key.is_some() && pkg.signing.key_seed_env.is_some() {
         p.push(
             Problem::new(
@@ -309,8 +307,8 @@ pub(crate) fn check_package(pkg: &Package, dir: &Path, p: &mut Vec<Problem>) {
         );
     }
     for t in &pkg.targets {
-        if let Some(l) = &t.launcher {
-            if l.value != "builtin" && !dir.join(&l.value).is_file() {
+        if let Some(l) = &t.launcher
+            && l.value != "builtin" && !dir.join(&l.value).is_file() {
                 p.push(
                     Problem::new(
                         format!(
@@ -323,6 +321,5 @@ pub(crate) fn check_package(pkg: &Package, dir: &Path, p: &mut Vec<Problem>) {
                     .help("use \"builtin\" or the path of a launcher binary"),
                 );
             }
-        }
     }
 }
