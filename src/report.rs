@@ -49,24 +49,7 @@ pub fn unix_seconds(t: std::time::SystemTime) -> u64 {
 
 /// A Unix time as `2026-11-24T22:05:09Z` (UTC, RFC 3339).
 pub fn rfc3339(secs: u64) -> String {
-    // Days since 1970-01-01 → civil date (Howard Hinnant's algorithm).
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    pspf::writer::rfc3339_utc(secs)
 }
 
 /// How long ago `secs` (a Unix time) was, from `now`: `just now`, `5 minutes ago`, `3 days ago`.
