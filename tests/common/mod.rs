@@ -11,9 +11,12 @@
 //! - Tampering helpers ([`flip_byte`], [`find_bytes`]) and the conformance kit ([`kit_dir`]).
 //! - [`project`]: for the build tests (`tests/build_*.rs`), example projects copied into a
 //!   sandbox and built there with `flavor build --json`.
+//! - [`tools`]: for the package and cache tool tests (`tests/tools_*.rs`), `flavor` run in a
+//!   sandbox and the conformance kit's per-slot facts.
 #![allow(dead_code)]
 
 pub mod project;
+pub mod tools;
 
 use pspf::encode::{Compression, compress};
 use pspf::keys::SigningKey;
