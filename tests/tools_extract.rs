@@ -231,7 +231,11 @@ fn an_occupied_destination_needs_force_and_is_then_replaced_whole() {
     for here in [".", "..", s(sb.root())] {
         let out = flavor_in(&sb, &dest, &["extract-all", s(&psp), here, "--force"]);
         out.expect_code(1);
-        assert!(out.stderr.contains("current directory"), "{here}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("current directory"),
+            "{here}: {}",
+            out.stderr
+        );
     }
     assert!(dest.join("mine.txt").is_file());
     // --force replaces the directory as a whole: the old content is gone.
