@@ -1,5 +1,6 @@
 //! Collecting the files of a directory slot: sorted, honouring `.gitignore` (via `ignore`),
-//! the slot's include/exclude globs, and never `dist/`, `.flavor/` or `.git/`.
+//! the slot's include/exclude globs, and never `dist/`, `.flavor/` or `.git/`. Modes are
+//! normalised to 0755 (directories, executables) or 0644.
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::os::unix::fs::PermissionsExt;
@@ -98,7 +99,13 @@ pub fn collect_dir(
             .path()
             .symlink_metadata()
             .map_err(|e| format!("{}: {e}", entry.path().display()))?;
-        let mode = meta.permissions().mode() & 0o7777;
+        // Normalised like `cargo package` does: only "executable or not" survives, so a
+        // checkout's umask never changes the package.
+        let mode = if ft.is_dir() || meta.permissions().mode() & 0o111 != 0 {
+            0o755
+        } else {
+            0o644
+        };
         if ft.is_dir() {
             if include.is_none() {
                 out.push(Collected::Dir { rel, mode });
@@ -146,10 +153,47 @@ pub fn glob_files(base: &Path, patterns: &[String]) -> Result<Vec<PathBuf>, Stri
             continue;
         }
         if let Ok(rel) = entry.path().strip_prefix(base)
-            && set.is_match(rel) {
-                out.push(entry.path().to_path_buf());
-            }
+            && set.is_match(rel)
+        {
+            out.push(entry.path().to_path_buf());
+        }
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn modes_are_normalised_and_entries_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        fs::create_dir_all(src.join("sub")).unwrap();
+        fs::write(src.join("run"), "#!/bin/sh\n").unwrap();
+        fs::write(src.join("sub/data"), "x").unwrap();
+        fs::set_permissions(src.join("run"), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::set_permissions(src.join("sub/data"), fs::Permissions::from_mode(0o640)).unwrap();
+        fs::set_permissions(src.join("sub"), fs::Permissions::from_mode(0o700)).unwrap();
+        let got = collect_dir(&src, &[], &[], &[]).unwrap();
+        let summary: Vec<(String, u32)> = got
+            .iter()
+            .map(|c| match c {
+                Collected::File { rel, mode, .. } | Collected::Dir { rel, mode } => {
+                    (rel.clone(), *mode)
+                }
+                Collected::Symlink { rel, .. } => (rel.clone(), 0),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("run".to_string(), 0o755),
+                ("sub".to_string(), 0o755),
+                ("sub/data".to_string(), 0o644)
+            ]
+        );
+    }
 }
