@@ -3,8 +3,9 @@
 //!
 //! File events come from `notify` through a debouncer (one rebuild for a burst of saves).
 //! Events that arrive while a build runs are collected and cause exactly one follow-up
-//! build, so the package always ends up matching the tree. `.git/`, `.flavor/`, the packages'
-//! output paths and what `.gitignore` ignores never trigger a build. A change to any
+//! build, so the package always ends up matching the tree (the watch starts before the first
+//! build). `.git/`, `.flavor/`, the packages' output paths and `dist/` directories, and what
+//! the root's and members' `.gitignore` files ignore never trigger a build. A change to any
 //! `flavor.toml` reloads the plan; a manifest that does not parse, or a failing step, is
 //! reported and the watcher waits for the next change.
 
@@ -47,23 +48,39 @@ pub struct Args {
 struct Filter {
     root: PathBuf,
     outputs: Vec<PathBuf>,
-    ignore: ignore::gitignore::Gitignore,
+    /// Every package's `dist/`.
+    dists: Vec<PathBuf>,
+    /// The root's and each member's `.gitignore`, each anchored at its own directory (a
+    /// member's `/build/` means `<member>/build/`).
+    ignores: Vec<ignore::gitignore::Gitignore>,
 }
 
 impl Filter {
     fn new(session: &Session, outputs: Vec<PathBuf>) -> Filter {
         let root = session.workspace.root.clone();
-        let mut builder = ignore::gitignore::GitignoreBuilder::new(&root);
-        let _ = builder.add(root.join(".gitignore"));
-        for m in &session.workspace.packages {
-            let _ = builder.add(m.dir.join(".gitignore"));
-        }
+        let mut dirs = vec![root.clone()];
+        dirs.extend(session.workspace.packages.iter().map(|m| m.dir.clone()));
+        dirs.sort();
+        dirs.dedup();
+        let ignores = dirs
+            .iter()
+            .filter(|dir| dir.join(".gitignore").is_file())
+            .filter_map(|dir| {
+                let mut builder = ignore::gitignore::GitignoreBuilder::new(dir);
+                let _ = builder.add(dir.join(".gitignore"));
+                builder.build().ok()
+            })
+            .collect();
         Filter {
             root,
             outputs,
-            ignore: builder
-                .build()
-                .unwrap_or_else(|_| ignore::gitignore::Gitignore::empty()),
+            dists: session
+                .workspace
+                .packages
+                .iter()
+                .map(|m| m.dir.join("dist"))
+                .collect(),
+            ignores,
         }
     }
 
@@ -83,18 +100,21 @@ impl Filter {
         }) {
             return false;
         }
+        // An output, the directory the install creates for it, or what a package's `dist/`
+        // holds (never collected into a package).
         if self
             .outputs
             .iter()
-            .any(|o| path == o || path.starts_with(o))
+            .any(|o| path.starts_with(o) || (o.parent() == Some(path) && path != self.root))
+            || self.dists.iter().any(|d| path.starts_with(d))
         {
             return false;
         }
         let is_dir = path.is_dir();
-        !self
-            .ignore
-            .matched_path_or_any_parents(path, is_dir)
-            .is_ignore()
+        !self.ignores.iter().any(|ignore| {
+            path.starts_with(ignore.path())
+                && ignore.matched_path_or_any_parents(path, is_dir).is_ignore()
+        })
     }
 }
 
@@ -141,9 +161,18 @@ impl Watcher {
             ..Default::default()
         };
         let report = session.build(&plan, &build_args, &self.progress);
-        let ok = report_failures(&report, &self.progress);
+        let mut ok = report_failures(&report, &self.progress);
         let installed = if ok {
-            session.install(&plan, &report).unwrap_or_default()
+            match session.install(&plan, &report) {
+                Ok(installed) => installed,
+                Err(e) => {
+                    ok = false;
+                    self.say(&format!("error: {e:#}"));
+                    self.progress
+                        .json(json!({"event": "install_error", "message": format!("{e:#}")}));
+                    Vec::new()
+                }
+            }
         } else {
             Vec::new()
         };
@@ -253,10 +282,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         child: None,
         last_ok: None,
     };
-    let mut state = watcher.build(&[]);
-    let root = state
-        .as_ref()
-        .map(|(s, _)| s.workspace.root.clone())
+    // Watch before the first build, so a change made while it runs makes a follow-up build.
+    let root = flavor_rules::workspace::load(&start)
+        .map(|ws| ws.root)
+        .ok()
         .or_else(|| {
             flavor_rules::workspace::find_manifest(&start)
                 .and_then(|p| p.parent().map(Path::to_path_buf))
@@ -265,6 +294,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     debouncer
         .watch(&root, RecursiveMode::Recursive)
         .with_context(|| format!("watching {}", root.display()))?;
+    let mut state = watcher.build(&[]);
     watcher.say(&format!("watching {} (Ctrl-C to stop)", root.display()));
     watcher
         .progress

@@ -183,6 +183,22 @@ pub fn run(cmd: &mut Command) -> Run {
     wait(start(cmd))
 }
 
+/// The lines of a long-running process's output (e.g. `child.stdout.take()`), read on a
+/// thread and sent one by one (without the newline); the channel closes at end of file.
+pub fn line_channel(reader: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for line in std::io::BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// Poll `cond` every few milliseconds until it holds; panics after `limit` (a hang guard).
 pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
