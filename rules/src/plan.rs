@@ -335,7 +335,8 @@ impl Planner<'_> {
                     });
                     inputs.push(Input::Output { action, index: i });
                 }
-                let single = (step.outputs.len() == 1).then_some(Input::Output { action, index: 0 });
+                let single =
+                    (step.outputs.len() == 1).then_some(Input::Output { action, index: 0 });
                 let codec = if single.is_some() && explicit_codec.is_some_and(|c| !c.is_tar()) {
                     Codec::Raw
                 } else {

@@ -113,9 +113,11 @@ pub fn load(start: &Path) -> Result<Workspace, Vec<ManifestErrors>> {
         let candidate = d.join(MANIFEST);
         if candidate.is_file()
             && let Ok(m) = Manifest::load(&candidate)
-                && m.workspace.is_some() && members(&m).is_ok_and(|ms| ms.contains(&nearest)) {
-                    root_path = candidate;
-                }
+            && m.workspace.is_some()
+            && members(&m).is_ok_and(|ms| ms.contains(&nearest))
+        {
+            root_path = candidate;
+        }
         dir = d.parent();
     }
     let root_manifest = Manifest::load(&root_path).map_err(|e| vec![e])?;

@@ -131,9 +131,10 @@ fn find_cycle(steps: &[Step]) -> Option<(Vec<String>, Option<std::ops::Range<usi
         if let Some(step) = index.get(id) {
             for need in &step.needs {
                 if index.contains_key(need.value.as_str())
-                    && let Some(c) = visit(&need.value, index, marks, path) {
-                        return Some(c);
-                    }
+                    && let Some(c) = visit(&need.value, index, marks, path)
+                {
+                    return Some(c);
+                }
             }
         }
         path.pop();
@@ -284,16 +285,17 @@ pub(crate) fn check_package(pkg: &Package, dir: &Path, p: &mut Vec<Problem>) {
         }
     }
     if let Some(key) = &pkg.signing.private_key
-        && !dir.join(&key.value).is_file() {
-            p.push(
-                Problem::new(
-                    format!("signing key `{}` does not exist", key.value),
-                    key.span.clone(),
-                )
-                .label("no such file")
-                .help("create one with `flavor keygen --out-dir keys`, or use key_seed_env"),
-            );
-        }
+        && !dir.join(&key.value).is_file()
+    {
+        p.push(
+            Problem::new(
+                format!("signing key `{}` does not exist", key.value),
+                key.span.clone(),
+            )
+            .label("no such file")
+            .help("create one with `flavor keygen --out-dir keys`, or use key_seed_env"),
+        );
+    }
     if pkg.signing.private_key.is_some() && pkg.signing.key_seed_env.is_some() {
         p.push(
             Problem::new(
@@ -308,18 +310,20 @@ pub(crate) fn check_package(pkg: &Package, dir: &Path, p: &mut Vec<Problem>) {
     }
     for t in &pkg.targets {
         if let Some(l) = &t.launcher
-            && l.value != "builtin" && !dir.join(&l.value).is_file() {
-                p.push(
-                    Problem::new(
-                        format!(
-                            "target `{}`: launcher `{}` does not exist",
-                            t.name.value, l.value
-                        ),
-                        l.span.clone(),
-                    )
-                    .label("no such file")
-                    .help("use \"builtin\" or the path of a launcher binary"),
-                );
-            }
+            && l.value != "builtin"
+            && !dir.join(&l.value).is_file()
+        {
+            p.push(
+                Problem::new(
+                    format!(
+                        "target `{}`: launcher `{}` does not exist",
+                        t.name.value, l.value
+                    ),
+                    l.span.clone(),
+                )
+                .label("no such file")
+                .help("use \"builtin\" or the path of a launcher binary"),
+            );
+        }
     }
 }
