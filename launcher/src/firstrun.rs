@@ -310,22 +310,8 @@ fn write_bookkeeping(pkg: &Package, layout: &Layout) -> Result<()> {
         &layout.meta().join("package/psp.json"),
         pkg.metadata_json()?,
     )?;
-    let index_json = serde_json::json!({
-        "format_version": format!("{:#010x}", index.format_version()),
-        "package_size": index.package_size(),
-        "launcher_size": index.launcher_size(),
-        "metadata_offset": index.metadata_offset(),
-        "metadata_size": index.metadata_size(),
-        "slot_table_offset": index.slot_table_offset(),
-        "slot_table_size": index.slot_table_size(),
-        "slot_count": index.slot_count(),
-        "flags": index.flags(),
-        "index_checksum": format!("{:08x}", index.index_checksum()),
-        "metadata_checksum": hex::encode(index.metadata_checksum()),
-        "page_size": index.page_size(),
-        "capabilities": index.capabilities(),
-        "workenv": layout.workenv(),
-    });
+    let mut index_json = index.summary_json();
+    index_json["workenv"] = serde_json::json!(layout.workenv());
     write_atomic(
         &instance.join("index.json"),
         &serde_json::to_vec_pretty(&index_json).unwrap_or_default(),

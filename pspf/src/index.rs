@@ -241,6 +241,28 @@ impl Index {
         self.ascii_field(offsets::POLICY_HASH)
     }
 
+    /// The header fields as JSON (hex strings for checksums and keys), for tools and the
+    /// launcher's `instance/index.json` bookkeeping.
+    pub fn summary_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "format_version": format!("{:#010x}", self.format_version()),
+            "index_checksum": format!("{:08x}", self.index_checksum()),
+            "package_size": self.package_size(),
+            "launcher_size": self.launcher_size(),
+            "metadata_offset": self.metadata_offset(),
+            "metadata_size": self.metadata_size(),
+            "slot_table_offset": self.slot_table_offset(),
+            "slot_table_size": self.slot_table_size(),
+            "slot_count": self.slot_count(),
+            "flags": self.flags(),
+            "public_key": hex::encode(self.public_key()),
+            "metadata_checksum": hex::encode(self.metadata_checksum()),
+            "page_size": self.page_size(),
+            "capabilities": format!("{:#x}", self.capabilities()),
+            "key_fingerprint": self.key_fingerprint(),
+        })
+    }
+
     /// Which writer family the hint fields look like (informational only).
     pub fn layout(&self) -> IndexLayout {
         if self.compatibility() == 0 && self.page_size() == 0 && self.capabilities() == 0 {

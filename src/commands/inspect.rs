@@ -68,28 +68,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             })
             .collect();
         let metadata: Value = serde_json::from_slice(json_bytes)?;
+        let mut index_summary = index.summary_json();
+        index_summary["signature"] = json!(hex::encode(index.signature()));
+        index_summary["layout"] = json!(layout);
         print_json(&json!({
             "package": path.display().to_string(),
             "file_size": pkg.file_len(),
-            "index": {
-                "format_version": format!("{:#010x}", index.format_version()),
-                "index_checksum": format!("{:08x}", index.index_checksum()),
-                "package_size": index.package_size(),
-                "launcher_size": index.launcher_size(),
-                "metadata_offset": index.metadata_offset(),
-                "metadata_size": index.metadata_size(),
-                "slot_table_offset": index.slot_table_offset(),
-                "slot_table_size": index.slot_table_size(),
-                "slot_count": index.slot_count(),
-                "flags": index.flags(),
-                "public_key": hex::encode(index.public_key()),
-                "metadata_checksum": hex::encode(index.metadata_checksum()),
-                "signature": hex::encode(index.signature()),
-                "page_size": index.page_size(),
-                "capabilities": format!("{:#x}", index.capabilities()),
-                "key_fingerprint": index.key_fingerprint(),
-                "layout": layout,
-            },
+            "index": index_summary,
             "slots": slots,
             "metadata": metadata,
             "upstream_compatible": compat.is_empty(),
