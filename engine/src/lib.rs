@@ -62,15 +62,20 @@
 mod action;
 mod digest;
 mod error;
+mod event;
 mod graph;
+mod report;
 mod schedule;
 mod sources;
 mod store;
+mod worker;
 
 pub use action::{Action, ActionError, ActionId, Input, RunContext, action_key};
 pub use digest::Digest;
 pub use error::EngineError;
+pub use event::Event;
 pub use graph::Graph;
-pub use schedule::{ActionReport, BuildOptions, Event, Report, Status, build};
+pub use report::{ActionReport, Report, Status};
+pub use schedule::{BuildOptions, build};
 pub use sources::SourceDigests;
 pub use store::{ActionResult, LocalStore, Store, StoreStats};

@@ -43,6 +43,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let progress = Progress::new(Mode::Human, plan.graph.len(), false);
+    for n in &plan.notices {
+        progress.say(&format!("note: {n}"));
+    }
     let build_args = super::build::Args {
         release: args.release,
         ..Default::default()
