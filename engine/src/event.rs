@@ -1,0 +1,49 @@
+//! [`Event`]: the progress of a build, emitted by [`build`](crate::build) from its worker
+//! threads as each action starts, finishes, fails or is skipped.
+
+use std::time::Duration;
+
+use crate::{ActionError, ActionId};
+
+/// Progress of a build, emitted from the worker threads as it happens.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A cache miss: the action starts running (not emitted for cache hits).
+    Started {
+        /// The action.
+        id: ActionId,
+        /// Its label.
+        label: String,
+    },
+    /// The action's outputs are in the store.
+    Finished {
+        /// The action.
+        id: ActionId,
+        /// Its label.
+        label: String,
+        /// True if the result came from the action cache and the action did not run.
+        cached: bool,
+        /// Time taken (cache lookup, or run plus storing the outputs).
+        duration: Duration,
+        /// Total size of its outputs.
+        output_bytes: u64,
+    },
+    /// The action failed; its dependents will be skipped.
+    Failed {
+        /// The action.
+        id: ActionId,
+        /// Its label.
+        label: String,
+        /// What went wrong, with the captured output.
+        error: ActionError,
+    },
+    /// The action was not run because an action it depends on failed.
+    Skipped {
+        /// The action.
+        id: ActionId,
+        /// Its label.
+        label: String,
+        /// The failed action it (transitively) depends on.
+        because: ActionId,
+    },
+}
