@@ -36,15 +36,11 @@ fn python_app_builds_and_runs_with_the_system_python() {
     let p = Project::example("python-app");
     let build = p.build(&[]);
     assert_eq!(build.packages(), ["wordstat"]);
-    // Two slots: the app directory archived and compressed, the settings file stored raw
-    // (no action of its own).
+    // Two slots: the app directory archived and compressed in one streaming action, the
+    // settings file stored raw (no action of its own).
     assert_eq!(
         build.ran(),
-        [
-            "archive slot app",
-            "compress slot app (tar.zst)",
-            "package wordstat"
-        ]
+        ["archive slot app (tar.zst)", "package wordstat"]
     );
     p.run_package("dist/wordstat.psp", &["The cat and the hat.", "THE", "end"])
         .clean("wordstat (packaged): 7 words, 5 distinct\n  the 3\n  and 1\n  cat 1\n");
@@ -153,7 +149,7 @@ fn human_output_ends_with_a_one_line_summary() {
     assert!(out.stdout.is_empty(), "{}", out.stdout);
     let last = out.stderr.lines().last().unwrap_or_default();
     assert!(
-        last.starts_with("finished: built 3, cached 0 in "),
+        last.starts_with("finished: built 2, cached 0 in "),
         "{}",
         out.stderr
     );
@@ -180,21 +176,17 @@ fn graph_json_lists_the_planned_actions() {
     let graph: Value = serde_json::from_str(&out.stdout).expect("graph JSON");
     let nodes = graph["nodes"].as_array().unwrap();
     let labels: Vec<&str> = nodes.iter().map(|n| n["label"].as_str().unwrap()).collect();
-    for kind in ["archive", "compress", "step", "package"] {
+    for kind in ["archive", "step", "package"] {
         assert!(
             nodes.iter().any(|n| n["kind"] == kind),
             "no {kind}: {labels:?}"
         );
     }
-    // The shared slot is one pair of actions for all three packages.
-    assert_eq!(
-        labels.iter().filter(|l| **l == "archive slot lib").count(),
-        1
-    );
+    // The shared slot is one action (archived and compressed) for all three packages.
     assert_eq!(
         labels
             .iter()
-            .filter(|l| **l == "compress slot lib (tar.zst)")
+            .filter(|l| **l == "archive slot lib (tar.zst)")
             .count(),
         1
     );

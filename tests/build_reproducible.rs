@@ -99,10 +99,10 @@ fn big_payload_project() -> Project {
 fn zstd_output_is_the_same_with_one_and_two_workers() {
     let p = big_payload_project();
     let one = p.build(&["--jobs", "1"]);
-    assert_eq!(one.count("started", "compress slot data (tar.zst)"), 1);
+    assert_eq!(one.count("started", "archive slot data (tar.zst)"), 1);
     let with_one = p.bytes("dist/big.psp");
     let two = p.build(&["--jobs", "2", "--force"]);
-    assert_eq!(two.count("started", "compress slot data (tar.zst)"), 1);
+    assert_eq!(two.count("started", "archive slot data (tar.zst)"), 1);
     assert!(
         p.bytes("dist/big.psp") == with_one,
         "zstd output depends on the worker count"

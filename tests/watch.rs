@@ -450,7 +450,7 @@ fn an_edit_during_the_first_build_is_not_lost() {
     let mut w = Watch::start(&p, "", &["--json"]);
     // The `src` slot is archived while the step still sleeps: edit it then.
     w.event("the archive", |e| {
-        e["event"] == "finished" && e["label"] == "archive slot app"
+        e["event"] == "finished" && e["label"] == "archive slot app (tar.zst)"
     });
     p.write("src/hello.sh", &script("during the first build"));
     loop {

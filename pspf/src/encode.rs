@@ -27,6 +27,70 @@ impl Default for Compression {
     }
 }
 
+/// A streaming encoder: bytes written to it come out compressed by the codec's compression
+/// step (raw and tar pass through). Call [`Encoder::finish`] to flush the stream's end.
+pub enum Encoder<W: Write> {
+    Plain(W),
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> Encoder<W> {
+    /// An encoder for `codec` writing into `output`.
+    pub fn new(codec: Codec, output: W, settings: Compression) -> Result<Encoder<W>> {
+        Ok(match codec {
+            Codec::Raw | Codec::Tar => Encoder::Plain(output),
+            Codec::Gzip | Codec::TarGz => {
+                let level = settings.level.unwrap_or(6).clamp(0, 9) as u32;
+                Encoder::Gzip(
+                    flate2::GzBuilder::new()
+                        .mtime(0)
+                        .write(output, flate2::Compression::new(level)),
+                )
+            }
+            Codec::Zstd | Codec::TarZst => {
+                let level = settings.level.unwrap_or(3);
+                if !(1..=22).contains(&level) {
+                    return Err(Error::Io(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("zstd level {level} is outside 1..=22"),
+                    )));
+                }
+                let mut enc = zstd::stream::write::Encoder::new(output, level)?;
+                enc.multithread(settings.workers.max(1))?;
+                enc.include_checksum(true)?;
+                Encoder::Zstd(enc)
+            }
+        })
+    }
+
+    /// End the compressed stream and return the inner writer.
+    pub fn finish(self) -> io::Result<W> {
+        match self {
+            Encoder::Plain(w) => Ok(w),
+            Encoder::Gzip(e) => e.finish(),
+            Encoder::Zstd(e) => e.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Encoder<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Encoder::Plain(w) => w.write(buf),
+            Encoder::Gzip(e) => e.write(buf),
+            Encoder::Zstd(e) => e.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Encoder::Plain(w) => w.flush(),
+            Encoder::Gzip(e) => e.flush(),
+            Encoder::Zstd(e) => e.flush(),
+        }
+    }
+}
+
 /// Compress `input` into `output` as the compression step of `codec` (raw and tar copy
 /// unchanged). Returns the number of input bytes (the decoded size).
 pub fn compress<R: Read, W: Write>(
@@ -35,34 +99,8 @@ pub fn compress<R: Read, W: Write>(
     output: W,
     settings: Compression,
 ) -> Result<u64> {
-    match codec {
-        Codec::Raw | Codec::Tar => {
-            let mut output = output;
-            Ok(io::copy(&mut input, &mut output)?)
-        }
-        Codec::Gzip | Codec::TarGz => {
-            let level = settings.level.unwrap_or(6).clamp(0, 9) as u32;
-            let mut enc = flate2::GzBuilder::new()
-                .mtime(0)
-                .write(output, flate2::Compression::new(level));
-            let n = io::copy(&mut input, &mut enc)?;
-            enc.finish()?;
-            Ok(n)
-        }
-        Codec::Zstd | Codec::TarZst => {
-            let level = settings.level.unwrap_or(3);
-            if !(1..=22).contains(&level) {
-                return Err(Error::Io(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("zstd level {level} is outside 1..=22"),
-                )));
-            }
-            let mut enc = zstd::stream::write::Encoder::new(output, level)?;
-            enc.multithread(settings.workers.max(1))?;
-            enc.include_checksum(true)?;
-            let n = io::copy(&mut input, &mut enc)?;
-            enc.finish()?;
-            Ok(n)
-        }
-    }
+    let mut enc = Encoder::new(codec, output, settings)?;
+    let n = io::copy(&mut input, &mut enc)?;
+    enc.finish()?;
+    Ok(n)
 }

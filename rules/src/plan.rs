@@ -1,7 +1,8 @@
 //! Planning: manifests → a graph of engine actions, plus where each package goes.
 //!
 //! Per slot: collect (at plan time) → `archive` (directories, step outputs, or a file with a
-//! tar codec) → `compress` (unless raw/tar). Per package and target: `package`, signed with
+//! tar codec; tar.gz/tar.zst compress inside the same streaming action) → `compress` for a
+//! single file with gzip/zstd. Per package and target: `package`, signed with
 //! the package's key. Identical actions are planned once (a slot shared by ten packages is
 //! archived and compressed once), because the planner interns actions by kind, parameters and
 //! inputs before they reach the graph.
@@ -370,36 +371,57 @@ impl Planner<'_> {
                 }
             }
         };
-        let decoded: Input = if codec.is_tar() {
+        // A compressed tar is archived and compressed in one streaming action; anything else
+        // is archived (tar) or taken as is (one file), then compressed separately.
+        let (stored, decoded, decoded_size_file) = if matches!(codec, Codec::TarGz | Codec::TarZst)
+        {
             let archive = ArchiveAction {
-                label: format!("archive slot {id}"),
+                label: format!("archive slot {id} ({codec})"),
                 entries: entries.clone(),
                 inputs,
                 mtime: self.opts.timestamp,
+                compression: Some((codec, level)),
             };
-            Input::Output {
-                action: self.add(Box::new(archive))?,
-                index: 0,
-            }
+            let action = self.add(Box::new(archive))?;
+            (
+                Input::Output { action, index: 0 },
+                Input::Output { action, index: 1 },
+                true,
+            )
         } else {
-            file.clone().ok_or(format!(
-                "slot {id}: codec {codec} needs a single file, but the source is a directory or several step outputs; use tar, tar.gz or tar.zst"
-            ))?
-        };
-        let stored = match codec {
-            Codec::Raw | Codec::Tar => decoded.clone(),
-            _ => {
-                let action = CompressAction {
-                    label: format!("compress slot {id} ({codec})"),
-                    codec,
-                    level,
-                    input: decoded.clone(),
+            let decoded: Input = if codec.is_tar() {
+                let archive = ArchiveAction {
+                    label: format!("archive slot {id}"),
+                    entries: entries.clone(),
+                    inputs,
+                    mtime: self.opts.timestamp,
+                    compression: None,
                 };
                 Input::Output {
-                    action: self.add(Box::new(action))?,
+                    action: self.add(Box::new(archive))?,
                     index: 0,
                 }
-            }
+            } else {
+                file.clone().ok_or(format!(
+                    "slot {id}: codec {codec} needs a single file, but the source is a directory or several step outputs; use tar, tar.gz or tar.zst"
+                ))?
+            };
+            let stored = match codec {
+                Codec::Raw | Codec::Tar => decoded.clone(),
+                _ => {
+                    let action = CompressAction {
+                        label: format!("compress slot {id} ({codec})"),
+                        codec,
+                        level,
+                        input: decoded.clone(),
+                    };
+                    Input::Output {
+                        action: self.add(Box::new(action))?,
+                        index: 0,
+                    }
+                }
+            };
+            (stored, decoded, false)
         };
         let target = if codec.is_tar() {
             "{workenv}".to_string()
@@ -419,6 +441,7 @@ impl Planner<'_> {
             permissions: mode,
             stored,
             decoded,
+            decoded_size_file,
         })
     }
 

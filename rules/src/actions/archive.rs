@@ -3,11 +3,34 @@
 //! Entries are written in the order given (the planner sorts them), with uid/gid 0, empty
 //! owner names, the planned mode and one fixed mtime (`SOURCE_DATE_EPOCH` or 0), so the same
 //! files give the same bytes on every machine.
+//!
+//! With `compression` set, the tar stream goes straight into the codec's encoder (zstd's
+//! workers compress while the archive is still being written, as `tar | zstd` overlaps them)
+//! and the action has two outputs: the compressed bytes and the decoded size as decimal text.
 
 use flavor_engine::{Action, ActionError, Input, RunContext};
+use pspf::Codec;
+use pspf::encode::{Compression, Encoder};
 use serde_json::json;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
+
+/// Counts the bytes that pass through to the encoder (the decoded size of the slot).
+struct Counting<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
 
 /// What an archive entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +58,8 @@ pub struct ArchiveAction {
     pub entries: Vec<ArchiveEntry>,
     pub inputs: Vec<Input>,
     pub mtime: u64,
+    /// Compress the archive as it is written (codec and level).
+    pub compression: Option<(Codec, i32)>,
 }
 
 impl Action for ArchiveAction {
@@ -57,17 +82,37 @@ impl Action for ArchiveAction {
                 EntryKind::Symlink { target } => json!(["symlink", e.path, e.mode, target]),
             })
             .collect();
-        super::canonical(&json!({"entries": entries, "mtime": self.mtime}))
+        let compression = self.compression.map(|(c, level)| json!([c.name(), level]));
+        super::canonical(
+            &json!({"entries": entries, "mtime": self.mtime, "compression": compression}),
+        )
     }
     fn inputs(&self) -> Vec<Input> {
         self.inputs.clone()
     }
     fn output_count(&self) -> usize {
-        1
+        if self.compression.is_some() { 2 } else { 1 }
+    }
+    fn threads(&self) -> usize {
+        match self.compression {
+            Some((Codec::Zstd | Codec::TarZst, _)) => 2,
+            _ => 1,
+        }
     }
     fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
-        let out = BufWriter::with_capacity(256 * 1024, File::create(ctx.output(0))?);
-        let mut builder = tar::Builder::new(out);
+        let file = File::create(ctx.output(0))?;
+        let buffered = BufWriter::with_capacity(256 * 1024, &file);
+        let (codec, level) = self.compression.unwrap_or((Codec::Tar, 0));
+        let settings = Compression {
+            level: Some(level),
+            workers: ctx.threads().max(1) as u32,
+        };
+        let encoder = Encoder::new(codec, buffered, settings)
+            .map_err(|e| ActionError::new(format!("{}: {e}", self.label)))?;
+        let mut builder = tar::Builder::new(Counting {
+            inner: encoder,
+            count: 0,
+        });
         builder.mode(tar::HeaderMode::Deterministic);
         for e in &self.entries {
             let mut h = tar::Header::new_gnu();
@@ -99,11 +144,17 @@ impl Action for ArchiveAction {
                 }
             }
         }
-        builder
-            .into_inner()?
+        let counting = builder.into_inner()?;
+        let decoded = counting.count;
+        counting
+            .inner
+            .finish()?
             .into_inner()
-            .map_err(|e| e.into_error())?
-            .sync_all()?;
+            .map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        if self.compression.is_some() {
+            std::fs::write(ctx.output(1), decoded.to_string())?;
+        }
         Ok(())
     }
 }

@@ -22,8 +22,10 @@ pub struct PackageSlot {
     pub permissions: u32,
     /// The stored (encoded) bytes.
     pub stored: Input,
-    /// The decoded bytes (to record the decoded size).
+    /// The decoded bytes (to record the decoded size), or — when `decoded_size_file` — a text
+    /// file holding that size (written by an archive action that compressed as it went).
     pub decoded: Input,
+    pub decoded_size_file: bool,
 }
 
 /// Everything of the metadata that does not come from slots.
@@ -124,7 +126,16 @@ impl Action for PackageAction {
                 target: s.target.clone(),
                 codec: s.codec,
                 stored: ctx.input(1 + 2 * i).to_path_buf(),
-                decoded_size: std::fs::metadata(decoded)?.len(),
+                decoded_size: if s.decoded_size_file {
+                    std::fs::read_to_string(decoded)?
+                        .trim()
+                        .parse()
+                        .map_err(|e| {
+                            ActionError::new(format!("slot {}: bad decoded size: {e}", s.id))
+                        })?
+                } else {
+                    std::fs::metadata(decoded)?.len()
+                },
                 purpose: s.purpose.clone(),
                 lifecycle: s.lifecycle.clone(),
                 permissions: s.permissions,
