@@ -1,0 +1,121 @@
+//! `flavor workenv list|info NAME|clean [--older-than DAYS]|remove NAME`: the work
+//! environments that launchers unpacked into the cache root.
+//!
+//! The cache root is found as the launcher finds it (`$FLAVOR_CACHE`, else the grandparent of
+//! `$FLAVOR_WORKENV`, else `$XDG_CACHE_HOME/flavor`, else `~/.cache/flavor`, else
+//! `<temp dir>/flavor`). Two layouts live under `<root>/workenv/`:
+//!
+//! - flavor's: `<name>` is a symbolic link to `.<name>.pspf/versions/<hash>/`, one directory per
+//!   package build, each complete once `versions/<hash>.ready` (the exec plan) exists;
+//! - upstream FlavorPack's: `<name>/` is the workenv itself, complete once
+//!   `.<name>.pspf/instance/extract/complete` exists.
+//!
+//! Both keep `.<name>.pspf/package/psp.json` (the metadata of the package in use). "Last use"
+//! is the newest access or change time of the markers a launch reads, so it is exact to the
+//! day on filesystems mounted `relatime`; flavor reads those files with `O_NOATIME` so that
+//! looking does not count as using. Nothing a launcher is unpacking right now is removed:
+//! flavor's build lock (`flock` on `versions/<hash>.lock`) and upstream's lock file
+//! (`instance/extract/lock` naming a live process) are respected.
+
+mod clean;
+mod disk;
+mod model;
+mod removal;
+mod remove;
+mod scan;
+mod show;
+
+pub(crate) use disk::disk_usage;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The launcher cache root (default: found as the launcher finds it).
+    #[arg(long, value_name = "DIR", global = true)]
+    cache: Option<PathBuf>,
+    #[command(subcommand)]
+    command: WorkenvCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum WorkenvCommand {
+    /// Every workenv: name, package version, size on disk, last use, valid or stale.
+    ///
+    /// Example: flavor workenv list --json
+    List(ListArgs),
+    /// One workenv in detail, with every package build it holds.
+    ///
+    /// Example: flavor workenv info hello
+    Info(NameArgs),
+    /// Remove what is broken (interrupted first runs, damaged builds, leftovers) and, with
+    /// --older-than, whatever was not used for that many days.
+    ///
+    /// Example: flavor workenv clean --older-than 30
+    Clean(CleanArgs),
+    /// Remove one workenv entirely; its package unpacks again on its next run.
+    ///
+    /// Example: flavor workenv remove hello
+    Remove(NameArgs),
+}
+
+#[derive(clap::Args)]
+struct ListArgs {
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct NameArgs {
+    /// The workenv: a package's file name without `.psp` (a package path works too).
+    name: String,
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct CleanArgs {
+    /// Also remove workenvs and package builds not used for this many days.
+    #[arg(long, value_name = "DAYS")]
+    older_than: Option<u64>,
+    /// Only say what would be removed.
+    #[arg(long, short = 'n')]
+    dry_run: bool,
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The cache root, found exactly as the launcher finds it (PSPF.md §7).
+pub(crate) fn cache_root() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(root) = var("FLAVOR_CACHE") {
+        return PathBuf::from(root);
+    }
+    if let Some(workenv) = var("FLAVOR_WORKENV")
+        && let Some(root) = Path::new(&workenv).parent().and_then(Path::parent)
+        && !root.as_os_str().is_empty()
+    {
+        return root.to_path_buf();
+    }
+    if let Some(xdg) = var("XDG_CACHE_HOME") {
+        return PathBuf::from(xdg).join("flavor");
+    }
+    if let Some(home) = var("HOME") {
+        return PathBuf::from(home).join(".cache").join("flavor");
+    }
+    std::env::temp_dir().join("flavor")
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let root = args.cache.clone().unwrap_or_else(cache_root);
+    match args.command {
+        WorkenvCommand::List(a) => show::list(&root, a),
+        WorkenvCommand::Info(a) => show::info(&root, a),
+        WorkenvCommand::Clean(a) => clean::clean(&root, a),
+        WorkenvCommand::Remove(a) => remove::remove(&root, a),
+    }
+}

@@ -1,0 +1,107 @@
+//! Deleting a workenv or one of its builds safely: what a removal covers, and the launcher
+//! locks (flavor's build lock, upstream's lock file) that make it wait for another time.
+
+use super::disk::read_quietly;
+use super::model::{Link, Version, Workenv};
+use anyhow::Context;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+/// The extraction lock of a package build, held while it is removed; `None` when a launcher
+/// holds it (an extraction is running right now).
+fn lock_version(meta: &Path, hash: &str) -> Option<Option<File>> {
+    let path = meta.join("versions").join(format!("{hash}.lock"));
+    let Ok(file) = fs::OpenOptions::new().read(true).write(true).open(&path) else {
+        return Some(None);
+    };
+    match file.try_lock() {
+        Ok(()) => Some(Some(file)),
+        Err(_) => None,
+    }
+}
+
+/// One thing `clean` or `remove` deletes.
+pub(super) struct Removal {
+    pub(super) name: String,
+    pub(super) hash: Option<String>,
+    pub(super) reason: String,
+    pub(super) paths: Vec<PathBuf>,
+    pub(super) bytes: u64,
+}
+
+fn remove_paths(paths: &[PathBuf]) -> anyhow::Result<()> {
+    for p in paths {
+        crate::commands::extract::remove_any(p)
+            .with_context(|| format!("removing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// Whether the process `pid` (decimal text) is alive.
+fn alive(pid: &str) -> bool {
+    !pid.is_empty()
+        && pid.len() <= 10
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && pid != "0"
+        && Path::new("/proc").join(pid).exists()
+}
+
+/// An upstream launcher is extracting into this workenv: its lock file names a live process.
+fn upstream_busy(meta: &Path) -> bool {
+    read_quietly(&meta.join("instance/extract/lock"))
+        .is_some_and(|b| alive(String::from_utf8_lossy(&b).trim()))
+}
+
+/// Delete a removal while holding the locks of the builds it covers; returns `false` (and
+/// deletes nothing) when a launcher is extracting one of them (flavor's: its build lock is
+/// held; upstream's: its lock file or staging directory names a live process).
+pub(super) fn apply(w: &Workenv, r: &Removal, hashes: &[&str]) -> anyhow::Result<bool> {
+    if r.hash.is_none() && upstream_busy(&w.meta) {
+        return Ok(false);
+    }
+    let mut guards = Vec::new();
+    for h in hashes {
+        if alive(h) {
+            return Ok(false);
+        }
+        match lock_version(&w.meta, h) {
+            Some(g) => guards.push(g),
+            None => return Ok(false),
+        }
+    }
+    remove_paths(&r.paths)?;
+    Ok(true)
+}
+
+pub(super) fn whole(w: &Workenv, reason: String) -> Removal {
+    let mut paths = vec![w.meta.clone()];
+    if !matches!(w.link_kind, Link::Missing) {
+        paths.insert(0, w.link.clone());
+    }
+    Removal {
+        name: w.name.clone(),
+        hash: None,
+        reason,
+        paths,
+        bytes: w.size,
+    }
+}
+
+pub(super) fn version_removal(w: &Workenv, v: &Version, reason: String) -> Removal {
+    let versions = w.meta.join("versions");
+    let mut paths = vec![
+        versions.join(format!("{}.ready", v.hash)),
+        v.dir.clone(),
+        versions.join(format!("{}.lock", v.hash)),
+    ];
+    if matches!(&w.link_kind, Link::Symlink(t) if t.file_name() == Some(v.hash.as_ref())) {
+        paths.push(w.link.clone());
+    }
+    Removal {
+        name: w.name.clone(),
+        hash: Some(v.hash.clone()),
+        reason,
+        paths,
+        bytes: v.size,
+    }
+}

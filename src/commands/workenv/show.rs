@@ -1,0 +1,149 @@
+//! `flavor workenv list` and `flavor workenv info`: the table, the detail view and their JSON.
+
+use super::model::{Link, Workenv};
+use super::scan::{find, scan};
+use super::{ListArgs, NameArgs};
+use crate::report::{ago, human_bytes, print_json, rfc3339, unix_seconds};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+fn status(w: &Workenv) -> String {
+    match &w.stale {
+        None => "valid".into(),
+        Some(why) => format!("stale: {why}"),
+    }
+}
+
+fn what(w: &Workenv) -> String {
+    match (&w.package, &w.version) {
+        (Some(p), Some(v)) => format!("{p} {v}"),
+        (Some(p), None) => p.clone(),
+        _ => "?".into(),
+    }
+}
+
+fn when(t: Option<u64>, now: u64) -> String {
+    t.map(|t| ago(t, now)).unwrap_or_else(|| "never".into())
+}
+
+fn workenv_json(w: &Workenv) -> Value {
+    json!({
+        "name": w.name,
+        "layout": w.layout.name(),
+        "package": w.package,
+        "version": w.version,
+        "size": w.size,
+        "last_use": w.last_use,
+        "last_use_at": w.last_use.map(rfc3339),
+        "valid": w.stale.is_none(),
+        "status": if w.stale.is_none() { "valid" } else { "stale" },
+        "reason": w.stale,
+        "path": w.link.display().to_string(),
+        "bookkeeping": w.meta.display().to_string(),
+        "versions": w.versions.iter().map(|v| json!({
+            "hash": v.hash,
+            "path": v.dir.display().to_string(),
+            "package": v.package,
+            "version": v.version,
+            "state": v.state.label(),
+            "size": v.size,
+            "last_use": v.last_use,
+            "last_use_at": v.last_use.map(rfc3339),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub(super) fn list(root: &Path, args: ListArgs) -> anyhow::Result<ExitCode> {
+    let all = scan(root)?;
+    if args.json {
+        print_json(&json!({
+            "root": root.display().to_string(),
+            "workenvs": all.iter().map(workenv_json).collect::<Vec<_>>(),
+        }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let total: u64 = all.iter().map(|w| w.size).sum();
+    println!(
+        "cache root {} ({} workenv{}, {})",
+        root.display(),
+        all.len(),
+        if all.len() == 1 { "" } else { "s" },
+        human_bytes(total)
+    );
+    if all.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = unix_seconds(SystemTime::now());
+    let width = all.iter().map(|w| w.name.len()).max().unwrap_or(4).max(4);
+    let pwidth = all.iter().map(|w| what(w).len()).max().unwrap_or(7).max(7);
+    println!(
+        "  {:<width$}  {:<pwidth$}  {:>9}  {:<15}  status",
+        "name", "package", "size", "last use"
+    );
+    for w in &all {
+        println!(
+            "  {:<width$}  {:<pwidth$}  {:>9}  {:<15}  {}",
+            w.name,
+            what(w),
+            human_bytes(w.size),
+            when(w.last_use, now),
+            status(w)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn info(root: &Path, args: NameArgs) -> anyhow::Result<ExitCode> {
+    let w = find(root, &args.name)?;
+    if args.json {
+        print_json(&workenv_json(&w));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = unix_seconds(SystemTime::now());
+    println!("{}  ({} layout)", w.name, w.layout.name());
+    println!("  package   {}", what(&w));
+    println!("  status    {}", status(&w));
+    println!("  size      {}", human_bytes(w.size));
+    println!(
+        "  last use  {}",
+        match w.last_use {
+            Some(t) => format!("{} ({})", rfc3339(t), ago(t, now)),
+            None => "never".into(),
+        }
+    );
+    match &w.link_kind {
+        Link::Symlink(t) => println!("  workenv   {} → {}", w.link.display(), t.display()),
+        Link::Dir => println!(
+            "  workenv   {} (directory{})",
+            w.link.display(),
+            if w.upstream_complete {
+                ", complete"
+            } else {
+                ", incomplete"
+            }
+        ),
+        Link::Other => println!("  workenv   {} (not a directory)", w.link.display()),
+        Link::Missing => println!("  workenv   {} (missing)", w.link.display()),
+    }
+    println!("  records   {}", w.meta.display());
+    if !w.versions.is_empty() {
+        println!("  builds");
+        for v in &w.versions {
+            let pkg = match (&v.package, &v.version) {
+                (Some(p), Some(ver)) => format!("{p} {ver}"),
+                _ => "?".into(),
+            };
+            println!(
+                "    {}  {:<20}  {:>9}  {:<15}  {}",
+                v.hash,
+                pkg,
+                human_bytes(v.size),
+                when(v.last_use, now),
+                v.state.label()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
