@@ -187,6 +187,13 @@ fn strict_validation_needs_the_signing_key_in_the_trust_store() {
     .unwrap();
     strict(&sb).clean("guarded ok\n");
     strict(&sb).clean("guarded ok\n");
+    // Withdrawing the trust is noticed by the next (warm) strict launch.
+    fs::remove_file(keys.join("flavor-tests.pub")).unwrap();
+    let r = strict(&sb);
+    r.expect_code(107);
+    assert!(r.stderr.contains("trust"), "{}", r.stderr);
+    // A standard launch still runs the already-extracted package.
+    sb.run(&pkg, &[]).clean("guarded ok\n");
 }
 
 /// A package whose only slot is the hostile tar `archive` (plus the app).

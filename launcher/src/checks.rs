@@ -27,6 +27,11 @@ pub fn trusted_keys() -> Vec<VerifyingKey> {
         .collect()
 }
 
+/// Whether `public_key` is in the trusted-keys directory right now.
+pub fn key_is_trusted(public_key: &[u8; 32]) -> bool {
+    trusted_keys().iter().any(|k| k.as_bytes() == public_key)
+}
+
 /// Verify at `level`; returns whether the key is trusted (always false below strict).
 pub fn verify(pkg: &Package, level: Validation) -> Result<bool> {
     if level == Validation::None {

@@ -6,6 +6,7 @@
 //! index and that the command still exists, build the environment, exec. Anything unexpected
 //! falls back to the first-run path, which verifies and (re-)extracts.
 
+use crate::checks;
 use crate::config::{self, Validation};
 use crate::env::{LaunchContext, build_env};
 use crate::error::{Failure, Result};
@@ -67,6 +68,9 @@ pub fn launch(user_args: Vec<OsString>) -> Result<u8> {
         .filter(|p| {
             p.serves(&index_hex, level)
                 && (level == Validation::None || metadata_intact(&file, &index, file_len))
+                // Trust can be withdrawn after the first run: strict looks again (the
+                // trusted-keys directory only; nothing is re-verified when it still holds).
+                && (level != Validation::Strict || checks::key_is_trusted(&index.public_key()))
         });
     let plan = match warm {
         Some(plan) => {
