@@ -139,6 +139,24 @@ fn packages_sharing_a_file_name_never_run_each_others_files() {
 }
 
 #[test]
+fn a_deleted_script_run_by_a_system_interpreter_is_extracted_again() {
+    let sb = Sandbox::new();
+    let pkg = PackageBuilder::new("interp", "1.0", "/bin/sh {workenv}/lib/run.sh")
+        .slot(Slot::file(
+            "script",
+            "{workenv}/lib/run.sh",
+            b"echo interpreted\n".to_vec(),
+            0o644,
+        ))
+        .build(&sb.path("interp.psp"));
+    sb.run(&pkg, &[]).clean("interpreted\n");
+    let we = sb.workenvs("interp")[0].clone();
+    fs::remove_file(we.join("lib/run.sh")).unwrap();
+    sb.run(&pkg, &[]).clean("interpreted\n");
+    assert!(we.join("lib/run.sh").is_file());
+}
+
+#[test]
 fn a_deleted_executable_or_workenv_is_extracted_again() {
     let sb = Sandbox::new();
     let pkg = counted(&sb, "counted.psp", "intact\n");

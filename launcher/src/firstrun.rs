@@ -218,9 +218,12 @@ fn finish(
             )
         })?;
     let (program, args) = words.split_first().expect("non-empty");
-    let check = Path::new(program)
-        .starts_with(workenv)
-        .then(|| PathBuf::from(program));
+    // The file whose absence means the workenv was damaged: the program when it lives in the
+    // workenv, else the first argument that does (`/bin/sh {workenv}/run.sh`).
+    let check = std::iter::once(program)
+        .chain(args)
+        .find(|w| Path::new(w.as_str()).starts_with(workenv))
+        .map(PathBuf::from);
     let mut runtime_env = meta.runtime.as_ref().and_then(|r| r.env.clone());
     if let Some(policy) = runtime_env.as_mut() {
         policy.set = ph.expand_map(&policy.set);
