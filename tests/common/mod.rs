@@ -16,11 +16,14 @@
 //!   sandbox and built there with `flavor build --json`.
 //! - [`tools`]: for the package and cache tool tests (`tests/tools_*.rs`), `flavor` run in a
 //!   sandbox and the conformance kit's per-slot facts.
+//! - [`nginx`]: for the remote cache tests, a real nginx on loopback serving a WebDAV store
+//!   (`PUT`/`GET`/`HEAD`, optional bearer token) and an always-500 endpoint.
 //!
 //! Every helper is re-exported here, so tests use `common::Sandbox`, `common::run`, ….
 #![allow(dead_code)]
 
 mod files;
+pub mod nginx;
 mod packages;
 mod process;
 pub mod project;
