@@ -6,6 +6,7 @@
 mod builtin_launcher;
 mod commands;
 mod progress;
+mod remote;
 mod report;
 
 use clap::{CommandFactory, Parser, Subcommand};

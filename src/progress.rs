@@ -61,6 +61,15 @@ impl Progress {
         }
     }
 
+    /// A warning: on stderr for humans (even with `-q`), a `warning` event with `--json`.
+    pub fn warn(&self, message: &str) {
+        match self.mode {
+            Mode::Json => self.json(json!({"event": "warning", "message": message})),
+            Mode::Human => self.say(&format!("warning: {message}")),
+            Mode::Quiet => eprintln!("warning: {message}"),
+        }
+    }
+
     pub fn event(&self, event: Event) {
         match &event {
             Event::Started { id, label } => {
@@ -73,20 +82,23 @@ impl Progress {
                 id,
                 label,
                 cached,
+                remote,
                 duration,
                 output_bytes,
             } => {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }
-                if self.verbose && !cached {
+                if self.verbose && (!cached || *remote) {
                     self.say(&format!(
-                        "   built {label} ({:.2}s)",
+                        "   {} {label} ({:.2}s)",
+                        if *remote { "fetched" } else { "built" },
                         duration.as_secs_f64()
                     ));
                 }
                 self.json(json!({
                     "event": "finished", "action": id.0, "label": label, "cached": cached,
+                    "remote": remote,
                     "seconds": duration.as_secs_f64(), "output_bytes": output_bytes,
                 }));
             }
@@ -99,6 +111,7 @@ impl Progress {
                     "message": error.message, "output": error.output,
                 }));
             }
+            Event::Warning { message } => self.warn(message),
             Event::Skipped { id, label, because } => {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);

@@ -66,6 +66,20 @@ pub trait Action: Send + Sync {
 
     /// Does the work: reads [`RunContext::input`]s, writes every [`RunContext::output`].
     fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError>;
+
+    /// Vets outputs that came from a shared (untrusted) remote cache before they are used:
+    /// `inputs` are this action's input files, `outputs` the fetched output files, whose
+    /// digests already match what the remote entry claims. `Err` says why they are refused;
+    /// the action then runs locally. The default accepts them (the digests were checked);
+    /// actions whose outputs must be provably their own — a signed package — override it.
+    fn vet_remote_outputs(
+        &self,
+        inputs: &[std::path::PathBuf],
+        outputs: &[std::path::PathBuf],
+    ) -> Result<(), String> {
+        let _ = (inputs, outputs);
+        Ok(())
+    }
 }
 
 /// Why an action failed, and what it printed.

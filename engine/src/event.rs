@@ -21,8 +21,10 @@ pub enum Event {
         id: ActionId,
         /// Its label.
         label: String,
-        /// True if the result came from the action cache and the action did not run.
+        /// True if the result came from a cache (local or remote) and the action did not run.
         cached: bool,
+        /// True if the result came from the remote cache.
+        remote: bool,
         /// Time taken (cache lookup, or run plus storing the outputs).
         duration: Duration,
         /// Total size of its outputs.
@@ -36,6 +38,12 @@ pub enum Event {
         label: String,
         /// What went wrong, with the captured output.
         error: ActionError,
+    },
+    /// Something worth telling that does not fail the build (the remote cache is
+    /// unreachable, an entry was refused, …).
+    Warning {
+        /// One line.
+        message: String,
     },
     /// The action was not run because an action it depends on failed.
     Skipped {

@@ -11,6 +11,9 @@
 //!   (CAS). [`LocalStore`] keeps both in a directory that several processes may share;
 //! - [`SourceDigests`] remembers source digests by (size, mtime, inode), so a no-op build
 //!   reads no file contents;
+//! - a [`RemoteCache`] (optional, [`BuildOptions::remote`]) sits behind the local store: a
+//!   local miss is looked up there (Bazel HTTP remote-cache protocol), and what is built
+//!   locally is uploaded in the background;
 //! - [`build`] runs what is needed on a pool of `jobs` threads, never reserving more than
 //!   that (an action declares how many threads it keeps busy), emits [`Event`]s, and returns
 //!   a [`Report`]. A failure skips its dependents and lets independent actions finish.
@@ -64,6 +67,7 @@ mod digest;
 mod error;
 mod event;
 mod graph;
+mod remote;
 mod report;
 mod schedule;
 mod sources;
@@ -75,6 +79,7 @@ pub use digest::Digest;
 pub use error::EngineError;
 pub use event::Event;
 pub use graph::Graph;
+pub use remote::{RemoteCache, RemoteConfig, RemoteStats};
 pub use report::{ActionReport, Report, Status};
 pub use schedule::{BuildOptions, build};
 pub use sources::SourceDigests;

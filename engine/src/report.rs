@@ -12,8 +12,10 @@ use crate::{ActionError, ActionId, Digest};
 pub enum Status {
     /// It ran and its outputs are in the store.
     Built,
-    /// Its outputs came from the action cache.
+    /// Its outputs came from the local action cache.
     Cached,
+    /// Its outputs came from the remote cache (verified, now also in the local one).
+    Remote,
     /// It (or reading its inputs, or storing its outputs) failed.
     Failed(ActionError),
     /// It did not run because an action it depends on failed.
@@ -59,9 +61,14 @@ impl Report {
         self.count(|s| matches!(s, Status::Built))
     }
 
-    /// How many actions were satisfied from the action cache.
+    /// How many actions were satisfied from a cache, local or remote.
     pub fn cached(&self) -> usize {
-        self.count(|s| matches!(s, Status::Cached))
+        self.count(|s| matches!(s, Status::Cached | Status::Remote))
+    }
+
+    /// How many actions were satisfied from the remote cache.
+    pub fn remote_hits(&self) -> usize {
+        self.count(|s| matches!(s, Status::Remote))
     }
 
     /// How many actions were skipped because a dependency failed.
@@ -81,7 +88,7 @@ impl Report {
     pub fn is_ok(&self) -> bool {
         self.actions
             .iter()
-            .all(|a| matches!(a.status, Status::Built | Status::Cached))
+            .all(|a| matches!(a.status, Status::Built | Status::Cached | Status::Remote))
     }
 
     /// The report of action `id`, if the build considered it.
@@ -110,7 +117,7 @@ impl Report {
                     "key": a.key.map(|k| k.to_hex()),
                     "status": match a.status {
                         Status::Built => "built",
-                        Status::Cached => "cached",
+                        Status::Cached | Status::Remote => "cached",
                         Status::Failed(_) => "failed",
                         Status::Skipped { .. } => "skipped",
                     },
@@ -124,6 +131,7 @@ impl Report {
                         v["error"] = json!({ "message": e.message, "output": e.output });
                     }
                     Status::Skipped { because } => v["because"] = json!(because.0),
+                    Status::Remote => v["remote"] = json!(true),
                     Status::Built | Status::Cached => {}
                 }
                 if !a.log.is_empty() {
@@ -136,6 +144,7 @@ impl Report {
             "ok": self.is_ok(),
             "built": self.built(),
             "cached": self.cached(),
+            "remote_hits": self.remote_hits(),
             "failed": self.failed().len(),
             "skipped": self.skipped(),
             "duration_ms": self.duration.as_secs_f64() * 1000.0,

@@ -37,6 +37,8 @@ pub struct BuildOptions {
     pub targets: Option<Vec<ActionId>>,
     /// Run every action even if the action cache has its key (results are recorded anew).
     pub force: bool,
+    /// A shared cache to look local misses up in and to upload results to.
+    pub remote: Option<std::sync::Arc<crate::RemoteCache>>,
 }
 
 /// Builds `graph` (or `options.targets` and their dependencies) into `store`, emitting
@@ -71,6 +73,7 @@ pub fn build(
                 store,
                 sources,
                 force: options.force,
+                remote: options.remote.as_deref(),
                 events,
             };
             sched.run(&pool, &env);
@@ -222,9 +225,15 @@ impl<'g> Scheduler<'g> {
                 key,
                 result,
                 duration,
+                remote,
             } => {
                 self.free += 1;
-                self.succeed(id, key, Status::Cached, result, duration, String::new());
+                let status = if remote {
+                    Status::Remote
+                } else {
+                    Status::Cached
+                };
+                self.succeed(id, key, status, result, duration, String::new());
             }
             Message::Miss(pending) => {
                 self.free += 1;

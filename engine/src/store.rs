@@ -15,10 +15,24 @@ use serde::{Deserialize, Serialize};
 use crate::Digest;
 
 /// The outputs an action produced: digest and size of each, in output order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionResult {
     /// `(digest, size in bytes)` of every output.
     pub outputs: Vec<(Digest, u64)>,
+    /// The SHA-256 (64 hex digits) of every output, when known: a remote cache names blobs
+    /// by it. Empty when no remote cache was involved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sha256: Vec<String>,
+}
+
+impl ActionResult {
+    /// A result without SHA-256 digests.
+    pub fn new(outputs: Vec<(Digest, u64)>) -> ActionResult {
+        ActionResult {
+            outputs,
+            sha256: Vec::new(),
+        }
+    }
 }
 
 /// An action cache plus a content-addressed store of blobs.
@@ -35,6 +49,14 @@ pub trait Store: Send + Sync {
     /// Hashes `file` and moves it into the CAS; returns its digest and size. Idempotent:
     /// putting bytes the store already has just removes `file`.
     fn put_blob(&self, file: &Path) -> io::Result<(Digest, u64)>;
+
+    /// [`put_blob`](Store::put_blob), also returning the blob's SHA-256 (for a remote
+    /// cache). The default reads the file twice; a store may hash both in one pass.
+    fn put_blob_sha256(&self, file: &Path) -> io::Result<(Digest, u64, [u8; 32])> {
+        let (_, sha, _) = Digest::of_reader_with_sha256(&mut fs::File::open(file)?)?;
+        let (digest, size) = self.put_blob(file)?;
+        Ok((digest, size, sha))
+    }
 
     /// A directory for temporary files, on the same filesystem as the CAS (so moving a file
     /// from there into the CAS is a rename).
@@ -110,6 +132,34 @@ impl LocalStore {
         self.root.join("ac").join(key.to_hex())
     }
 
+    /// Moves `file`, whose contents hash to `digest`, into the CAS (or removes it if the CAS
+    /// already has those bytes).
+    fn move_in(&self, file: &Path, digest: Digest, size: u64) -> io::Result<()> {
+        if self.has_blob(&digest, size) {
+            fs::remove_file(file)?;
+            return Ok(());
+        }
+        let dest = self.cas_path(&digest);
+        if let Some(shard) = dest.parent() {
+            fs::create_dir_all(shard)?;
+        }
+        let mut perms = fs::metadata(file)?.permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(file, perms)?;
+        match fs::rename(file, &dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
+                // Not from our tmp dir: copy next to the CAS first, then rename.
+                let tmp = tempfile::NamedTempFile::new_in(self.tmp_dir())?;
+                fs::copy(file, tmp.path())?;
+                tmp.persist(&dest).map_err(|e| e.error)?;
+                fs::remove_file(file)?;
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
     /// True if the blob is present with the expected size (a cheap check against truncated
     /// or half-written files; contents are trusted, blobs being read-only).
     fn has_blob(&self, digest: &Digest, size: u64) -> bool {
@@ -145,29 +195,14 @@ impl Store for LocalStore {
 
     fn put_blob(&self, file: &Path) -> io::Result<(Digest, u64)> {
         let (digest, size) = Digest::of_reader(&mut fs::File::open(file)?)?;
-        if self.has_blob(&digest, size) {
-            fs::remove_file(file)?;
-            return Ok((digest, size));
-        }
-        let dest = self.cas_path(&digest);
-        if let Some(shard) = dest.parent() {
-            fs::create_dir_all(shard)?;
-        }
-        let mut perms = fs::metadata(file)?.permissions();
-        perms.set_readonly(true);
-        fs::set_permissions(file, perms)?;
-        match fs::rename(file, &dest) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
-                // Not from our tmp dir: copy next to the CAS first, then rename.
-                let tmp = tempfile::NamedTempFile::new_in(self.tmp_dir())?;
-                fs::copy(file, tmp.path())?;
-                tmp.persist(&dest).map_err(|e| e.error)?;
-                fs::remove_file(file)?;
-            }
-            Err(e) => return Err(e),
-        }
+        self.move_in(file, digest, size)?;
         Ok((digest, size))
+    }
+
+    fn put_blob_sha256(&self, file: &Path) -> io::Result<(Digest, u64, [u8; 32])> {
+        let (digest, sha, size) = Digest::of_reader_with_sha256(&mut fs::File::open(file)?)?;
+        self.move_in(file, digest, size)?;
+        Ok((digest, size, sha))
     }
 
     fn tmp_dir(&self) -> PathBuf {
@@ -237,9 +272,7 @@ mod tests {
 
         let a = store.put_blob(&temp_file(&store, b"aaa")).unwrap();
         let b = store.put_blob(&temp_file(&store, b"bb")).unwrap();
-        let result = ActionResult {
-            outputs: vec![a, b],
-        };
+        let result = ActionResult::new(vec![a, b]);
         store.put_action(&key, &result).unwrap();
         assert_eq!(store.get_action(&key), Some(result.clone()));
         assert_eq!(store.stats().unwrap().entries, 1);

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::{
-    ActionError, ActionId, ActionResult, Digest, Event, Graph, RunContext, SourceDigests, Store,
-    action_key,
+    ActionError, ActionId, ActionResult, Digest, Event, Graph, RemoteCache, RunContext,
+    SourceDigests, Store, action_key,
 };
 
 /// What the worker tasks share.
@@ -19,6 +19,7 @@ pub(crate) struct Env<'a> {
     pub(crate) store: &'a dyn Store,
     pub(crate) sources: &'a SourceDigests,
     pub(crate) force: bool,
+    pub(crate) remote: Option<&'a RemoteCache>,
     pub(crate) events: &'a (dyn Fn(Event) + Sync),
 }
 
@@ -42,6 +43,8 @@ pub(crate) enum Message {
         key: Digest,
         result: ActionResult,
         duration: Duration,
+        /// The result came from the remote cache.
+        remote: bool,
     },
     Miss(Pending),
     Ran {
@@ -121,20 +124,7 @@ pub(crate) fn check(env: &Env<'_>, id: ActionId, sources: Vec<Source>) -> Messag
         && let Some(result) = env.store.get_action(&key)
         && result.outputs.len() == action.output_count()
     {
-        let duration = start.elapsed();
-        (env.events)(Event::Finished {
-            id,
-            label: action.label(),
-            cached: true,
-            duration,
-            output_bytes: result.outputs.iter().map(|(_, s)| *s).sum(),
-        });
-        return Message::Hit {
-            id,
-            key,
-            result,
-            duration,
-        };
+        return hit(env, id, key, result, start, false);
     }
 
     let mut inputs = Vec::with_capacity(sources.len());
@@ -151,7 +141,75 @@ pub(crate) fn check(env: &Env<'_>, id: ActionId, sources: Vec<Source>) -> Messag
             },
         }
     }
+
+    if !env.force
+        && let Some(remote) = env.remote
+    {
+        let fetched = remote.fetch(&key, action.output_count(), env.store);
+        if let Some(result) = fetched {
+            let outputs: Option<Vec<PathBuf>> = result
+                .outputs
+                .iter()
+                .map(|(d, _)| env.store.blob_path(d))
+                .collect();
+            let verdict = match outputs {
+                Some(outputs) => action.vet_remote_outputs(&inputs, &outputs),
+                None => Err("its outputs vanished from the local store".to_string()),
+            };
+            match verdict {
+                Ok(()) => {
+                    remote.hit();
+                    // Best effort: the next build would fetch it again.
+                    let _ = env.store.put_action(&key, &result);
+                    let message = hit(env, id, key, result, start, true);
+                    relay_warnings(env);
+                    return message;
+                }
+                Err(why) => remote.reject(&format!(
+                    "the result for {} was refused: {why}",
+                    action.label()
+                )),
+            }
+        }
+        relay_warnings(env);
+    }
     Message::Miss(Pending { id, key, inputs })
+}
+
+/// A cache hit: report it and hand the result to the scheduler.
+fn hit(
+    env: &Env<'_>,
+    id: ActionId,
+    key: Digest,
+    result: ActionResult,
+    start: Instant,
+    remote: bool,
+) -> Message {
+    let duration = start.elapsed();
+    (env.events)(Event::Finished {
+        id,
+        label: env.graph.action(id).label(),
+        cached: true,
+        remote,
+        duration,
+        output_bytes: result.outputs.iter().map(|(_, s)| *s).sum(),
+    });
+    Message::Hit {
+        id,
+        key,
+        result,
+        duration,
+        remote,
+    }
+}
+
+/// Turns the remote cache's pending warning, if any, into an event.
+fn relay_warnings(env: &Env<'_>) {
+    if let Some(remote) = env.remote {
+        for message in remote.take_warnings() {
+            (env.events)(Event::Warning { message });
+        }
+    }
 }
 
 /// Step 2 on a worker: run the action in a fresh temporary directory and store its outputs.
@@ -171,6 +229,7 @@ pub(crate) fn execute(env: &Env<'_>, pending: Pending, threads: usize) -> Messag
             id,
             label,
             cached: false,
+            remote: false,
             duration,
             output_bytes: stored.outputs.iter().map(|(_, s)| *s).sum(),
         }),
@@ -180,6 +239,7 @@ pub(crate) fn execute(env: &Env<'_>, pending: Pending, threads: usize) -> Messag
             error: error.clone(),
         }),
     }
+    relay_warnings(env);
     Message::Ran {
         id,
         key,
@@ -226,7 +286,8 @@ fn run_and_store(
     };
     outcome.map_err(with_log)?;
 
-    let mut stored = Vec::with_capacity(count);
+    let sha256 = env.remote.is_some_and(RemoteCache::wants_sha256);
+    let mut result = ActionResult::default();
     for (i, path) in outputs.iter().enumerate() {
         match fs::symlink_metadata(path) {
             Ok(meta) if meta.is_file() => {}
@@ -241,15 +302,23 @@ fn run_and_store(
                 ))));
             }
         }
-        let blob = env
-            .store
-            .put_blob(path)
-            .map_err(|e| with_log(ActionError::new(format!("cannot store output {i}: {e}"))))?;
-        stored.push(blob);
+        let cannot_store =
+            |e: std::io::Error| with_log(ActionError::new(format!("cannot store output {i}: {e}")));
+        if sha256 {
+            let (digest, size, sha) = env.store.put_blob_sha256(path).map_err(cannot_store)?;
+            result.outputs.push((digest, size));
+            result.sha256.push(hex::encode(sha));
+        } else {
+            result
+                .outputs
+                .push(env.store.put_blob(path).map_err(cannot_store)?);
+        }
     }
-    let result = ActionResult { outputs: stored };
     env.store
         .put_action(&key, &result)
         .map_err(|e| with_log(ActionError::new(format!("cannot record the result: {e}"))))?;
+    if let Some(remote) = env.remote {
+        remote.upload(&key, &result, env.store);
+    }
     Ok((result, log))
 }

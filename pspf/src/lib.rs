@@ -56,4 +56,6 @@ pub use repack::repack;
 pub use stream::SlotReader;
 pub use verify::{Report, VerifyOptions};
 #[cfg(feature = "write")]
-pub use writer::{PackageSpec, SlotInput, WriteSummary, flavor_metadata, write_package};
+pub use writer::{
+    PackagePlan, PackageSpec, SlotInput, WriteSummary, flavor_metadata, plan_package, write_package,
+};

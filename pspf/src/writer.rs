@@ -20,7 +20,7 @@ use ed25519_dalek::Signer;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -130,22 +130,34 @@ pub fn flavor_metadata(name: &str, version: &str, command: &str, timestamp: u64)
 }
 
 fn write_zeros(w: &mut impl Write, n: u64) -> io::Result<()> {
-    io::copy(&mut io::repeat(0).take_n(n), w).map(|_| ())
+    io::copy(&mut io::repeat(0).take(n), w).map(|_| ())
 }
-
-trait TakeN: io::Read + Sized {
-    fn take_n(self, n: u64) -> io::Take<Self> {
-        self.take(n)
-    }
-}
-impl<R: io::Read> TakeN for R {}
 
 fn with_path(path: &Path, e: io::Error) -> Error {
     Error::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 
-/// Write a package to `out` atomically.
-pub fn write_package(spec: PackageSpec<'_>, out: &Path) -> Result<WriteSummary> {
+/// A package laid out but not yet written: every byte outside the launcher and slot regions,
+/// and the digests those regions must have. [`plan_package`] makes one (reading the inputs
+/// once to hash them); [`PackagePlan::write`] writes it; [`PackagePlan::check_file`] tells
+/// whether an existing file is exactly this package.
+pub struct PackagePlan<'a> {
+    launcher: &'a Path,
+    launcher_digest: [u8; 32],
+    launcher_size: u64,
+    slots: Vec<SlotInput>,
+    slot_digests: Vec<([u8; 32], u64)>,
+    gz: Vec<u8>,
+    metadata_sha256: [u8; 32],
+    table_offset: u64,
+    descriptors: Vec<SlotDescriptor>,
+    index: Vec<u8>,
+    trailer_offset: u64,
+    package_size: u64,
+}
+
+/// Hashes the launcher and every slot, fills in the metadata, signs it and lays the package out.
+pub fn plan_package(spec: PackageSpec<'_>) -> Result<PackagePlan<'_>> {
     let PackageSpec {
         launcher,
         mut metadata,
@@ -153,7 +165,7 @@ pub fn write_package(spec: PackageSpec<'_>, out: &Path) -> Result<WriteSummary> 
         key,
     } = spec;
 
-    // Pass 1: digests and sizes of the launcher and every slot.
+    // Digests and sizes of the launcher and every slot.
     let (launcher_digest, launcher_size) = File::open(launcher)
         .and_then(sha256_reader)
         .map_err(|e| with_path(launcher, e))?;
@@ -251,65 +263,155 @@ pub fn write_package(spec: PackageSpec<'_>, out: &Path) -> Result<WriteSummary> 
         signature: Some(signature),
     }
     .to_bytes();
+    Ok(PackagePlan {
+        launcher,
+        launcher_digest,
+        launcher_size,
+        slots,
+        slot_digests,
+        gz,
+        metadata_sha256,
+        table_offset,
+        descriptors,
+        index: index.to_vec(),
+        trailer_offset,
+        package_size,
+    })
+}
 
-    // Pass 2: write into a temp file beside the destination, then rename.
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    fs::create_dir_all(dir).map_err(|e| with_path(dir, e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".flavor-write-")
-        .tempfile_in(dir)
-        .map_err(|e| with_path(dir, e))?;
-    {
-        let file = tmp.as_file_mut();
-        let mut src = File::open(launcher).map_err(|e| with_path(launcher, e))?;
-        let copied = io::copy(&mut src, file)?;
-        if copied != launcher_size {
-            return Err(Error::malformed(format!(
-                "{} changed while the package was written",
-                launcher.display()
-            )));
+/// Write a package to `out` atomically.
+pub fn write_package(spec: PackageSpec<'_>, out: &Path) -> Result<WriteSummary> {
+    plan_package(spec)?.write(out)
+}
+
+impl PackagePlan<'_> {
+    /// The bytes between the launcher and the first slot: gzipped metadata, padding and the
+    /// slot descriptor table.
+    fn header(&self) -> Vec<u8> {
+        let mut header = self.gz.clone();
+        header.resize((self.table_offset - self.launcher_size) as usize, 0);
+        for d in &self.descriptors {
+            header.extend_from_slice(&d.to_bytes());
         }
-        let mut w = BufWriter::new(&mut *file);
-        w.write_all(&gz)?;
-        write_zeros(&mut w, table_offset - (metadata_offset + gz.len() as u64))?;
-        for d in &descriptors {
-            w.write_all(&d.to_bytes())?;
-        }
-        w.flush()?;
-        drop(w);
-        for (s, d) in slots.iter().zip(&descriptors) {
-            let here = file.stream_position()?;
-            write_zeros(file, d.offset - here)?;
-            let mut src = File::open(&s.stored).map_err(|e| with_path(&s.stored, e))?;
+        header
+    }
+
+    /// The trailer: magic, index, magic.
+    fn trailer(&self) -> Vec<u8> {
+        let mut trailer = MAGIC_START.to_vec();
+        trailer.extend_from_slice(&self.index);
+        trailer.extend_from_slice(&MAGIC_END);
+        trailer
+    }
+
+    /// Writes the package to `out` atomically (temp file beside it, then rename).
+    pub fn write(self, out: &Path) -> Result<WriteSummary> {
+        let dir = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        fs::create_dir_all(dir).map_err(|e| with_path(dir, e))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".flavor-write-")
+            .tempfile_in(dir)
+            .map_err(|e| with_path(dir, e))?;
+        {
+            let file = tmp.as_file_mut();
+            let mut src = File::open(self.launcher).map_err(|e| with_path(self.launcher, e))?;
             let copied = io::copy(&mut src, file)?;
-            if copied != d.size {
+            if copied != self.launcher_size {
                 return Err(Error::malformed(format!(
-                    "slot {:?}: {} changed while the package was written",
-                    s.id,
-                    s.stored.display()
+                    "{} changed while the package was written",
+                    self.launcher.display()
                 )));
             }
+            file.write_all(&self.header())?;
+            for (s, d) in self.slots.iter().zip(&self.descriptors) {
+                let here = file.stream_position()?;
+                write_zeros(file, d.offset - here)?;
+                let mut src = File::open(&s.stored).map_err(|e| with_path(&s.stored, e))?;
+                let copied = io::copy(&mut src, file)?;
+                if copied != d.size {
+                    return Err(Error::malformed(format!(
+                        "slot {:?}: {} changed while the package was written",
+                        s.id,
+                        s.stored.display()
+                    )));
+                }
+            }
+            let here = file.seek(SeekFrom::End(0))?;
+            debug_assert_eq!(here, self.trailer_offset);
+            file.write_all(&self.trailer())?;
+            file.set_permissions(fs::Permissions::from_mode(0o755))?;
+            file.sync_all()?;
         }
-        let here = file.seek(SeekFrom::End(0))?;
-        debug_assert_eq!(here, trailer_offset);
-        let mut w = BufWriter::new(&mut *file);
-        w.write_all(&MAGIC_START)?;
-        w.write_all(&index[..])?;
-        w.write_all(&MAGIC_END)?;
-        w.flush()?;
-        drop(w);
-        file.set_permissions(fs::Permissions::from_mode(0o755))?;
-        file.sync_all()?;
+        tmp.persist(out).map_err(|e| with_path(out, e.error))?;
+        Ok(WriteSummary {
+            size: self.package_size,
+            index_checksum: crate::index::le_u32(&self.index[..], 4),
+            metadata_sha256: self.metadata_sha256,
+        })
     }
-    tmp.persist(out).map_err(|e| with_path(out, e.error))?;
-    Ok(WriteSummary {
-        size: package_size,
-        index_checksum: crate::index::le_u32(&index[..], 4),
-        metadata_sha256,
-    })
+
+    /// Checks that the file at `path` is byte for byte the package [`write`](Self::write)
+    /// would write — launcher, signed metadata, descriptors, every slot, padding and trailer —
+    /// reading it once. Says what differs first.
+    pub fn check_file(&self, path: &Path) -> std::result::Result<(), String> {
+        let mut file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+        let len = file.metadata().map_err(|e| e.to_string())?.len();
+        if len != self.package_size {
+            return Err(format!(
+                "size {len}, this build's package would be {}",
+                self.package_size
+            ));
+        }
+        let mut region = |name: &str, size: u64, digest: &[u8; 32]| {
+            let mut hasher = Sha256::new();
+            let copied = io::copy(&mut (&mut file).take(size), &mut HashWriter(&mut hasher))
+                .map_err(|e| format!("reading the {name}: {e}"))?;
+            if copied != size || <[u8; 32]>::from(hasher.finalize()) != *digest {
+                return Err(format!("its {name} differs from this build's"));
+            }
+            Ok(())
+        };
+        region("launcher", self.launcher_size, &self.launcher_digest)?;
+        let header = self.header();
+        region(
+            "metadata and slot table",
+            header.len() as u64,
+            &Sha256::digest(&header).into(),
+        )?;
+        let mut pos = self.table_offset + 64 * self.descriptors.len() as u64;
+        for (d, (s, (digest, _))) in self
+            .descriptors
+            .iter()
+            .zip(self.slots.iter().zip(&self.slot_digests))
+        {
+            let pad = vec![0u8; (d.offset - pos) as usize];
+            region("padding", pad.len() as u64, &Sha256::digest(&pad).into())?;
+            region(&format!("slot {:?}", s.id), d.size, digest)?;
+            pos = d.offset + d.size;
+        }
+        let trailer = self.trailer();
+        region(
+            "trailer",
+            trailer.len() as u64,
+            &Sha256::digest(&trailer).into(),
+        )
+    }
+}
+
+/// `io::Write` into a hasher.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

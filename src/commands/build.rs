@@ -4,14 +4,16 @@
 //! `graph` and `watch` use.
 
 use crate::progress::{Mode, Progress};
+use crate::remote::RemoteArgs;
 use anyhow::{Context, bail};
-use flavor_engine::{BuildOptions, LocalStore, Report, SourceDigests, Store};
+use flavor_engine::{BuildOptions, LocalStore, RemoteCache, Report, SourceDigests, Store};
 use flavor_rules::plan::{Plan, PlanOptions, PlannedOutput, plan};
 use flavor_rules::workspace::{Workspace, load};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(clap::Args, Clone, Default)]
@@ -40,6 +42,8 @@ pub struct Args {
     /// Use this flavor.toml (or directory) instead of searching upwards.
     #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// The build cache of the workspace rooted at `root`: `$FLAVOR_BUILD_CACHE`, else
@@ -57,6 +61,8 @@ pub struct Session {
     pub cache_dir: PathBuf,
     pub store: LocalStore,
     pub sources: SourceDigests,
+    /// The shared remote cache, once [`Session::connect_remote`] found one configured.
+    pub remote: Option<Arc<RemoteCache>>,
 }
 
 /// Print manifest diagnostics with miette (fancy on a terminal).
@@ -95,7 +101,39 @@ impl Session {
             cache_dir,
             store,
             sources,
+            remote: None,
         })
+    }
+
+    /// Sets up the remote cache the flags, the environment or the root manifest name (in
+    /// that order); says what the user should know about it through `progress`.
+    pub fn connect_remote(&mut self, args: &RemoteArgs, progress: &Progress) -> anyhow::Result<()> {
+        let (remote, notes) =
+            crate::remote::open(args, self.workspace.root_manifest.cache.as_ref())?;
+        for note in notes {
+            progress.warn(&note);
+        }
+        self.remote = remote.map(Arc::new);
+        Ok(())
+    }
+
+    /// Waits for the remote cache's background uploads (saying so if there are any left),
+    /// then shows its pending warning.
+    pub fn finish_remote(&self, progress: &Progress) {
+        let Some(remote) = &self.remote else {
+            return;
+        };
+        let pending = remote.pending_uploads();
+        if pending > 0 {
+            progress.say(&format!(
+                "   uploading {pending} result{} to the remote cache…",
+                if pending == 1 { "" } else { "s" }
+            ));
+        }
+        remote.wait_for_uploads();
+        for warning in remote.take_warnings() {
+            progress.warn(&warning);
+        }
     }
 
     /// The manifests selected by `names` (package names or target names).
@@ -177,6 +215,7 @@ impl Session {
             jobs: args.jobs,
             targets: Some(plan.outputs.iter().map(|o| o.action).collect()),
             force: args.force,
+            remote: self.remote.clone(),
         };
         let report =
             flavor_engine::build(&plan.graph, &self.store, &self.sources, &options, &|e| {
@@ -266,7 +305,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Mode::Human
     };
-    let session = match Session::open(&start) {
+    let mut session = match Session::open(&start) {
         Ok(s) => s,
         Err(errors) => {
             report_manifest_errors(&errors, args.json);
@@ -285,18 +324,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for n in &plan.notices {
         progress.say(&format!("note: {n}"));
     }
+    session.connect_remote(&args.remote, &progress)?;
     let report = session.build(&plan, &args, &progress);
     progress.finish();
     let ok = report_failures(&report, &progress);
     // Packages that depend on no failed action were built all the same: install them.
     let installed = session.install(&plan, &report)?;
+    session.finish_remote(&progress);
     let secs = began.elapsed().as_secs_f64();
+    let remote = session.remote.as_ref().map(|r| (r, r.stats()));
     progress.json(json!({
         "event": "summary", "ok": ok, "built": report.built(), "cached": report.cached(),
+        "remote_hits": report.remote_hits(),
         "failed": report.failed().len(), "skipped": report.skipped(), "seconds": secs,
         "packages": installed.iter().map(|o| json!({
             "package": o.package, "target": o.target, "path": o.path,
         })).collect::<Vec<_>>(),
+        "remote": remote.as_ref().map(|(r, s)| crate::remote::stats_json(r, s)),
     }));
     if mode == Mode::Human {
         for o in &installed {
@@ -306,11 +350,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             eprintln!("   package {what} → {}", display_path(&o.path));
         }
+        if let Some((r, stats)) = &remote {
+            eprintln!("{}", crate::remote::summary_line(r, stats));
+        }
         eprintln!(
-            "{} built {}, cached {}{} in {secs:.2}s",
+            "{} built {}, cached {}{}{} in {secs:.2}s",
             if ok { "finished:" } else { "FAILED:" },
             report.built(),
             report.cached(),
+            match report.remote_hits() {
+                0 => String::new(),
+                n => format!(" ({n} from the remote cache)"),
+            },
             if ok {
                 String::new()
             } else {

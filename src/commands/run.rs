@@ -16,10 +16,12 @@ pub struct Args {
     /// Arguments for the package.
     #[arg(last = true)]
     pub args: Vec<String>,
+    #[command(flatten)]
+    pub remote: crate::remote::RemoteArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let session = match Session::open(&std::env::current_dir()?) {
+    let mut session = match Session::open(&std::env::current_dir()?) {
         Ok(s) => s,
         Err(errors) => {
             report_manifest_errors(&errors, false);
@@ -46,6 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for n in &plan.notices {
         progress.say(&format!("note: {n}"));
     }
+    session.connect_remote(&args.remote, &progress)?;
     let build_args = super::build::Args {
         release: args.release,
         ..Default::default()
@@ -53,9 +56,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = session.build(&plan, &build_args, &progress);
     progress.finish();
     if !report_failures(&report, &progress) {
+        session.finish_remote(&progress);
         return Ok(ExitCode::from(1));
     }
     session.install(&plan, &report)?;
+    // exec ends every thread: the uploads must be done first.
+    session.finish_remote(&progress);
     let err = std::process::Command::new(&output.path)
         .args(&args.args)
         .exec();

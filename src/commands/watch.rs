@@ -42,6 +42,8 @@ pub struct Args {
     /// Arguments for `--run`.
     #[arg(last = true)]
     pub args: Vec<String>,
+    #[command(flatten)]
+    pub remote: crate::remote::RemoteArgs,
 }
 
 /// What decides whether a changed path matters.
@@ -134,7 +136,7 @@ impl Watcher {
     /// One build; returns the filter for the next round (None when the manifest is broken).
     fn build(&mut self, changed: &[PathBuf]) -> Option<(Session, Filter)> {
         let began = Instant::now();
-        let session = match Session::open(&self.start) {
+        let mut session = match Session::open(&self.start) {
             Ok(s) => s,
             Err(errors) => {
                 report_manifest_errors(&errors, self.args.json);
@@ -156,11 +158,17 @@ impl Watcher {
                 return Some((session, filter));
             }
         };
+        if let Err(e) = session.connect_remote(&self.args.remote, &self.progress) {
+            self.say(&format!(
+                "warning: {e:#}; building without the remote cache"
+            ));
+        }
         let build_args = super::build::Args {
             release: self.args.release,
             ..Default::default()
         };
         let report = session.build(&plan, &build_args, &self.progress);
+        session.finish_remote(&self.progress);
         let mut ok = report_failures(&report, &self.progress);
         let installed = if ok {
             match session.install(&plan, &report) {

@@ -6,9 +6,10 @@
 use flavor_engine::{Action, ActionError, Input, RunContext};
 use pspf::keys::SigningKey;
 use pspf::metadata::{Runtime, RuntimeEnv, Workenv, WorkenvDirectory};
-use pspf::{Codec, PackageSpec, SlotInput, flavor_metadata, write_package};
+use pspf::{Codec, PackageSpec, SlotInput, flavor_metadata, plan_package, write_package};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// One slot of the package: what to record and which inputs hold its bytes.
 #[derive(Debug, Clone)]
@@ -117,15 +118,58 @@ impl Action for PackageAction {
         1
     }
     fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+        let inputs: Vec<PathBuf> = (0..1 + 2 * self.slots.len())
+            .map(|i| ctx.input(i).to_path_buf())
+            .collect();
+        write_package(self.spec(&inputs)?, ctx.output(0))
+            .map_err(|e| ActionError::new(format!("{}: {e}", self.label)))?;
+        Ok(())
+    }
+
+    /// A package from a shared cache is used only if it is byte for byte the package this
+    /// action would write from its own inputs — which also means it verifies against this
+    /// build's public key: a poisoned entry cannot hand over someone else's package, nor an
+    /// older package of ours.
+    fn vet_remote_outputs(&self, inputs: &[PathBuf], outputs: &[PathBuf]) -> Result<(), String> {
+        let package = outputs.first().ok_or("no package")?;
+        let own_key = self.key.verifying_key();
+        let report = pspf::verify::verify_file(
+            package,
+            &pspf::verify::VerifyOptions {
+                trusted_keys: vec![own_key],
+                skip_slots: true,
+            },
+        );
+        if let Some(failure) = report.failures().next() {
+            return Err(format!(
+                "the package does not verify against this build's key: {failure}"
+            ));
+        }
+        let spec = self.spec(inputs).map_err(|e| e.message)?;
+        let plan = plan_package(spec).map_err(|e| e.to_string())?;
+        plan.check_file(package)
+            .map_err(|why| format!("the package is not this build's: {why}"))
+    }
+}
+
+impl PackageAction {
+    /// What to write, from the action's input files (launcher, then each slot's stored and
+    /// decoded inputs).
+    fn spec<'a>(&'a self, inputs: &'a [PathBuf]) -> Result<PackageSpec<'a>, ActionError> {
+        let input = |i: usize| {
+            inputs
+                .get(i)
+                .ok_or_else(|| ActionError::new(format!("{}: input {i} is missing", self.label)))
+        };
         let mut slots = Vec::with_capacity(self.slots.len());
         for (i, s) in self.slots.iter().enumerate() {
-            let decoded = ctx.input(2 + 2 * i);
+            let decoded = input(2 + 2 * i)?;
             slots.push(SlotInput {
                 id: s.id.clone(),
                 source: s.source.clone(),
                 target: s.target.clone(),
                 codec: s.codec,
-                stored: ctx.input(1 + 2 * i).to_path_buf(),
+                stored: input(1 + 2 * i)?.clone(),
                 decoded_size: if s.decoded_size_file {
                     std::fs::read_to_string(decoded)?
                         .trim()
@@ -141,14 +185,11 @@ impl Action for PackageAction {
                 permissions: s.permissions,
             });
         }
-        let spec = PackageSpec {
-            launcher: ctx.input(0),
+        Ok(PackageSpec {
+            launcher: input(0)?,
             metadata: self.metadata(),
             slots,
             key: &self.key,
-        };
-        write_package(spec, ctx.output(0))
-            .map_err(|e| ActionError::new(format!("{}: {e}", self.label)))?;
-        Ok(())
+        })
     }
 }

@@ -228,9 +228,42 @@ pub(crate) fn read(doc: &toml_edit::Document<String>, r: &mut Reader, m: &mut Ma
     }
     if let Some(c) = root.get("cache").and_then(|i| r.table(i, "[cache]")) {
         r.check_keys(c, "cache", &["remote", "token_env", "read_only"]);
+        let remote = r.string(c, "remote", "cache");
+        if let Some(url) = &remote
+            && !(url.value.starts_with("http://") || url.value.starts_with("https://"))
+        {
+            r.problems.push(
+                Problem::new(
+                    "cache.remote must be an http:// or https:// URL",
+                    url.span.clone(),
+                )
+                .label("not an http(s) URL")
+                .help(
+                    "the base URL of a Bazel HTTP cache, e.g. \"http://cache.example:8080/flavor\"",
+                ),
+            );
+        }
+        let token_env = r.string(c, "token_env", "cache");
+        if let Some(name) = &token_env
+            && (name.value.is_empty()
+                || name.value.starts_with(|c: char| c.is_ascii_digit())
+                || !name
+                    .value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            r.problems.push(
+                Problem::new(
+                    "cache.token_env must name an environment variable",
+                    name.span.clone(),
+                )
+                .label("not a variable name")
+                .help("put the token in an environment variable and name it here, e.g. token_env = \"FLAVOR_CACHE_TOKEN\"; never put the token itself in the manifest"),
+            );
+        }
         m.cache = Some(CacheConfig {
-            remote: r.string(c, "remote", "cache").map(|s| s.value),
-            token_env: r.string(c, "token_env", "cache").map(|s| s.value),
+            remote: remote.map(|s| s.value),
+            token_env: token_env.map(|s| s.value),
             read_only: r.boolean(c, "read_only", "cache").unwrap_or(false),
         });
     }

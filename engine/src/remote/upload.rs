@@ -1,0 +1,161 @@
+//! Background uploads: a few threads take queued results ([`Job`]s) and send each one's
+//! blobs (`HEAD` first, so blobs the server has are not sent again), then its `/ac/` entry
+//! — only once every blob is there. [`Uploader::wait`] blocks until the queue is empty.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use super::http::Kind;
+use super::{Shared, bump, reapi};
+
+/// One output blob to upload.
+pub(crate) struct File {
+    /// Where the blob is in the local store.
+    pub(crate) path: PathBuf,
+    /// Its SHA-256 (64 hex digits): its remote name.
+    pub(crate) sha256: String,
+    pub(crate) size: u64,
+}
+
+/// One action result to upload.
+pub(crate) struct Job {
+    /// The remote action key.
+    pub(crate) key: String,
+    pub(crate) files: Vec<File>,
+}
+
+/// Jobs queued or in flight, and a condition to wait for zero.
+#[derive(Default)]
+struct Pending {
+    count: Mutex<usize>,
+    zero: Condvar,
+}
+
+impl Pending {
+    fn add(&self, n: isize) {
+        if let Ok(mut count) = self.count.lock() {
+            *count = count.saturating_add_signed(n);
+            if *count == 0 {
+                self.zero.notify_all();
+            }
+        }
+    }
+}
+
+/// The upload threads and their queue.
+pub(crate) struct Uploader {
+    sender: Mutex<Option<Sender<Job>>>,
+    threads: Vec<JoinHandle<()>>,
+    pending: Arc<Pending>,
+}
+
+impl Uploader {
+    /// Starts `threads` upload threads (if a thread cannot start, uploads just wait for
+    /// the others; with none, jobs are dropped).
+    pub(crate) fn start(shared: &Arc<Shared>, threads: usize) -> Uploader {
+        let (sender, receiver) = channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let pending = Arc::new(Pending::default());
+        let threads = (0..threads)
+            .filter_map(|i| {
+                let shared = Arc::clone(shared);
+                let receiver = Arc::clone(&receiver);
+                let pending = Arc::clone(&pending);
+                std::thread::Builder::new()
+                    .name(format!("flavor-upload-{i}"))
+                    .spawn(move || work(&shared, &receiver, &pending))
+                    .ok()
+            })
+            .collect::<Vec<_>>();
+        Uploader {
+            sender: Mutex::new((!threads.is_empty()).then_some(sender)),
+            threads,
+            pending,
+        }
+    }
+
+    /// Queues a job.
+    pub(crate) fn push(&self, job: Job) {
+        let Ok(sender) = self.sender.lock() else {
+            return;
+        };
+        if let Some(sender) = sender.as_ref() {
+            self.pending.add(1);
+            if sender.send(job).is_err() {
+                self.pending.add(-1);
+            }
+        }
+    }
+
+    /// Jobs queued or in flight.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.count.lock().map_or(0, |c| *c)
+    }
+
+    /// Blocks until no job is queued or in flight.
+    pub(crate) fn wait(&self) {
+        let Ok(mut count) = self.pending.count.lock() else {
+            return;
+        };
+        while *count > 0 {
+            count = match self.pending.zero.wait(count) {
+                Ok(c) => c,
+                Err(_) => return,
+            };
+        }
+    }
+}
+
+impl Drop for Uploader {
+    fn drop(&mut self) {
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn work(shared: &Shared, receiver: &Mutex<Receiver<Job>>, pending: &Pending) {
+    loop {
+        let job = match receiver.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else {
+            return;
+        };
+        if shared.uploading() {
+            send(shared, &job);
+        }
+        pending.add(-1);
+    }
+}
+
+/// Sends a job's blobs, then its entry; stops at the first failure.
+fn send(shared: &Shared, job: &Job) {
+    let client = &shared.client;
+    for file in &job.files {
+        match client.has(Kind::Cas, &file.sha256, file.size) {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(failure) => return shared.failed("checking for a blob", &failure),
+        }
+        if let Err(failure) = client.put_file(Kind::Cas, &file.sha256, &file.path) {
+            return shared.upload_failed("a blob", &failure);
+        }
+        bump(&shared.counters.uploaded_bytes, file.size);
+    }
+    let outputs: Vec<(String, u64)> = job
+        .files
+        .iter()
+        .map(|f| (f.sha256.clone(), f.size))
+        .collect();
+    match client.put_bytes(Kind::Ac, &job.key, &reapi::encode(&outputs)) {
+        Ok(()) => bump(&shared.counters.uploads, 1),
+        Err(failure) => shared.upload_failed("an action result", &failure),
+    }
+}
