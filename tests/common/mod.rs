@@ -18,6 +18,9 @@
 //!   sandbox and the conformance kit's per-slot facts.
 //! - [`nginx`]: for the remote cache tests, a real nginx on loopback serving a WebDAV store
 //!   (`PUT`/`GET`/`HEAD`, optional bearer token) and an always-500 endpoint.
+//! - [`remote`]: for the remote cache tests (`tests/remote_*.rs`), builds against a server,
+//!   the packages a build installed, and the server's `/ac/` entries decoded as REAPI
+//!   `ActionResult`s.
 //!
 //! Every helper is re-exported here, so tests use `common::Sandbox`, `common::run`, ….
 #![allow(dead_code)]
@@ -27,6 +30,7 @@ pub mod nginx;
 mod packages;
 mod process;
 pub mod project;
+pub mod remote;
 mod sandbox;
 mod tar;
 pub mod tools;

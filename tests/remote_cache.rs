@@ -1,0 +1,196 @@
+//! The shared remote cache against a real server (nginx with WebDAV `PUT`, started per test):
+//! two clones of `examples/monorepo` with separate local caches share their work through it,
+//! what lands on the server is what a Bazel cache expects, and the configuration comes from
+//! flags, the environment or the root manifest (with a bearer token from the environment).
+
+mod common;
+
+use common::nginx::{Nginx, NginxOptions};
+use common::project::Project;
+use common::remote::{
+    ac_entries, assert_same_packages, build_remote, build_with_env, remote_stats, sha256_hex,
+    warnings,
+};
+use std::fs;
+
+/// Every action of `examples/monorepo`.
+const MONOREPO_ACTIONS: u64 = 9;
+
+#[test]
+fn a_second_clone_runs_nothing_and_installs_identical_packages() {
+    let server = Nginx::start();
+    let a = Project::example_at("monorepo", "a/monorepo");
+    let b = a.another("monorepo", "b/monorepo");
+
+    let first = build_remote(&a, &server.url(), &[]);
+    assert_eq!(first.built(), MONOREPO_ACTIONS);
+    let stats = remote_stats(&first);
+    assert_eq!(stats["misses"], MONOREPO_ACTIONS);
+    assert_eq!(
+        stats["uploads"], MONOREPO_ACTIONS,
+        "every result uploaded before exit"
+    );
+    assert!(stats["uploaded_bytes"].as_u64().unwrap() > 0);
+    assert!(warnings(&first).is_empty(), "{:?}", warnings(&first));
+
+    let second = build_remote(&b, &server.url(), &[]);
+    assert_eq!(second.built(), 0, "ran: {:?}", second.ran());
+    assert_eq!(second.summary["remote_hits"], MONOREPO_ACTIONS);
+    let finished: Vec<_> = second
+        .events
+        .iter()
+        .filter(|e| e["event"] == "finished")
+        .collect();
+    assert_eq!(finished.len() as u64, MONOREPO_ACTIONS);
+    assert!(finished.iter().all(|e| e["remote"] == true));
+    let stats = remote_stats(&second);
+    assert_eq!(stats["hits"], MONOREPO_ACTIONS);
+    assert_eq!(stats["uploads"], 0, "nothing new to upload");
+    assert!(stats["downloaded_bytes"].as_u64().unwrap() > 0);
+    assert_same_packages(&a, &b);
+    b.run_package("apps/greet/dist/greet.psp", &["remote"])
+        .clean("greet: hello, remote\n");
+
+    // What was fetched is in b's local cache now: no server needed any more.
+    let third = b.build(&["--no-remote-cache"]);
+    assert_eq!((third.built(), third.cached()), (0, MONOREPO_ACTIONS));
+    assert!(third.summary["remote"].is_null());
+}
+
+#[test]
+fn the_server_holds_reapi_action_results_naming_sha256_blobs() {
+    let server = Nginx::start();
+    let a = Project::example("monorepo");
+    build_remote(&a, &server.url(), &[]);
+
+    let entries = ac_entries(&server.data_dir());
+    assert_eq!(entries.len() as u64, MONOREPO_ACTIONS);
+    for (path, result) in &entries {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert_eq!(name.len(), 64, "ac keys are SHA-256 hex: {name}");
+        assert_eq!(result.exit_code, 0);
+        assert!(!result.output_files.is_empty());
+        for (i, file) in result.output_files.iter().enumerate() {
+            assert_eq!(file.path, format!("out-{i}"));
+            let digest = file.digest.as_ref().expect("a digest");
+            let blob = fs::read(server.data_dir().join("cas").join(&digest.hash))
+                .unwrap_or_else(|e| panic!("cas/{} of {name}: {e}", digest.hash));
+            assert_eq!(sha256_hex(&blob), digest.hash, "blobs are named by SHA-256");
+            assert_eq!(blob.len() as i64, digest.size_bytes);
+        }
+    }
+    // Every installed package is one of the blobs, under its SHA-256.
+    for (rel, bytes) in common::remote::packages(&a) {
+        let blob = server.data_dir().join("cas").join(sha256_hex(&bytes));
+        assert!(blob.is_file(), "{rel} is not on the server");
+    }
+}
+
+#[test]
+fn read_only_from_the_environment_uploads_nothing() {
+    let server = Nginx::start();
+    let a = Project::example("monorepo");
+    let url = server.url();
+    let build = build_with_env(
+        &a,
+        &[],
+        &[
+            ("FLAVOR_REMOTE_CACHE", &url),
+            ("FLAVOR_REMOTE_CACHE_READ_ONLY", "1"),
+        ],
+    );
+    build.run.ok();
+    assert_eq!(build.built(), MONOREPO_ACTIONS);
+    let stats = remote_stats(&build);
+    assert_eq!(stats["read_only"], true);
+    assert_eq!(stats["url"], url.as_str());
+    assert_eq!(stats["misses"], MONOREPO_ACTIONS);
+    assert_eq!(stats["uploads"], 0);
+    assert!(server.objects("ac").is_empty() && server.objects("cas").is_empty());
+    let log = server.access_log();
+    assert!(log.contains("GET /cache/ac/"), "looked up: {log}");
+    assert!(!log.contains("PUT "), "no upload: {log}");
+
+    // The flag does the same.
+    let b = a.another("monorepo", "b");
+    let build = build_remote(&b, &url, &["--remote-cache-read-only"]);
+    assert_eq!(remote_stats(&build)["uploads"], 0);
+    assert!(server.objects("cas").is_empty());
+}
+
+#[test]
+fn the_root_manifest_configures_the_remote_with_a_token_from_the_environment() {
+    const TOKEN_ENV: &str = "FLAVOR_TEST_CACHE_TOKEN";
+    let server = Nginx::start_with(NginxOptions {
+        token: Some("s3cret-token".into()),
+    });
+    let configure = |p: &Project| {
+        p.append(
+            "flavor.toml",
+            &format!(
+                "\n[cache]\nremote = \"{}\"\ntoken_env = \"{TOKEN_ENV}\"\n",
+                server.url()
+            ),
+        );
+    };
+    let a = Project::example_at("monorepo", "a/monorepo");
+    let b = a.another("monorepo", "b/monorepo");
+    let c = a.another("monorepo", "c/monorepo");
+    for p in [&a, &b, &c] {
+        configure(p);
+    }
+
+    let first = build_with_env(&a, &[], &[(TOKEN_ENV, "s3cret-token")]);
+    first.run.ok();
+    assert_eq!(remote_stats(&first)["uploads"], MONOREPO_ACTIONS);
+    assert_eq!(server.objects("ac").len() as u64, MONOREPO_ACTIONS);
+
+    let second = build_with_env(&b, &[], &[(TOKEN_ENV, "s3cret-token")]);
+    second.run.ok();
+    assert_eq!(second.built(), 0);
+    assert_same_packages(&a, &b);
+
+    // A wrong token: refused by the server, one warning, the build goes on locally.
+    let third = build_with_env(&c, &[], &[(TOKEN_ENV, "wrong")]);
+    third.run.ok();
+    assert_eq!(third.built(), MONOREPO_ACTIONS);
+    let warned = warnings(&third);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("401"), "{}", warned[0]);
+    assert_same_packages(&a, &c);
+
+    // The token's variable unset: said once, no token sent.
+    let d = a.another("monorepo", "d/monorepo");
+    configure(&d);
+    let fourth = build_with_env(&d, &["--remote-cache-read-only"], &[]);
+    fourth.run.ok();
+    assert!(
+        warnings(&fourth)
+            .iter()
+            .any(|w| w.contains(TOKEN_ENV) && w.contains("not set")),
+        "{:?}",
+        warnings(&fourth)
+    );
+}
+
+#[test]
+fn bad_remote_configuration_is_an_error_naming_where_it_came_from() {
+    let a = Project::example("monorepo");
+    let run = a.flavor(&["build", "--remote-cache", "ftp://cache.example/x"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("--remote-cache") && run.stderr.contains("http://"),
+        "{}",
+        run.stderr
+    );
+
+    a.append(
+        "flavor.toml",
+        "\n[cache]\nremote = \"cache.example:8080\"\ntoken_env = \"Bearer abc\"\n",
+    );
+    let run = a.flavor(&["build"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("cache.remote"), "{}", run.stderr);
+    assert!(run.stderr.contains("cache.token_env"), "{}", run.stderr);
+    assert!(common::remote::packages(&a).is_empty(), "nothing was built");
+}
