@@ -383,3 +383,42 @@ fn big_slot_streams_with_bounded_memory() {
     eprintln!("VmHWM: {:.1} MiB", peak as f64 / (1024.0 * 1024.0));
     assert!(peak < LIMIT, "peak RSS {peak} bytes exceeds {LIMIT}");
 }
+
+#[test]
+fn check_file_accepts_exactly_the_planned_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let built = build_package(dir.path(), "planned", &sources());
+    let launcher = common::stub_launcher();
+    let key = seed_key();
+    let plan = |name: &str| {
+        pspf::plan_package(pspf::PackageSpec {
+            launcher: &launcher,
+            metadata: pspf::flavor_metadata(name, "1.2.3", "{workenv}/bin/run.sh", common::EPOCH),
+            slots: built.slots.clone(),
+            key: &key,
+        })
+        .unwrap()
+    };
+    plan("planned").check_file(&built.path).unwrap();
+    // Another name: other signed metadata.
+    let why = plan("renamed").check_file(&built.path).unwrap_err();
+    assert!(why.contains("differs") || why.contains("size"), "{why}");
+
+    // One byte changed anywhere (launcher, metadata, a slot, the trailer) is noticed.
+    let bytes = fs::read(&built.path).unwrap();
+    let pkg = Package::open(&built.path).unwrap();
+    let slot = pkg.descriptors()[0].offset as usize;
+    for (what, at) in [
+        ("launcher", 10),
+        ("metadata", pkg.index().metadata_offset() as usize + 3),
+        ("slot", slot + 1),
+        ("trailer", bytes.len() - 20),
+    ] {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 1;
+        let copy = dir.path().join("damaged.psp");
+        fs::write(&copy, &damaged).unwrap();
+        let why = plan("planned").check_file(&copy).unwrap_err();
+        assert!(why.contains("differs"), "{what}: {why}");
+    }
+}
