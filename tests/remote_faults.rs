@@ -196,6 +196,17 @@ fn corrupt_and_truncated_blobs_are_detected_and_rebuilt() {
     let again = b.build(&["--no-remote-cache", "--force"]);
     assert_eq!(again.built(), MONOREPO_ACTIONS);
     assert_same_packages(&a, &b);
+
+    // A writable build that meets the damage uploads good bytes over it.
+    let c = a.another("monorepo", "c/monorepo");
+    let healing = build_remote(&c, &server.url(), &[]);
+    assert!(healing.built() >= 2);
+    assert!(remote_stats(&healing)["uploaded_bytes"].as_u64().unwrap() > 0);
+    let d = a.another("monorepo", "d/monorepo");
+    let healed = build_remote(&d, &server.url(), &[]);
+    assert_eq!(healed.built(), 0, "ran: {:?}", healed.ran());
+    assert!(warnings(&healed).is_empty(), "{:?}", warnings(&healed));
+    assert_same_packages(&a, &d);
 }
 
 #[test]

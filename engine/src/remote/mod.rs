@@ -22,6 +22,7 @@ mod http;
 mod reapi;
 mod upload;
 
+use std::collections::HashSet;
 use std::io::{BufWriter, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -104,9 +105,16 @@ pub(crate) struct Shared {
     uploads_off: AtomicBool,
     warned: AtomicBool,
     warnings: Mutex<Vec<String>>,
+    /// Blobs found not matching their digest: uploaded again even if the server has an
+    /// object of the right size, so a writable build heals them.
+    damaged: Mutex<HashSet<String>>,
 }
 
 impl Shared {
+    fn is_damaged(&self, sha256: &str) -> bool {
+        self.damaged.lock().is_ok_and(|d| d.contains(sha256))
+    }
+
     /// Queues `message` as the build's remote-cache warning, unless one was given already.
     fn warn(&self, message: String) {
         if !self.warned.swap(true, Ordering::AcqRel)
@@ -194,6 +202,7 @@ impl RemoteCache {
             uploads_off: AtomicBool::new(false),
             warned: AtomicBool::new(false),
             warnings: Mutex::new(Vec::new()),
+            damaged: Mutex::new(HashSet::new()),
         });
         let uploader =
             (!config.read_only).then(|| upload::Uploader::start(&shared, UPLOAD_THREADS));
@@ -345,6 +354,9 @@ impl RemoteCache {
         drop(inner);
         let sha = hex::encode(sha.finalize());
         if got != output.size || sha != output.sha256 {
+            if let Ok(mut damaged) = shared.damaged.lock() {
+                damaged.insert(output.sha256.clone());
+            }
             self.reject(&format!(
                 "blob cas/{} does not match its digest ({got} bytes with SHA-256 {sha}, \
                  expected {} bytes)",

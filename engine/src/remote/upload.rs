@@ -139,10 +139,12 @@ fn work(shared: &Shared, receiver: &Mutex<Receiver<Job>>, pending: &Pending) {
 fn send(shared: &Shared, job: &Job) {
     let client = &shared.client;
     for file in &job.files {
-        match client.has(Kind::Cas, &file.sha256, file.size) {
-            Ok(true) => continue,
-            Ok(false) => {}
-            Err(failure) => return shared.failed("checking for a blob", &failure),
+        if !shared.is_damaged(&file.sha256) {
+            match client.has(Kind::Cas, &file.sha256, file.size) {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(failure) => return shared.failed("checking for a blob", &failure),
+            }
         }
         if let Err(failure) = client.put_file(Kind::Cas, &file.sha256, &file.path) {
             return shared.upload_failed("a blob", &failure);
