@@ -196,7 +196,8 @@ impl Watcher {
             .collect();
         self.progress.json(json!({
             "event": "rebuild", "ok": ok, "changed": changed_list, "built": report.built(),
-            "cached": report.cached(), "failed": report.failed().len(), "seconds": secs,
+            "cached": report.cached(), "remote_hits": report.remote_hits(),
+            "failed": report.failed().len(), "seconds": secs,
             "packages": installed.iter().map(|o| &o.path).collect::<Vec<_>>(),
         }));
         let what = if changed_list.is_empty() {
@@ -219,9 +220,13 @@ impl Watcher {
             .collect::<Vec<_>>()
             .join(", ");
         self.say(&format!(
-            "[{what}] {status}: {} ran, {} cached in {secs:.2}s{}",
+            "[{what}] {status}: {} ran, {} cached{} in {secs:.2}s{}",
             report.built(),
             report.cached(),
+            match report.remote_hits() {
+                0 => String::new(),
+                n => format!(" ({n} from the remote cache)"),
+            },
             if dest.is_empty() {
                 String::new()
             } else {
