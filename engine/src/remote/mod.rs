@@ -188,7 +188,7 @@ impl std::fmt::Debug for RemoteCache {
 }
 
 /// Upload threads: uploads are mostly waiting on the network.
-const UPLOAD_THREADS: usize = 2;
+const UPLOAD_THREADS: usize = 4;
 
 impl RemoteCache {
     /// Prepares the client (no request is made yet). `Err` says what is wrong with the URL.
