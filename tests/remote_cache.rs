@@ -194,3 +194,55 @@ fn bad_remote_configuration_is_an_error_naming_where_it_came_from() {
     assert!(run.stderr.contains("cache.token_env"), "{}", run.stderr);
     assert!(common::remote::packages(&a).is_empty(), "nothing was built");
 }
+
+#[test]
+fn run_finishes_its_uploads_before_it_execs_the_package() {
+    let server = Nginx::start();
+    // A 48 MiB incompressible slot: uploading it takes long enough that an exec before the
+    // uploads are done would cut them off.
+    let a = Project::from_files(&[
+        (
+            "flavor.toml",
+            "[package]\nname = \"big\"\nversion = \"1.0.0\"\n\n[execution]\n\
+             command = \"/bin/sh {workenv}/bin/run.sh\"\n\n\
+             [[slot]]\nid = \"app\"\nsource = \"run.sh\"\ntarget = \"bin/run.sh\"\n\n\
+             [[slot]]\nid = \"data\"\nsource = \"data.bin\"\ntarget = \"data.bin\"\n",
+        ),
+        ("run.sh", "echo \"big: $1\"\n"),
+    ]);
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let data: Vec<u8> = (0..48 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    fs::write(a.path("data.bin"), &data).unwrap();
+
+    let run = a.flavor(&["run", "--remote-cache", &server.url(), "--", "uploaded"]);
+    run.ok();
+    assert!(run.stdout.contains("big: uploaded"), "{}", run.stdout);
+    let entries = ac_entries(&server.data_dir());
+    assert_eq!(
+        entries.len(),
+        1,
+        "raw file slots go straight into the package action"
+    );
+    let package = common::remote::packages(&a)["dist/big.psp"].clone();
+    let cas = server.data_dir().join("cas");
+    assert!(
+        cas.join(sha256_hex(&package)).is_file(),
+        "the package itself was uploaded"
+    );
+    for result in entries.values() {
+        for file in &result.output_files {
+            let hash = &file.digest.as_ref().unwrap().hash;
+            assert!(
+                cas.join(hash).is_file(),
+                "an entry names a blob the server lacks: {hash}"
+            );
+        }
+    }
+}
