@@ -376,7 +376,7 @@ fn run_restarts_the_package_after_each_rebuild() {
     let log = p.sandbox.path("runs.log");
     let long_running = |v: &str| {
         format!(
-            "#!/bin/sh\necho \"start {v} $1\" >> '{log}'\n\
+            "#!/bin/sh\necho \"start {v} $1\" >> '{log}'\necho \"package says {v}\"\n\
              trap 'echo \"stop {v}\" >> \"{log}\"; kill $pid; exit 0' TERM\n\
              sleep 60 & pid=$!\nwait\n",
             log = log.display()
@@ -392,6 +392,8 @@ fn run_restarts_the_package_after_each_rebuild() {
         }
     };
     log_has(&mut w, "start v1 world\n");
+    // With --json, the package's stdout goes to stderr: stdout stays one event per line.
+    w.stderr_line("package says v1");
     p.write("src/hello.sh", &long_running("v2"));
     w.rebuilt();
     log_has(&mut w, "start v2 world\n");
@@ -399,6 +401,13 @@ fn run_restarts_the_package_after_each_rebuild() {
     log_has(&mut w, "stop v2\n");
     let runs = fs::read_to_string(&log).unwrap();
     assert_eq!(runs, "start v1 world\nstop v1\nstart v2 world\nstop v2\n");
+    for line in &w.lines[OUT] {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "not an event on stdout: {line:?}\n{}",
+            w.transcript()
+        );
+    }
 }
 
 #[test]

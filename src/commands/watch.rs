@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 pub struct Args {
     /// Packages or targets to watch (default as for `flavor build`).
     pub names: Vec<String>,
-    /// After each successful build, (re)start the package with the arguments after `--`.
+    /// After each successful build, (re)start the package with the arguments after `--`
+    /// (with `--json`, its standard output goes to standard error).
     #[arg(long)]
     pub run: bool,
     /// Release builds.
@@ -265,7 +266,13 @@ impl Watcher {
     fn restart(&mut self) {
         self.stop_child();
         if let Some(pkg) = &self.last_ok {
-            match Command::new(pkg).args(&self.args.args).spawn() {
+            let mut command = Command::new(pkg);
+            command.args(&self.args.args);
+            if self.args.json {
+                // Keep stdout for events, one JSON object per line.
+                command.stdout(std::io::stderr());
+            }
+            match command.spawn() {
                 Ok(child) => self.child = Some(child),
                 Err(e) => self.say(&format!("error: cannot run {}: {e}", pkg.display())),
             }
