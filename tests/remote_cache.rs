@@ -51,6 +51,29 @@ fn a_second_clone_runs_nothing_and_installs_identical_packages() {
     b.run_package("apps/greet/dist/greet.psp", &["remote"])
         .clean("greet: hello, remote\n");
 
+    // b's local cache records both digests of what it fetched: blake3 (local name) and
+    // SHA-256 (remote name).
+    let server_blobs: Vec<String> = server
+        .objects("cas")
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let local_entries = common::files_under(&b.path(".flavor/cache/ac"));
+    assert_eq!(local_entries.len() as u64, MONOREPO_ACTIONS);
+    for entry in local_entries {
+        let json: serde_json::Value = serde_json::from_slice(&fs::read(&entry).unwrap()).unwrap();
+        let outputs = json["outputs"].as_array().unwrap();
+        let sha256 = json["sha256"].as_array().expect("SHA-256 digests recorded");
+        assert_eq!(outputs.len(), sha256.len());
+        for (output, sha) in outputs.iter().zip(sha256) {
+            let blake3 = output[0].as_str().unwrap();
+            let blob =
+                fs::read(b.path(&format!(".flavor/cache/cas/{}/{blake3}", &blake3[..2]))).unwrap();
+            assert_eq!(sha256_hex(&blob), sha.as_str().unwrap());
+            assert!(server_blobs.iter().any(|s| s == sha.as_str().unwrap()));
+        }
+    }
+
     // What was fetched is in b's local cache now: no server needed any more.
     let third = b.build(&["--no-remote-cache"]);
     assert_eq!((third.built(), third.cached()), (0, MONOREPO_ACTIONS));
