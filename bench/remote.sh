@@ -12,26 +12,46 @@
 #   3. cold build into an empty remote: fresh local cache AND fresh remote data dir each run,
 #      so every result is uploaded (the command waits for its background uploads).
 #      Ratio 3/1 is the upload overhead.
+# The monorepo builds take ~60 ms; --heavy adds what a user with a heavy build sees: a package
+# whose single slot is the CPython stdlib directory (../shared/anchors/make-payload.sh, untarred;
+# FLAVOR_SHARED_DIR overrides ../shared), codec tar.zst, `flavor build --release` (zstd level 19:
+# seconds of CPU), HEAVY_RUNS runs of each (default 5, no warmup):
+#   H1. cold local release build, no remote: fresh FLAVOR_BUILD_CACHE and no dist/ each run;
+#   H2. second clone (a separate copy of the project directory, payload included) with a fresh
+#      local cache and no dist/ each run, reading (--remote-cache-read-only) a remote populated
+#      once by a first clone's release build. Ratio H2/H1. A --json run prints built/remote_hits
+#      and the bytes downloaded; the second clone's package must be byte-identical to the first's.
 # All clones share one HOME (so one per-user signing key: another key, other package bytes).
-# Needs hyperfine, nginx (with http_dav_module) and python3 (apt-get install hyperfine nginx).
-# Usage: bench/remote.sh [RUNS] [--warmup N]     (RUNS default 20, warmup default 1)
+# Needs hyperfine, nginx (with http_dav_module) and python3 (apt-get install hyperfine nginx);
+# --heavy also GNU tar, gzip and zstd (for make-payload.sh).
+# Usage: [HEAVY_RUNS=N] bench/remote.sh [RUNS] [--warmup N] [--heavy]
+#        (RUNS default 20, warmup default 1, --heavy off, HEAVY_RUNS default 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=20
 WARMUP=1
+HEAVY=0
+HEAVY_RUNS=${HEAVY_RUNS:-5}
+SHARED=${FLAVOR_SHARED_DIR:-../shared}
 while [ $# -gt 0 ]; do
   case "$1" in
     --warmup) WARMUP=${2:?--warmup needs a number}; shift 2 ;;
     --warmup=*) WARMUP=${1#--warmup=}; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --heavy) HEAVY=1; shift ;;
+    -h|--help) sed -n '2,/^[^#]/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "bench/remote.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) RUNS=$1; shift ;;
   esac
 done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || { echo "bench/remote.sh needs nginx (apt-get install nginx)" >&2; exit 1; }
-for tool in hyperfine python3; do
+tools="hyperfine python3"
+[ "$HEAVY" -eq 0 ] || tools="$tools tar gzip zstd"
+for tool in $tools; do
   command -v "$tool" >/dev/null || { echo "bench/remote.sh needs $tool (apt-get install $tool)" >&2; exit 1; }
 done
+[ "$HEAVY" -eq 0 ] || [ -f "$SHARED/anchors/make-payload.sh" ] ||
+  { echo "bench/remote.sh --heavy needs $SHARED/anchors/make-payload.sh (set FLAVOR_SHARED_DIR)" >&2; exit 1; }
 
 cargo build --release -q
 FLAVOR=$PWD/target/release/flavor
@@ -60,10 +80,10 @@ s = json.load(sys.stdin); r = s.get("remote") or {}
 print(sys.argv[1].format(s=s, r=r))' "$1"
 }
 
-# The remote: one nginx, two WebDAV locations — /cache/ (populated once by clone A, read by
-# case 2) and /empty/ (wiped before every run of case 3).
+# The remote: one nginx, three WebDAV locations — /cache/ (populated once by clone A, read by
+# case 2), /empty/ (wiped before every run of case 3) and /heavy/ (the --heavy case's remote).
 NG="$W/nginx"
-mkdir -p "$NG/tmp" "$NG/data" "$NG/empty"
+mkdir -p "$NG/tmp" "$NG/data" "$NG/empty" "$NG/heavy"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat > "$NG/nginx.conf" <<EOF
 daemon off; master_process off; worker_processes 1;
@@ -77,6 +97,7 @@ http {
     listen 127.0.0.1:$PORT;
     location /cache/ { alias $NG/data/;  dav_methods PUT; create_full_put_path on; client_max_body_size 0; }
     location /empty/ { alias $NG/empty/; dav_methods PUT; create_full_put_path on; client_max_body_size 0; }
+    location /heavy/ { alias $NG/heavy/; dav_methods PUT; create_full_put_path on; client_max_body_size 0; }
   }
 }
 EOF
@@ -93,6 +114,7 @@ sys.exit(1)
 EOF
 REMOTE="http://127.0.0.1:$PORT/cache"
 EMPTY="http://127.0.0.1:$PORT/empty"
+HEAVY_REMOTE="http://127.0.0.1:$PORT/heavy"
 
 # Clones: A populates the remote, B is the "second clone", C takes the cold builds.
 for c in a b c; do
@@ -142,3 +164,69 @@ for p in $pkgs; do
 done
 [ "$bad" -eq 0 ] || { echo "clone B's packages are not byte-identical to clone A's" >&2; exit 1; }
 echo "clone B's $(echo "$pkgs" | wc -l) packages are byte-identical to clone A's"
+
+[ "$HEAVY" -eq 1 ] || exit 0
+
+echo "== heavy: CPython stdlib payload, flavor build --release (zstd 19), $HEAVY_RUNS runs each"
+bash "$SHARED/anchors/make-payload.sh" "$W/payload" >/dev/null
+# Clones: HA populates the remote, HB is the "second clone", HC takes the cold builds. Each is a
+# full copy of the project directory, the slot's source included.
+mkdir -p "$W/ha/stdlib"
+tar -xf "$W/payload/stdlib.tar" -C "$W/ha/stdlib"
+rm -rf "$W/payload"
+cat > "$W/ha/flavor.toml" <<EOF
+[package]
+name = "stdlib"
+version = "1.0.0"
+
+[execution]
+command = "/bin/true"
+
+[[slot]]
+id = "stdlib"
+source = "stdlib"
+target = "."
+codec = "tar.zst"
+EOF
+cp -r "$W/ha" "$W/hb"
+cp -r "$W/ha" "$W/hc"
+echo "payload: $(find "$W/ha/stdlib" -type f | wc -l) files, $(($(du -sb "$W/ha/stdlib" | cut -f1) / 1048576)) MiB"
+
+echo "== heavy: populate the remote, one release build of clone HA"
+pop=$(FLAVOR_BUILD_CACHE="$W/bc-ha" "$FLAVOR" build --release --json --manifest-path "$W/ha" --remote-cache "$HEAVY_REMOTE")
+echo "$pop" | summary 'clone HA: {s[built]} built, {r[uploads]} uploads, {r[uploaded_bytes]} bytes uploaded, {r[errors]} errors'
+read -r uploads errors <<<"$(echo "$pop" | summary '{r[uploads]} {r[errors]}')"
+[ "$uploads" -gt 0 ] && [ "$errors" -eq 0 ] ||
+  { echo "populating the heavy remote failed (uploads $uploads, errors $errors); nginx log:" >&2; cat "$NG/error.log" >&2; exit 1; }
+
+echo "== heavy: cold local release build (H1), second clone against the remote (H2)"
+hyperfine -N --style none --warmup 0 --runs "$HEAVY_RUNS" --export-json "$W/heavy.json" \
+  --prepare "rm -rf $W/bc-hc $W/hc/dist" -n "H1. cold release build, no remote" \
+  "env FLAVOR_BUILD_CACHE=$W/bc-hc $FLAVOR build --release -q --no-remote-cache --manifest-path $W/hc" \
+  --prepare "rm -rf $W/bc-hb $W/hb/dist" -n "H2. second clone release build, remote (read-only)" \
+  "env FLAVOR_BUILD_CACHE=$W/bc-hb $FLAVOR build --release -q --remote-cache $HEAVY_REMOTE --remote-cache-read-only --manifest-path $W/hb" \
+  >/dev/null
+h1=$(median "$W/heavy.json" 0); h2=$(median "$W/heavy.json" 1)
+echo "H1. cold local release build, no remote  $(ms "$h1")"
+echo "H2. second clone, remote read-only       $(ms "$h2")   ratio H2/H1 $(python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f'{a/b:.3g}x ({b/a:.0f}x faster)')" "$h2" "$h1")"
+
+echo "== heavy: second clone, once with --json"
+rm -rf "$W/bc-hb" "$W/hb/dist"
+two=$(FLAVOR_BUILD_CACHE="$W/bc-hb" "$FLAVOR" build --release --json --remote-cache "$HEAVY_REMOTE" --remote-cache-read-only --manifest-path "$W/hb")
+echo "$two" | summary 'clone HB: {s[built]} built, {s[cached]} cached, {s[remote_hits]} remote hits, {r[downloaded_bytes]} bytes downloaded (misses {r[misses]}, rejected {r[rejected]}, errors {r[errors]})'
+hits=$(echo "$two" | summary '{s[remote_hits]}')
+[ "$hits" -gt 0 ] || { echo "clone HB got no remote hits: case H2 measured nothing" >&2; exit 1; }
+
+# Clone HB's package must be byte-identical to clone HA's.
+pkgs=$(cd "$W/ha" && find . -name '*.psp' -path '*/dist/*' | sort)
+[ -n "$pkgs" ] || { echo "clone HA produced no package" >&2; exit 1; }
+[ "$pkgs" = "$(cd "$W/hb" && find . -name '*.psp' -path '*/dist/*' | sort)" ] ||
+  { echo "clone HA and clone HB produced different package files" >&2; exit 1; }
+bad=0
+for p in $pkgs; do
+  cmp "$W/ha/$p" "$W/hb/$p" >&2 || { echo "differs from clone HA: ${p#./}" >&2; bad=1; }
+done
+[ "$bad" -eq 0 ] || { echo "clone HB's package is not byte-identical to clone HA's" >&2; exit 1; }
+for p in $pkgs; do
+  echo "clone HB's ${p#./} ($(stat -c %s "$W/hb/$p") bytes) is byte-identical to clone HA's"
+done
