@@ -193,8 +193,15 @@ fn graph_json_lists_the_planned_actions() {
     assert!(labels.contains(&"step compile"), "{labels:?}");
     assert_eq!(graph["outputs"].as_array().unwrap().len(), 4);
     assert!(!graph["edges"].as_array().unwrap().is_empty());
-    // Planning builds nothing.
+    // Planning builds nothing, and writes no signing key either.
     assert!(!p.path("apps/greet/dist").exists());
+    assert!(
+        !p.sandbox.path("xdg-config/flavor/keys").exists(),
+        "graph created the per-user key"
+    );
+    // Nor does planning for a cache gc.
+    p.flavor(&["cache", "gc"]).ok();
+    assert!(!p.sandbox.path("xdg-config/flavor/keys").exists());
 }
 
 #[test]

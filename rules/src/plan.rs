@@ -29,6 +29,10 @@ pub struct PlanOptions {
     pub builtin_launcher: PathBuf,
     /// Environment for build steps' `pass_env` and defaults (normally the process's).
     pub env: BTreeMap<String, String>,
+    /// Create the per-user signing key if a package needs it and it does not exist yet.
+    /// Commands that only look at the plan (`graph`, `cache gc`) pass false: a throwaway
+    /// key stands in, and nothing is written.
+    pub create_user_key: bool,
 }
 
 /// One package file the build produces.
@@ -467,7 +471,7 @@ impl Planner<'_> {
         for slot in &pkg.slots {
             slots.push(self.slot(m, pkg, slot, &steps, &never)?);
         }
-        let key = signing::resolve(pkg, &m.dir)?;
+        let key = signing::resolve(pkg, &m.dir, self.opts.create_user_key)?;
         notices.extend(key.announcement);
         let spec = PackageSpecParams {
             name: pkg.name.value.clone(),

@@ -138,8 +138,9 @@ pub struct ResolvedKey {
     pub announcement: Option<String>,
 }
 
-/// Resolve the signing key of `pkg`, whose manifest lives in `dir`.
-pub fn resolve(pkg: &Package, dir: &Path) -> Result<ResolvedKey, String> {
+/// Resolve the signing key of `pkg`, whose manifest lives in `dir`. Without `create`, a
+/// missing per-user key is replaced by a throwaway one instead of being created.
+pub fn resolve(pkg: &Package, dir: &Path, create: bool) -> Result<ResolvedKey, String> {
     if let Some(file) = &pkg.signing.private_key {
         let path = dir.join(&file.value);
         let text = fs::read_to_string(&path)
@@ -179,6 +180,12 @@ pub fn resolve(pkg: &Package, dir: &Path) -> Result<ResolvedKey, String> {
     getrandom(&mut seed).map_err(|e| format!("cannot generate a key: {e}"))?;
     let key = SigningKey::from_bytes(&seed);
     seed.fill(0);
+    if !create {
+        return Ok(ResolvedKey {
+            key,
+            announcement: None,
+        });
+    }
     let (key, created) =
         create_key_pair(&dir, key).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
     if !created {

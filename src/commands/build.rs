@@ -179,7 +179,24 @@ impl Session {
         Ok(out)
     }
 
+    /// The plan of a build of `names` (creating the per-user signing key if a package
+    /// needs it and it does not exist yet).
     pub fn plan(&self, names: &[String], release: bool) -> anyhow::Result<Plan> {
+        self.plan_with(names, release, true)
+    }
+
+    /// The plan for a command that only looks at it: no key is created (a throwaway one
+    /// stands in for a missing per-user key).
+    pub fn plan_only(&self, names: &[String], release: bool) -> anyhow::Result<Plan> {
+        self.plan_with(names, release, false)
+    }
+
+    fn plan_with(
+        &self,
+        names: &[String],
+        release: bool,
+        create_user_key: bool,
+    ) -> anyhow::Result<Plan> {
         let selected = self.select(names)?;
         let launcher = crate::builtin_launcher::materialise(&self.cache_dir.join("launchers"))?;
         let timestamp = std::env::var("SOURCE_DATE_EPOCH")
@@ -191,6 +208,7 @@ impl Session {
             timestamp,
             builtin_launcher: launcher,
             env: std::env::vars().collect::<BTreeMap<_, _>>(),
+            create_user_key,
         };
         let mut plan = plan(&selected, &self.workspace.root, &opts)?;
         // Only outputs of the named targets when a target (not a package) was named.

@@ -288,7 +288,7 @@ fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
     let mut live = Live::default();
     for release in [false, true] {
         let plan = session
-            .plan(&names, release)
+            .plan_only(&names, release)
             .context("planning the workspace (nothing was deleted)")?;
         for n in &plan.notices {
             eprintln!("note: {n}");

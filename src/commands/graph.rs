@@ -29,7 +29,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let plan = session.plan(&args.names, args.release)?;
+    let plan = session.plan_only(&args.names, args.release)?;
     match args.format {
         Format::Dot => print!("{}", plan.graph.to_dot()),
         Format::Json => {
