@@ -74,6 +74,14 @@ fn a_second_clone_runs_nothing_and_installs_identical_packages() {
         }
     }
 
+    let stats = b.flavor(&["cache", "stats"]);
+    stats.ok();
+    assert!(
+        stats.stdout.contains("9 cached (9 from the remote cache)"),
+        "{}",
+        stats.stdout
+    );
+
     // What was fetched is in b's local cache now: no server needed any more.
     let third = b.build(&["--no-remote-cache"]);
     assert_eq!((third.built(), third.cached()), (0, MONOREPO_ACTIONS));

@@ -34,6 +34,7 @@ pub fn record_last_build(cache_dir: &Path, report: &Report) {
         "actions": report.actions.len(),
         "built": built,
         "cached": cached,
+        "remote_hits": report.remote_hits(),
         "failed": report.failed().len(),
         "skipped": report.skipped(),
         "seconds": report.duration.as_secs_f64(),
@@ -192,8 +193,12 @@ fn stats(args: StatsArgs) -> anyhow::Result<ExitCode> {
                 .as_f64()
                 .map(|r| format!("hit rate {:.0}%", r * 100.0))
                 .unwrap_or_else(|| "hit rate n/a".into());
+            let remote = match l["remote_hits"].as_u64() {
+                Some(n) if n > 0 => format!(" ({n} from the remote cache)"),
+                _ => String::new(),
+            };
             println!(
-                "last build   {} ({}): {} built, {} cached, {} failed — {rate}",
+                "last build   {} ({}): {} built, {} cached{remote}, {} failed — {rate}",
                 rfc3339(at),
                 ago(at, unix_seconds(SystemTime::now())),
                 l["built"],
