@@ -126,7 +126,7 @@ clean() { echo "sh -c 'rm -rf $1 $2/apps/*/dist $2/apps/stamp/build'"; } # local
 
 echo "== populate the remote: one build of clone A (also creates the per-user key)"
 pop=$(FLAVOR_BUILD_CACHE="$W/bc-a" "$FLAVOR" build --json --manifest-path "$W/a" --remote-cache "$REMOTE")
-echo "$pop" | summary 'clone A: {s[built]} built, {r[uploads]} uploads, {r[uploaded_bytes]} bytes uploaded, {r[errors]} errors'
+echo "$pop" | summary 'clone A: {s[built]} built, {r[uploads]} uploads, {r[uploaded_bytes]} bytes uploaded, {r[errors]} errors; build {s[seconds]:.3f} s, upload threads busy {r[upload_micros]} µs in all'
 read -r uploads errors <<<"$(echo "$pop" | summary '{r[uploads]} {r[errors]}')"
 [ "$uploads" -gt 0 ] && [ "$errors" -eq 0 ] ||
   { echo "populating the remote failed (uploads $uploads, errors $errors); nginx log:" >&2; cat "$NG/error.log" >&2; exit 1; }

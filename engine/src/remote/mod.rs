@@ -77,6 +77,8 @@ pub struct RemoteStats {
     pub uploads: u64,
     /// Bytes of blobs uploaded (blobs the server already had are not sent).
     pub uploaded_bytes: u64,
+    /// Time the upload threads spent uploading, summed over the threads, in microseconds.
+    pub upload_micros: u64,
     /// True once the remote was found unreachable and the build went on without it.
     pub offline: bool,
 }
@@ -90,6 +92,7 @@ struct Counters {
     downloaded_bytes: AtomicU64,
     uploads: AtomicU64,
     uploaded_bytes: AtomicU64,
+    upload_micros: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, by: u64) {
@@ -235,6 +238,7 @@ impl RemoteCache {
             downloaded_bytes: get(&c.downloaded_bytes),
             uploads: get(&c.uploads),
             uploaded_bytes: get(&c.uploaded_bytes),
+            upload_micros: get(&c.upload_micros),
             offline: self.shared.offline(),
         }
     }

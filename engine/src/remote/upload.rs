@@ -132,7 +132,10 @@ fn work(shared: &Shared, receiver: &Mutex<Receiver<Job>>, pending: &Pending) {
             return;
         };
         if shared.uploading() {
+            let began = std::time::Instant::now();
             send(shared, &job);
+            let micros = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
+            bump(&shared.counters.upload_micros, micros);
         }
         pending.add(-1);
     }
