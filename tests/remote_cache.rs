@@ -277,3 +277,35 @@ fn run_finishes_its_uploads_before_it_execs_the_package() {
         }
     }
 }
+
+#[test]
+fn cache_push_seeds_the_remote_from_a_warm_local_cache() {
+    let server = Nginx::start();
+    let a = Project::example_at("monorepo", "a/monorepo");
+    // Built before any remote existed: builds upload only what they run, so nothing is there.
+    a.build(&["--no-remote-cache"]);
+    let warm = build_remote(&a, &server.url(), &[]);
+    assert_eq!(warm.cached(), MONOREPO_ACTIONS);
+    assert!(server.objects("ac").is_empty());
+
+    let no_remote = a.flavor(&["cache", "push"]);
+    no_remote.expect_code(1);
+    assert!(
+        no_remote.stderr.contains("--remote-cache URL"),
+        "{}",
+        no_remote.stderr
+    );
+
+    let push = a.flavor(&["cache", "push", "--json", "--remote-cache", &server.url()]);
+    push.ok();
+    let out: serde_json::Value = serde_json::from_str(&push.stdout).unwrap();
+    assert_eq!(out["ok"], true, "{out}");
+    assert_eq!(out["results"], MONOREPO_ACTIONS);
+    assert_eq!(out["remote"]["uploads"], MONOREPO_ACTIONS);
+    assert_eq!(server.objects("ac").len() as u64, MONOREPO_ACTIONS);
+
+    let b = a.another("monorepo", "b/monorepo");
+    let second = build_remote(&b, &server.url(), &[]);
+    assert_eq!(second.built(), 0, "ran: {:?}", second.ran());
+    assert_same_packages(&a, &b);
+}

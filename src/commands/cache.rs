@@ -67,6 +67,12 @@ enum CacheCommand {
     ///
     /// Example: flavor cache gc --max-size 2G
     Gc(GcArgs),
+    /// Upload the results the current manifests use (debug and release builds, as far as the
+    /// local cache has them) to the shared remote cache, e.g. to seed it from a machine whose
+    /// cache was warm before the remote was set up.
+    ///
+    /// Example: flavor cache push --remote-cache http://cache.internal:8080/flavor
+    Push(super::cache_push::Args),
 }
 
 #[derive(clap::Args)]
@@ -213,15 +219,15 @@ fn stats(args: StatsArgs) -> anyhow::Result<ExitCode> {
 
 /// What the current manifests use: action keys, blobs and launcher files.
 #[derive(Default)]
-struct Live {
-    keys: HashSet<Digest>,
-    blobs: HashSet<Digest>,
-    launchers: HashSet<PathBuf>,
+pub(super) struct Live {
+    pub(super) keys: HashSet<Digest>,
+    pub(super) blobs: HashSet<Digest>,
+    pub(super) launchers: HashSet<PathBuf>,
 }
 
 /// Walk a plan's actions in dependency order, computing each action key the way the engine
 /// does, and record the results the cache holds for them.
-fn mark_live(session: &Session, plan: &flavor_rules::plan::Plan, live: &mut Live) {
+pub(super) fn mark_live(session: &Session, plan: &flavor_rules::plan::Plan, live: &mut Live) {
     let launchers = session.cache_dir.join("launchers");
     let targets: Vec<ActionId> = plan.outputs.iter().map(|o| o.action).collect();
     let mut ids = plan.graph.closure(&targets);
@@ -461,6 +467,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         CacheCommand::Stats(a) => stats(a),
         CacheCommand::Gc(a) => gc(a),
+        CacheCommand::Push(a) => super::cache_push::run(a),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod cache;
+pub mod cache_push;
 pub mod clean;
 pub mod completions;
 pub mod extract;

@@ -420,6 +420,34 @@ impl RemoteCache {
     }
 }
 
+impl RemoteCache {
+    /// Queues the upload of the result `store` holds under `key` (hashing outputs whose
+    /// SHA-256 it does not record yet, and recording it). `Ok(false)` if the store has no such
+    /// result, or the cache is read-only or uploads are off.
+    pub fn push(&self, key: &Digest, store: &dyn Store) -> std::io::Result<bool> {
+        if self.uploader.is_none() || !self.shared.uploading() {
+            return Ok(false);
+        }
+        let Some(mut result) = store.get_action(key) else {
+            return Ok(false);
+        };
+        if result.sha256.len() != result.outputs.len() {
+            let mut sha256 = Vec::with_capacity(result.outputs.len());
+            for (digest, _) in &result.outputs {
+                let Some(path) = store.blob_path(digest) else {
+                    return Ok(false);
+                };
+                let (_, sha, _) = Digest::of_reader_with_sha256(&mut std::fs::File::open(path)?)?;
+                sha256.push(hex::encode(sha));
+            }
+            result.sha256 = sha256;
+            store.put_action(key, &result)?;
+        }
+        self.upload(key, &result, store);
+        Ok(true)
+    }
+}
+
 /// Writes through to `inner` while hashing with SHA-256.
 struct HashingWriter<W: Write> {
     inner: W,
