@@ -469,3 +469,29 @@ fn an_edit_during_the_first_build_is_not_lost() {
         }
     }
 }
+
+#[test]
+fn watch_fetches_from_the_remote_cache_and_uploads_what_it_rebuilds() {
+    let server = common::nginx::Nginx::start();
+    let a = Project::example_at("monorepo", "a/monorepo");
+    a.build(&["--remote-cache", &server.url()]);
+    let uploaded = server.objects("ac").len();
+    assert_eq!(uploaded, 9);
+
+    // A second clone watches: its initial build comes from the remote.
+    let b = a.another("monorepo", "b/monorepo");
+    let (mut w, initial) = Watch::json(&b, "", &["--remote-cache", &server.url()]);
+    assert_eq!(initial["ok"], true, "{initial}");
+    assert_eq!(initial["built"], 0, "{initial}");
+    assert_eq!(initial["remote_hits"], 9, "{initial}");
+    // An edit reruns its chain locally, and the new results reach the server.
+    b.append("apps/greet/src/greet.sh", "# edited\n");
+    let e = w.rebuilt();
+    assert!(e["built"].as_u64().unwrap() >= 1, "{e}");
+    assert_eq!(e["remote_hits"], 0, "{e}");
+    assert_eq!(
+        server.objects("ac").len(),
+        uploaded + e["built"].as_u64().unwrap() as usize
+    );
+    assert_eq!(w.interrupt().code(), Some(0), "{}", w.transcript());
+}
