@@ -2,7 +2,7 @@
 # bench/build.sh — `flavor build` measured side by side with its baselines in the same run
 # (medians; the machine is shared, so read the ratios, not the absolute times):
 #   1. cold build of a package whose single slot is the CPython stdlib directory
-#      (../shared/anchors/make-payload.sh, untarred; on tmpfs), codec tar.zst vs
+#      (bench/make-payload.sh, untarred; on tmpfs), codec tar.zst vs
 #      `tar -cf - DIR | zstd -T0 -3 > out`, and codec tar.gz vs `tar -czf out DIR`.
 #      Cold = a fresh FLAVOR_BUILD_CACHE (so also no source digests) and no dist/ each run;
 #   2. no-op rebuild of examples/monorepo (target ≤ 50 ms), next to running `flavor --version`
@@ -15,7 +15,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS_COLD=${1:-10}
 RUNS_REBUILD=${2:-100}
-SHARED=${FLAVOR_SHARED_DIR:-../shared}
 for tool in hyperfine zstd tar python3; do
   command -v "$tool" >/dev/null || { echo "bench/build.sh needs $tool" >&2; exit 1; }
 done
@@ -36,7 +35,7 @@ ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2])
 ms() { python3 -c "import sys; print(f'{float(sys.argv[1])*1000:.1f} ms')" "$1"; }
 
 echo "== 1. cold build, CPython stdlib payload (tmpfs)"
-bash "$SHARED/anchors/make-payload.sh" "$W/payload" >/dev/null
+bash bench/make-payload.sh "$W/payload" >/dev/null
 mkdir -p "$W/proj/stdlib"
 tar -xf "$W/payload/stdlib.tar" -C "$W/proj/stdlib"
 files=$(find "$W/proj/stdlib" -type f | wc -l)

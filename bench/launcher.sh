@@ -3,7 +3,7 @@
 # the same run (medians; the machine is shared, so read ratios, not absolute times):
 #   1. stripped static launcher size;
 #   2. warm launch of a tiny sh package vs running the extracted script directly;
-#   3. cold first run of the CPython-stdlib payload (../shared/anchors/make-payload.sh) on
+#   3. cold first run of the CPython-stdlib payload (bench/make-payload.sh) on
 #      tmpfs, as tar.zst vs `zstd -dc | tar -x` and as tar.gz vs `tar -xzf` of the same
 #      archives, plus the launcher's peak RSS.
 # Needs hyperfine, zstd, GNU tar and /usr/bin/time (apt-get install hyperfine zstd time).
@@ -12,7 +12,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS_WARM=${1:-2000}
 RUNS_COLD=${2:-10}
-SHARED=${FLAVOR_SHARED_DIR:-../shared}
 
 cargo build --release -q
 cargo build --release -q -p pspf --example pack
@@ -44,7 +43,7 @@ direct=$(median "$W/warm.json" 0); launched=$(median "$W/warm.json" 1)
 echo "script directly: $(ms "$direct")   package (warm): $(ms "$launched")   ratio $(ratio "$launched" "$direct")x"
 
 echo "== 3. cold first run, CPython stdlib payload (tmpfs)"
-bash "$SHARED/anchors/make-payload.sh" "$W/payload" >/dev/null
+bash bench/make-payload.sh "$W/payload" >/dev/null
 PACK_PRECOMPRESSED=1 "$PACK" "$LAUNCHER" "$W/zst.psp" stdlib 1.0 /bin/true \
   "std:tar.zst:$W/payload/stdlib.tar.zst" >/dev/null
 PACK_PRECOMPRESSED=1 "$PACK" "$LAUNCHER" "$W/gz.psp" stdlib 1.0 /bin/true \

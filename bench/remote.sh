@@ -13,8 +13,8 @@
 #      so every result is uploaded (the command waits for its background uploads).
 #      Ratio 3/1 is the upload overhead.
 # The monorepo builds take ~60 ms; --heavy adds what a user with a heavy build sees: a package
-# whose single slot is the CPython stdlib directory (../shared/anchors/make-payload.sh, untarred;
-# FLAVOR_SHARED_DIR overrides ../shared), codec tar.zst, `flavor build --release` (zstd level 19:
+# whose single slot is the CPython stdlib directory (bench/make-payload.sh, untarred;
+# codec tar.zst, `flavor build --release` (zstd level 19:
 # seconds of CPU), HEAVY_RUNS runs of each (default 5, no warmup):
 #   H1. cold local release build, no remote: fresh FLAVOR_BUILD_CACHE and no dist/ each run;
 #   H2. second clone (a separate copy of the project directory, payload included) with a fresh
@@ -32,7 +32,6 @@ RUNS=20
 WARMUP=1
 HEAVY=0
 HEAVY_RUNS=${HEAVY_RUNS:-5}
-SHARED=${FLAVOR_SHARED_DIR:-../shared}
 while [ $# -gt 0 ]; do
   case "$1" in
     --warmup) WARMUP=${2:?--warmup needs a number}; shift 2 ;;
@@ -50,8 +49,8 @@ tools="hyperfine python3"
 for tool in $tools; do
   command -v "$tool" >/dev/null || { echo "bench/remote.sh needs $tool (apt-get install $tool)" >&2; exit 1; }
 done
-[ "$HEAVY" -eq 0 ] || [ -f "$SHARED/anchors/make-payload.sh" ] ||
-  { echo "bench/remote.sh --heavy needs $SHARED/anchors/make-payload.sh (set FLAVOR_SHARED_DIR)" >&2; exit 1; }
+[ "$HEAVY" -eq 0 ] || [ -f bench/make-payload.sh ] ||
+  { echo "bench/remote.sh --heavy needs bench/make-payload.sh" >&2; exit 1; }
 
 cargo build --release -q
 FLAVOR=$PWD/target/release/flavor
@@ -168,7 +167,7 @@ echo "clone B's $(echo "$pkgs" | wc -l) packages are byte-identical to clone A's
 [ "$HEAVY" -eq 1 ] || exit 0
 
 echo "== heavy: CPython stdlib payload, flavor build --release (zstd 19), $HEAVY_RUNS runs each"
-bash "$SHARED/anchors/make-payload.sh" "$W/payload" >/dev/null
+bash bench/make-payload.sh "$W/payload" >/dev/null
 # Clones: HA populates the remote, HB is the "second clone", HC takes the cold builds. Each is a
 # full copy of the project directory, the slot's source included.
 mkdir -p "$W/ha/stdlib"

@@ -3,6 +3,10 @@
 //! This binary only wires subcommands to the library crates; each subcommand lives in its own
 //! module under `commands/`.
 
+// Doc comments on clap types are the command's `--help` text, read as plain text: `DIR/<target>`
+// and bare URLs are meant literally there.
+#![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
+
 mod builtin_launcher;
 mod commands;
 mod progress;

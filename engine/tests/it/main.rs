@@ -1,0 +1,7 @@
+//! Integration tests of the build engine: caching, failures and parallel scheduling. One test
+//! binary, one module per area.
+
+mod cache;
+mod common;
+mod failures;
+mod parallel;

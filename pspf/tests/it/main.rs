@@ -1,0 +1,8 @@
+//! Integration tests of the pspf crate: the conformance kit, keys, round trips of every codec
+//! and tampering. One test binary, one module per area.
+
+mod common;
+mod conformance;
+mod keys;
+mod roundtrip;
+mod tamper;

@@ -1,0 +1,99 @@
+//! # flavor-test-support — helpers for flavor's integration tests
+//!
+//! One crate, used by the end-to-end tests of the `flavor` command (`tests/it/`) and by the
+//! `pspf` integration tests (`pspf/tests/it/`), instead of files included by `#[path]`.
+//!
+//! - [`kit`]: the conformance kit in `testdata/conformance/` (packages written by the upstream
+//!   writers and the facts a reader must reproduce from each).
+//! - [`Sandbox`] (`sandbox`): a private directory per test with its own cache root, `$HOME`,
+//!   XDG directories and `$TMPDIR`; every package runs there as a real process with a cleared
+//!   environment, so nothing touches the real home or cache.
+//! - [`Run`], [`run`], [`wait`] and friends (`process`): child processes started, awaited
+//!   with a hang guard, and signalled.
+//! - [`PackageBuilder`] and [`Slot`] (`packages`): real packages written by
+//!   `pspf::write_package` with the launcher that `build.rs` builds ([`launcher`]), slots
+//!   encoded by `pspf::encode::compress`.
+//! - [`Tar`] (`tar`): tar archives assembled byte by byte, so hostile entry names (`../x`,
+//!   absolute paths, links leading outside) reach the launcher exactly as written.
+//! - File helpers (`files`): tampering ([`flip_byte`], [`find_bytes`]), listing and counting.
+//! - [`project`]: example projects copied into a sandbox and built there with
+//!   `flavor build --json`.
+//! - [`tools`]: `flavor` run in a sandbox and the conformance kit's per-slot facts.
+//! - [`nginx`]: a real nginx on loopback serving a WebDAV store (`PUT`/`GET`/`HEAD`, optional
+//!   bearer token) and an always-500 endpoint, for the remote cache tests.
+//! - [`remote`]: builds against a remote cache server, the packages a build installed, and the
+//!   server's `/ac/` entries decoded as REAPI `ActionResult`s.
+#![allow(dead_code, missing_docs)]
+
+mod files;
+pub mod kit;
+pub mod nginx;
+mod packages;
+mod process;
+pub mod project;
+pub mod remote;
+mod sandbox;
+mod tar;
+pub mod tools;
+
+pub use self::{
+    files::{copy_package, count_lines, files_under, find_bytes, flip_byte},
+    kit::kit_dir,
+    packages::{Content, PackageBuilder, Slot, TEST_SEED, policy, sh, test_key},
+    process::{
+        PROCESS_DEADLINE, Run, line_channel, parse_env, run, send_signal, start, wait, wait_until,
+    },
+    sandbox::Sandbox,
+    tar::Tar,
+};
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root (the directory of the top `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("test-support sits in the workspace")
+        .to_path_buf()
+}
+
+/// The directory cargo puts the test binary's profile outputs in (`target/debug`): the test
+/// executable runs from `target/debug/deps/`.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let deps = exe.parent().expect("the test executable has a directory");
+    if deps.ends_with("deps") {
+        deps.parent().expect("deps has a parent").to_path_buf()
+    } else {
+        deps.to_path_buf()
+    }
+}
+
+/// The `flavor` command built for these tests (`target/<profile>/flavor`).
+pub fn flavor_bin() -> PathBuf {
+    let bin = profile_dir().join("flavor");
+    assert!(
+        bin.is_file(),
+        "the flavor binary is not at {}; run the tests with `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+/// The static launcher `build.rs` built for this workspace (or `$FLAVOR_LAUNCHER_PREBUILT`).
+pub fn launcher() -> PathBuf {
+    if let Some(prebuilt) = std::env::var_os("FLAVOR_LAUNCHER_PREBUILT") {
+        return PathBuf::from(prebuilt);
+    }
+    let target = profile_dir()
+        .parent()
+        .expect("the profile directory sits in the target directory")
+        .to_path_buf();
+    let bin = target.join("launcher-build/x86_64-unknown-linux-gnu/launcher/flavor-launcher");
+    assert!(
+        bin.is_file(),
+        "the launcher is not at {}; `cargo build` builds it (build.rs)",
+        bin.display()
+    );
+    bin
+}

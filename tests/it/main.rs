@@ -1,0 +1,29 @@
+//! End-to-end tests of the `flavor` command and the launcher: real packages built and run as
+//! processes, real servers. One test binary (as ripgrep and cargo do), one module per area;
+//! the helpers live in the `flavor-test-support` crate.
+
+extern crate flavor_test_support as support;
+
+mod build_examples;
+mod build_failures;
+mod build_incremental;
+mod build_reproducible;
+mod build_workspace;
+mod cli;
+mod launcher_cache;
+mod launcher_cli;
+mod launcher_conformance;
+mod launcher_crash;
+mod launcher_env;
+mod launcher_run;
+mod launcher_security;
+mod launcher_setup;
+mod remote_cache;
+mod remote_faults;
+mod remote_nginx_harness;
+mod tools_cache;
+mod tools_extract;
+mod tools_init_import;
+mod tools_keys;
+mod tools_workenv;
+mod watch;
