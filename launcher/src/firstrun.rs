@@ -11,50 +11,31 @@ use crate::checks;
 use crate::config::{Validation, workenv_cache_enabled};
 use crate::env::{LaunchContext, Placeholders, build_env};
 use crate::error::{Failure, Result, exit};
-use crate::layout::Layout;
 use crate::log::log_debug;
-use crate::plan::{PLAN_VERSION, Plan};
 use crate::setup;
+use flavor_workenv::layout::{CACHEDIR_TAG_CONTENT, cachedir_tag};
+use flavor_workenv::{BuildLayout, EXEC_PLAN_VERSION, ExecPlan, files};
 use pspf::Package;
 use pspf::extract::relative_target;
 use std::fs::{self, File};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 fn mkdir_private(path: &Path) -> Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(|e| Failure::io(format!("cannot create {}", path.display()), e))
+    files::mkdir_private(path).map_err(|e| Failure::new(exit::IO, format!("cannot create {e}")))
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let written = File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
-    written.and_then(|()| fs::rename(&tmp, path)).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Failure::io(format!("cannot write {}", path.display()), e)
-    })
+    files::write_atomic(path, bytes)
+        .map_err(|e| Failure::new(exit::IO, format!("cannot write {e}")))
 }
 
+/// Remove a file, link or tree, never following a link inside it; best effort.
 fn remove_tree(path: &Path) {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => {
-            let _ = fs::remove_dir_all(path);
-        }
-        Ok(_) => {
-            let _ = fs::remove_file(path);
-        }
-        Err(_) => {}
-    }
+    let _ = files::remove_tree(path);
 }
 
 /// Prints one line if the first run takes longer than a second and stderr is a terminal.
@@ -87,15 +68,12 @@ impl Drop for Progress {
 }
 
 /// Ensure the cache root exists and is tagged as a cache.
-fn prepare_root(layout: &Layout) -> Result<()> {
-    mkdir_private(&layout.versions())?;
-    mkdir_private(&layout.staging_parent())?;
-    let tag = layout.root.join("CACHEDIR.TAG");
+fn prepare_root(layout: &BuildLayout) -> Result<()> {
+    mkdir_private(&layout.workenv.versions())?;
+    mkdir_private(&layout.workenv.staging_parent())?;
+    let tag = cachedir_tag(layout.root());
     if !tag.exists() {
-        let _ = fs::write(
-            &tag,
-            "Signature: 8a477f597d28d172789f06886806bc55\n# This directory holds work environments unpacked by flavor packages.\n# It can be deleted at any time; packages unpack again on their next run.\n",
-        );
+        let _ = fs::write(&tag, CACHEDIR_TAG_CONTENT);
     }
     Ok(())
 }
@@ -103,11 +81,11 @@ fn prepare_root(layout: &Layout) -> Result<()> {
 /// Make this package build's workenv ready and return its exec plan.
 pub fn prepare(
     pkg: &Package,
-    layout: &Layout,
+    layout: &BuildLayout,
     level: Validation,
     index_sha256: &str,
     ctx: &LaunchContext<'_>,
-) -> Result<Plan> {
+) -> Result<ExecPlan> {
     // Verify before parsing: damaged metadata is an integrity failure (107), not a format one.
     let key_trusted = checks::verify(pkg, level)?;
     let meta = pkg.metadata()?;
@@ -118,7 +96,7 @@ pub fn prepare(
         .map_err(|e| Failure::io(format!("cannot lock {}", layout.lock().display()), e))?;
 
     if workenv_cache_enabled()
-        && let Some(plan) = Plan::load(&layout.ready())
+        && let Some(plan) = ExecPlan::load(&layout.ready())
         && plan.serves(index_sha256, level)
     {
         log_debug!("another launch finished the extraction");
@@ -126,9 +104,9 @@ pub fn prepare(
     }
     // Whatever is here for this build was left by a crashed, damaged or forced run.
     let _ = fs::remove_file(layout.ready());
-    remove_tree(&layout.workenv());
-    if let Ok(entries) = fs::read_dir(layout.staging_parent()) {
-        let prefix = format!("{}.", layout.hash);
+    remove_tree(&layout.dir());
+    if let Ok(entries) = fs::read_dir(layout.workenv.staging_parent()) {
+        let prefix = layout.staging_prefix();
         for e in entries.flatten() {
             if e.file_name().to_string_lossy().starts_with(&prefix) {
                 remove_tree(&e.path());
@@ -160,7 +138,7 @@ pub fn prepare(
             return Err(failure);
         }
     }
-    let workenv = layout.workenv();
+    let workenv = layout.dir();
     fs::rename(&staging, &workenv).map_err(|e| {
         remove_tree(&staging);
         Failure::io(format!("cannot publish {}", workenv.display()), e)
@@ -175,13 +153,13 @@ pub fn prepare(
 
 fn finish(
     pkg: &Package,
-    layout: &Layout,
+    layout: &BuildLayout,
     workenv: &Path,
     index_sha256: &str,
     level: Validation,
     key_trusted: bool,
     ctx: &LaunchContext<'_>,
-) -> Result<Plan> {
+) -> Result<ExecPlan> {
     let meta = pkg.metadata()?;
     let ph = Placeholders {
         workenv,
@@ -228,8 +206,8 @@ fn finish(
     if let Some(policy) = runtime_env.as_mut() {
         policy.set = ph.expand_map(&policy.set);
     }
-    let plan = Plan {
-        plan_version: PLAN_VERSION,
+    let plan = ExecPlan {
+        plan_version: EXEC_PLAN_VERSION,
         index_sha256: index_sha256.to_string(),
         package: meta.package.name.clone(),
         version: meta.package.version.clone(),
@@ -247,7 +225,7 @@ fn finish(
             .filter(|(_, s)| s.lifecycle == "volatile")
             .map(|(i, _)| i)
             .collect(),
-        validation: level.name().into(),
+        validation: level,
         key_trusted,
     };
 
@@ -257,9 +235,7 @@ fn finish(
     }
     drop_init_slots(pkg, workenv)?;
     write_bookkeeping(pkg, layout)?;
-    let bytes = serde_json::to_vec(&plan)
-        .map_err(|e| Failure::new(exit::IO, format!("cannot encode the exec plan: {e}")))?;
-    write_atomic(&layout.ready(), &bytes)?;
+    write_atomic(&layout.ready(), &plan.to_json())?;
     Ok(plan)
 }
 
@@ -304,40 +280,38 @@ fn drop_init_slots(pkg: &Package, workenv: &Path) -> Result<()> {
 
 /// The upstream bookkeeping files, describing the version now in use, and the
 /// `workenv/<name>` link to it.
-fn write_bookkeeping(pkg: &Package, layout: &Layout) -> Result<()> {
+fn write_bookkeeping(pkg: &Package, layout: &BuildLayout) -> Result<()> {
     let index = pkg.index();
-    let instance = layout.instance();
-    mkdir_private(&instance.join("extract"))?;
-    mkdir_private(&layout.meta().join("package"))?;
-    write_atomic(
-        &layout.meta().join("package/psp.json"),
-        pkg.metadata_json()?,
-    )?;
+    let names = &layout.workenv;
+    for file in [names.upstream_complete(), names.package_json()] {
+        if let Some(dir) = file.parent() {
+            mkdir_private(dir)?;
+        }
+    }
+    write_atomic(&names.package_json(), pkg.metadata_json()?)?;
     let mut index_json = index.summary_json();
-    index_json["workenv"] = serde_json::json!(layout.workenv());
+    index_json["workenv"] = serde_json::json!(layout.dir());
     write_atomic(
-        &instance.join("index.json"),
+        &names.index_json(),
         &serde_json::to_vec_pretty(&index_json).unwrap_or_default(),
     )?;
     write_atomic(
-        &instance.join("package.checksum"),
+        &names.package_checksum(),
         format!("{:08x}", index.index_checksum()).as_bytes(),
     )?;
     write_atomic(
-        &instance.join("extract/complete"),
+        &names.upstream_complete(),
         format!("{}\n", std::process::id()).as_bytes(),
     )?;
     // Point workenv/<name> at this version, unless something else (an upstream launcher's
     // real directory) lives there.
-    let link = layout.link();
+    let link = names.link();
     let is_ours = fs::symlink_metadata(&link).map(|m| m.file_type().is_symlink());
     if matches!(is_ours, Ok(true) | Err(_)) {
-        let target = PathBuf::from(format!(".{}.pspf", layout.name))
-            .join("versions")
-            .join(&layout.hash);
-        let tmp = layout
+        let target = layout.link_target();
+        let tmp = names
             .workenvs()
-            .join(format!(".{}.link.{}", layout.name, std::process::id()));
+            .join(format!(".{}.link.{}", names.name, std::process::id()));
         let _ = fs::remove_file(&tmp);
         if std::os::unix::fs::symlink(&target, &tmp).is_ok() && fs::rename(&tmp, &link).is_err() {
             let _ = fs::remove_file(&tmp);
@@ -347,7 +321,7 @@ fn write_bookkeeping(pkg: &Package, layout: &Layout) -> Result<()> {
 }
 
 /// Re-extract `volatile` slots into an existing workenv (every launch).
-pub fn refresh_volatile(pkg: &Package, plan: &Plan) -> Result<()> {
+pub fn refresh_volatile(pkg: &Package, plan: &ExecPlan) -> Result<()> {
     for &i in &plan.volatile {
         pkg.extract_slot(i, &plan.workenv)?;
     }

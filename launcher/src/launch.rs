@@ -11,9 +11,9 @@ use crate::config::{self, Validation};
 use crate::env::{LaunchContext, build_env};
 use crate::error::{Failure, Result};
 use crate::firstrun;
-use crate::layout::{Layout, package_name};
-use crate::plan::Plan;
 use crate::run;
+use flavor_workenv::layout::package_name;
+use flavor_workenv::{BuildLayout, ExecPlan};
 use pspf::index::TRAILER_SIZE;
 use pspf::{Index, Package};
 use sha2::{Digest, Sha256};
@@ -55,15 +55,15 @@ pub fn launch(user_args: Vec<OsString>) -> Result<u8> {
     let index_sha: [u8; 32] = Sha256::digest(index.raw()).into();
     let index_hex = hex::encode(index_sha);
     let root = config::cache_root();
-    let layout = Layout::new(root, package_name(&exe), &index_sha);
+    let layout = BuildLayout::for_index(root, package_name(&exe), &index_sha);
     let level = Validation::from_env();
     let ctx = LaunchContext {
-        cache_root: &layout.root,
+        cache_root: layout.root(),
         package_path: &exe,
     };
 
     let warm = config::workenv_cache_enabled()
-        .then(|| Plan::load(&layout.ready()))
+        .then(|| ExecPlan::load(&layout.ready()))
         .flatten()
         .filter(|p| {
             p.serves(&index_hex, level)

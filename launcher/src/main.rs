@@ -19,9 +19,7 @@ mod env;
 mod error;
 mod firstrun;
 mod launch;
-mod layout;
 mod log;
-mod plan;
 mod run;
 mod setup;
 
