@@ -1,24 +1,24 @@
 //! The first launch of a package build: extract, publish, set up, record the exec plan.
 //!
-//! Order (PSPF.md §7): take the lock; if another process finished meanwhile, use its work;
-//! clear what a crashed run left; stream every slot into a private staging directory
-//! (verifying digests as they stream); publish it with one rename; create
-//! `workenv.directories`; run setup commands with `{workenv}` = the final path; drop `init`
-//! slots; write the upstream bookkeeping; write the exec plan — the completion marker — last.
-//! A crash anywhere before the marker leaves nothing a later launch trusts.
+//! Order (PSPF.md §7): verify; refuse a rollback (strict) and record the version as seen;
+//! check that the cache directories are the user's own; take the lock; if another process
+//! finished meanwhile, use its work; clear what a crashed run left; stream every slot into a
+//! private staging directory (verifying digests as they stream); publish it with one rename;
+//! create `workenv.directories` (checked to stay inside before anything was extracted); run
+//! setup commands with `{workenv}` = the final path; drop `init` slots; write the upstream
+//! bookkeeping; write the exec plan — the completion marker — last. A crash anywhere before
+//! the marker leaves nothing a later launch trusts.
 
-use crate::checks;
 use crate::config::{Validation, workenv_cache_enabled};
 use crate::env::{LaunchContext, Placeholders, build_env};
 use crate::error::{Failure, Result, exit};
 use crate::log::log_debug;
-use crate::setup;
+use crate::{checks, directories, rollback, setup, slots};
 use flavor_workenv::layout::{CACHEDIR_TAG_CONTENT, cachedir_tag};
 use flavor_workenv::{BuildLayout, EXEC_PLAN_VERSION, ExecPlan, files};
 use pspf::Package;
-use pspf::extract::relative_target;
+use pspf::metadata::Metadata;
 use std::fs::{self, File};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,9 +67,10 @@ impl Drop for Progress {
     }
 }
 
-/// Ensure the cache root exists and is tagged as a cache.
-fn prepare_root(layout: &BuildLayout) -> Result<()> {
+/// Ensure the cache root exists, is the user's own and is tagged as a cache.
+fn prepare_root(layout: &BuildLayout, root_may_be_link: bool) -> Result<()> {
     mkdir_private(&layout.workenv.versions())?;
+    layout.check_private(root_may_be_link)?;
     mkdir_private(&layout.workenv.staging_parent())?;
     let tag = cachedir_tag(layout.root());
     if !tag.exists() {
@@ -85,24 +86,62 @@ pub fn prepare(
     level: Validation,
     index_sha256: &str,
     ctx: &LaunchContext<'_>,
+    root_may_be_link: bool,
 ) -> Result<ExecPlan> {
     // Verify before parsing: damaged metadata is an integrity failure (107), not a format one.
     let key_trusted = checks::verify(pkg, level)?;
     let meta = pkg.metadata()?;
-    prepare_root(layout)?;
+    let workenv = layout.dir();
+    let ph = Placeholders {
+        workenv: &workenv,
+        package_name: &meta.package.name,
+        version: &meta.package.version,
+    };
+    let dirs = directories::plan(meta, &ph)?;
+    prepare_root(layout, root_may_be_link)?;
+    let (name, version) = (&meta.package.name, &meta.package.version);
+    rollback::enforce(
+        layout.root(),
+        &pkg.index().public_key(),
+        name,
+        version,
+        level,
+    )?;
     let lock = File::create(layout.lock())
         .map_err(|e| Failure::io(format!("cannot create {}", layout.lock().display()), e))?;
     lock.lock()
         .map_err(|e| Failure::io(format!("cannot lock {}", layout.lock().display()), e))?;
 
     if workenv_cache_enabled()
-        && let Some(plan) = ExecPlan::load(&layout.ready())
+        && let Some(plan) = ExecPlan::load(&layout.ready())?
         && plan.serves(index_sha256, level)
     {
         log_debug!("another launch finished the extraction");
         return Ok(plan);
     }
-    // Whatever is here for this build was left by a crashed, damaged or forced run.
+    clear_leftovers(layout);
+    let _progress = Progress::start(name, version);
+    let staging = layout.staging();
+    mkdir_private(&staging)?;
+    if let Err(failure) = extract_all(pkg, meta, &staging, level.enforcing()) {
+        remove_tree(&staging);
+        return Err(failure);
+    }
+    fs::rename(&staging, &workenv).map_err(|e| {
+        remove_tree(&staging);
+        Failure::io(format!("cannot publish {}", workenv.display()), e)
+    })?;
+    let result = directories::create(&dirs, &workenv)
+        .and_then(|()| finish(pkg, layout, &ph, index_sha256, level, key_trusted, ctx));
+    if result.is_err() {
+        remove_tree(&workenv);
+    }
+    result
+}
+
+/// Clear whatever is here for this build: it was left by a crashed, damaged or forced run.
+/// Runs under the build's lock, so no other launch is using any of it.
+fn clear_leftovers(layout: &BuildLayout) {
     let _ = fs::remove_file(layout.ready());
     remove_tree(&layout.dir());
     if let Ok(entries) = fs::read_dir(layout.workenv.staging_parent()) {
@@ -113,77 +152,47 @@ pub fn prepare(
             }
         }
     }
-
-    let _progress = Progress::start(&meta.package.name, &meta.package.version);
-    let staging = layout.staging();
-    mkdir_private(&staging)?;
-    let verify_slots = level.enforcing();
-    for i in 0..pkg.slot_count() {
-        let slot = meta.slots.get(i);
-        if slot.is_some_and(|s| s.self_ref == Some(true)) {
-            continue;
-        }
-        if let Err(e) = pkg.extract_slot_with(i, &staging, verify_slots) {
-            remove_tree(&staging);
-            let id = slot.map(|s| s.id.as_str()).unwrap_or("?");
-            let mut failure = Failure::from(e);
-            if !failure.message.starts_with(&format!("slot {i} ")) {
-                failure.message = format!("slot {i} ({id}): {}", failure.message);
-            }
-            if failure.code == exit::INTEGRITY {
-                failure.message.push_str(
-                    "; refusing to run a damaged package (FLAVOR_VALIDATION=relaxed runs it anyway, unsafely)",
-                );
-            }
-            return Err(failure);
-        }
-    }
-    let workenv = layout.dir();
-    fs::rename(&staging, &workenv).map_err(|e| {
-        remove_tree(&staging);
-        Failure::io(format!("cannot publish {}", workenv.display()), e)
-    })?;
-
-    let result = finish(pkg, layout, &workenv, index_sha256, level, key_trusted, ctx);
-    if result.is_err() {
-        remove_tree(&workenv);
-    }
-    result
 }
 
+/// Extract every slot (but a self-referential one) into `staging`.
+fn extract_all(pkg: &Package, meta: &Metadata, staging: &Path, verify: bool) -> Result<()> {
+    for i in 0..pkg.slot_count() {
+        if meta.slots.get(i).is_some_and(|s| s.self_ref == Some(true)) {
+            continue;
+        }
+        slots::extract_to_run(pkg, i, staging, verify)?;
+    }
+    Ok(())
+}
+
+/// Set up the published workenv and store the exec plan: the completion marker, last.
 fn finish(
     pkg: &Package,
     layout: &BuildLayout,
-    workenv: &Path,
+    ph: &Placeholders<'_>,
     index_sha256: &str,
     level: Validation,
     key_trusted: bool,
     ctx: &LaunchContext<'_>,
 ) -> Result<ExecPlan> {
     let meta = pkg.metadata()?;
-    let ph = Placeholders {
-        workenv,
-        package_name: &meta.package.name,
-        version: &meta.package.version,
-    };
-    let workenv_meta = meta.workenv.clone().unwrap_or_default();
-    for dir in &workenv_meta.directories {
-        let path = PathBuf::from(ph.expand(&dir.path));
-        let path = if path.is_absolute() {
-            path
-        } else {
-            workenv.join(path)
-        };
-        mkdir_private(&path)?;
-        let mode = dir
-            .mode
-            .as_deref()
-            .and_then(pspf::metadata::parse_mode)
-            .unwrap_or(0o700);
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-            .map_err(|e| Failure::io(path.display(), e))?;
+    let mut plan = exec_plan(meta, ph, index_sha256)?;
+    plan.validation = level;
+    plan.key_trusted = key_trusted;
+    if !meta.setup_commands.is_empty() {
+        let env = build_env(std::env::vars_os(), &plan, ctx);
+        setup::run_all(&meta.setup_commands, ph, &env)?;
     }
+    slots::drop_init_slots(pkg, ph.workenv)?;
+    write_bookkeeping(pkg, layout)?;
+    write_atomic(&layout.ready(), &plan.to_json())?;
+    Ok(plan)
+}
 
+/// The exec plan of a package whose workenv is `ph.workenv` (verified at `none` until the
+/// caller says otherwise).
+fn exec_plan(meta: &Metadata, ph: &Placeholders<'_>, index_sha256: &str) -> Result<ExecPlan> {
+    let workenv = ph.workenv;
     let words = shlex::split(&ph.expand(&meta.execution.command))
         .filter(|w| !w.is_empty())
         .ok_or_else(|| {
@@ -206,7 +215,12 @@ fn finish(
     if let Some(policy) = runtime_env.as_mut() {
         policy.set = ph.expand_map(&policy.set);
     }
-    let plan = ExecPlan {
+    let workenv_env = meta
+        .workenv
+        .as_ref()
+        .map(|w| ph.expand_map(&w.env))
+        .unwrap_or_default();
+    Ok(ExecPlan {
         plan_version: EXEC_PLAN_VERSION,
         index_sha256: index_sha256.to_string(),
         package: meta.package.name.clone(),
@@ -216,7 +230,7 @@ fn finish(
         args: args.to_vec(),
         check,
         runtime_env,
-        workenv_env: ph.expand_map(&workenv_meta.env),
+        workenv_env,
         execution_env: ph.expand_map(&meta.execution.env),
         volatile: meta
             .slots
@@ -225,57 +239,9 @@ fn finish(
             .filter(|(_, s)| s.lifecycle == "volatile")
             .map(|(i, _)| i)
             .collect(),
-        validation: level,
-        key_trusted,
-    };
-
-    if !meta.setup_commands.is_empty() {
-        let env = build_env(std::env::vars_os(), &plan, ctx);
-        setup::run_all(&meta.setup_commands, &ph, &env)?;
-    }
-    drop_init_slots(pkg, workenv)?;
-    write_bookkeeping(pkg, layout)?;
-    write_atomic(&layout.ready(), &plan.to_json())?;
-    Ok(plan)
-}
-
-/// Remove what `init` slots extracted, now that setup has run.
-fn drop_init_slots(pkg: &Package, workenv: &Path) -> Result<()> {
-    let meta = pkg.metadata()?;
-    for (i, slot) in meta.slots.iter().enumerate() {
-        if slot.lifecycle != "init" {
-            continue;
-        }
-        if pkg.slot_codec(i)?.is_tar() {
-            let mut archive = tar::Archive::new(pkg.slot_reader(i)?);
-            let mut dirs = Vec::new();
-            for entry in archive.entries().map_err(pspf::Error::from_io)? {
-                let entry = entry.map_err(pspf::Error::from_io)?;
-                let rel = relative_target(
-                    &entry
-                        .path()
-                        .map_err(pspf::Error::from_io)?
-                        .to_string_lossy(),
-                )?;
-                let path = workenv.join(rel);
-                if entry.header().entry_type().is_dir() {
-                    dirs.push(path);
-                } else {
-                    let _ = fs::remove_file(path);
-                }
-            }
-            dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-            for d in dirs {
-                let _ = fs::remove_dir(d);
-            }
-        } else {
-            let rel = relative_target(slot.destination())?;
-            if !rel.as_os_str().is_empty() {
-                remove_tree(&workenv.join(rel));
-            }
-        }
-    }
-    Ok(())
+        validation: Validation::None,
+        key_trusted: false,
+    })
 }
 
 /// The upstream bookkeeping files, describing the version now in use, and the
@@ -316,14 +282,6 @@ fn write_bookkeeping(pkg: &Package, layout: &BuildLayout) -> Result<()> {
         if std::os::unix::fs::symlink(&target, &tmp).is_ok() && fs::rename(&tmp, &link).is_err() {
             let _ = fs::remove_file(&tmp);
         }
-    }
-    Ok(())
-}
-
-/// Re-extract `volatile` slots into an existing workenv (every launch).
-pub fn refresh_volatile(pkg: &Package, plan: &ExecPlan) -> Result<()> {
-    for &i in &plan.volatile {
-        pkg.extract_slot(i, &plan.workenv)?;
     }
     Ok(())
 }

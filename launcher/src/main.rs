@@ -15,13 +15,16 @@
 mod checks;
 mod cli;
 mod config;
+mod directories;
 mod env;
 mod error;
 mod firstrun;
 mod launch;
 mod log;
+mod rollback;
 mod run;
 mod setup;
+mod slots;
 
 #[cfg(not(test))]
 #[unsafe(no_mangle)]

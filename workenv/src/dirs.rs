@@ -3,7 +3,9 @@
 //!
 //! - The **cache root** (work environments): `$FLAVOR_CACHE`, else the grandparent of
 //!   `$FLAVOR_WORKENV` (so a package started by another package shares its root), else
-//!   `$XDG_CACHE_HOME/flavor`, else `$HOME/.cache/flavor`, else `<temp dir>/flavor`.
+//!   `$XDG_CACHE_HOME/flavor`, else `$HOME/.cache/flavor`, else `<temp dir>/flavor-<uid>`:
+//!   per user, because the temp dir is shared (a launch must never use what another user put
+//!   there; see [`crate::ownership`]).
 //! - The **config directory**: `$XDG_CONFIG_HOME/flavor`, else `$HOME/.config/flavor`.
 //! - The **trusted-keys directory** (keys `strict` validation accepts):
 //!   `$FLAVOR_TRUSTED_KEYS_DIR`, else `$FLAVOR_CONFIG_DIR/trusted-keys`, else
@@ -31,7 +33,7 @@ pub enum RootSource {
     XdgCacheHome,
     /// `$HOME/.cache/flavor`.
     Home,
-    /// The fallback in the temporary directory, when none of the above is set.
+    /// `<temp dir>/flavor-<uid>`, when none of the above is set.
     TempDir,
 }
 
@@ -66,7 +68,15 @@ impl CacheRoot {
                 RootSource::Home,
             );
         }
-        found(env::temp_dir().join("flavor"), RootSource::TempDir)
+        let per_user = format!("flavor-{}", crate::ownership::current_uid());
+        found(env::temp_dir().join(per_user), RootSource::TempDir)
+    }
+
+    /// Whether the root may be a symbolic link: one the user chose may; the fallback in the
+    /// shared temp dir must be a real directory of the user's own, since anyone could have
+    /// made a link there.
+    pub fn may_be_link(&self) -> bool {
+        self.source != RootSource::TempDir
     }
 }
 

@@ -22,6 +22,37 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
+    /// A cache directory or file another user owns: they could have put anything there.
+    #[error(
+        "refusing to use {path}: it belongs to uid {owner}, not to you (uid {uid}), so it may hold anything; remove it, or set FLAVOR_CACHE to a directory of your own"
+    )]
+    NotOwned {
+        /// The directory or file.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The current (effective) user.
+        uid: u32,
+    },
+    /// A cache directory or file that every user may write to.
+    #[error(
+        "refusing to use {path}: it is writable by other users (mode {mode:04o}); run `chmod o-w {path}`, or set FLAVOR_CACHE to a directory of your own"
+    )]
+    WritableByOthers {
+        /// The directory or file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A path where a real directory of the current user was expected (a private fallback
+    /// cache root must not be a link).
+    #[error(
+        "refusing to use {path}: it is not a directory of yours (a symbolic link or a file); remove it, or set FLAVOR_CACHE to a directory of your own"
+    )]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
     /// An exec plan that cannot be used (unreadable, or written by another plan version).
     #[error("exec plan {path}: {reason}")]
     Plan {

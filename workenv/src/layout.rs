@@ -219,6 +219,20 @@ impl BuildLayout {
     pub fn staging_prefix(&self) -> String {
         format!("{}.", self.hash)
     }
+    /// Refuse the cache directories leading to this build's plan — the root, `workenv/`,
+    /// `.<name>.pspf/` and `versions/`, those that exist — unless the current user owns them
+    /// and others cannot write them (see [`crate::ownership`]).
+    pub fn check_private(&self, root_may_be_link: bool) -> crate::Result<()> {
+        let (workenvs, meta, versions) = (
+            self.workenv.workenvs(),
+            self.workenv.meta(),
+            self.workenv.versions(),
+        );
+        crate::ownership::check_chain(
+            &[self.root(), &workenvs, &meta, &versions],
+            root_may_be_link,
+        )
+    }
     /// What the `<name>` link points at: `.<name>.pspf/versions/<hash>`, relative.
     pub fn link_target(&self) -> PathBuf {
         PathBuf::from(format!(".{}.pspf", self.workenv.name))

@@ -8,10 +8,13 @@
 //!   ([`WorkenvLayout`], [`BuildLayout`]);
 //! - [`plan`]: the exec plan a first run stores for warm launches ([`ExecPlan`], its
 //!   [`EXEC_PLAN_VERSION`]) and the [`Validation`] levels;
-//! - [`files`]: atomic writes, and removal, creation and moves that never follow a link.
+//! - [`files`]: atomic writes, and removal, creation and moves that never follow a link;
+//! - [`ownership`]: nothing another user owns or may write is trusted;
+//! - [`seen`]: the newest version of each package seen per signing key (the rollback rule),
+//!   ordered by [`semver`].
 //!
 //! The static launcher links this crate, so it depends only on what the launcher links
-//! anyway (`pspf` without its writer, `serde`, `libc`).
+//! anyway (`pspf` without its writer, `serde`, `sha2`, `libc`).
 //!
 //! ```
 //! use flavor_workenv::BuildLayout;
@@ -25,7 +28,10 @@ pub mod dirs;
 mod error;
 pub mod files;
 pub mod layout;
+pub mod ownership;
 pub mod plan;
+pub mod seen;
+pub mod semver;
 
 pub use error::{Error, Result};
 pub use layout::{BuildLayout, WorkenvLayout};

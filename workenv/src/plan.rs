@@ -135,10 +135,19 @@ impl ExecPlan {
         }
     }
 
-    /// The plan at `path` if there is a readable one of this version.
-    pub fn load(path: &Path) -> Option<ExecPlan> {
-        let bytes = std::fs::read(path).ok()?;
-        ExecPlan::from_json(&bytes, path).ok()
+    /// The plan at `path` if there is a readable one of this version; an error when the
+    /// file is another user's or others can write it (it could say to run anything).
+    pub fn load(path: &Path) -> Result<Option<ExecPlan>> {
+        let Ok(mut file) = std::fs::File::open(path) else {
+            return Ok(None);
+        };
+        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+        crate::ownership::check_owned(path, &meta)?;
+        let mut bytes = Vec::new();
+        if std::io::Read::read_to_end(&mut file, &mut bytes).is_err() {
+            return Ok(None);
+        }
+        Ok(ExecPlan::from_json(&bytes, path).ok())
     }
 
     /// The plan as stored.
