@@ -113,23 +113,22 @@ struct VersionOnly {
 
 impl ExecPlan {
     /// Parse a plan read from `path` (named in errors); a plan of another
-    /// [`EXEC_PLAN_VERSION`] is an error.
+    /// [`EXEC_PLAN_VERSION`] is an error that says which version it is.
     pub fn from_json(bytes: &[u8], path: &Path) -> Result<ExecPlan> {
         let error = |reason: String| Error::Plan {
             path: path.to_path_buf(),
             reason,
         };
+        let other_version = |found: u32| {
+            format!(
+                "written as plan version {found}, this flavor reads version {EXEC_PLAN_VERSION}"
+            )
+        };
         match serde_json::from_slice::<ExecPlan>(bytes) {
             Ok(plan) if plan.plan_version == EXEC_PLAN_VERSION => Ok(plan),
-            Ok(plan) => Err(error(format!(
-                "written as plan version {}, this flavor reads version {EXEC_PLAN_VERSION}",
-                plan.plan_version
-            ))),
+            Ok(plan) => Err(error(other_version(plan.plan_version))),
             Err(e) => Err(error(match serde_json::from_slice::<VersionOnly>(bytes) {
-                Ok(v) if v.plan_version != EXEC_PLAN_VERSION => format!(
-                    "written as plan version {}, this flavor reads version {EXEC_PLAN_VERSION}",
-                    v.plan_version
-                ),
+                Ok(v) if v.plan_version != EXEC_PLAN_VERSION => other_version(v.plan_version),
                 _ => format!("unreadable: {e}"),
             })),
         }
@@ -147,7 +146,10 @@ impl ExecPlan {
         if std::io::Read::read_to_end(&mut file, &mut bytes).is_err() {
             return Ok(None);
         }
-        Ok(ExecPlan::from_json(&bytes, path).ok())
+        // Why a plan is unusable does not matter here: it is simply not used.
+        Ok(serde_json::from_slice::<ExecPlan>(&bytes)
+            .ok()
+            .filter(|p| p.plan_version == EXEC_PLAN_VERSION))
     }
 
     /// The plan as stored.
