@@ -6,11 +6,12 @@
 //! emptied `dist/` goes too. The build cache is `.flavor/cache` at the workspace root, removed
 //! whole; a cache named by `$FLAVOR_BUILD_CACHE` loses only the entries flavor writes there.
 
-use super::build::{build_cache_dir, report_manifest_errors};
-use crate::report::{human_bytes, print_json};
+use crate::build_cache::BuildCache;
+use crate::diagnostics::report_manifest_errors;
+use crate::messages::{CleanOutcome, RemovedFile, SkippedFile, print_document};
+use crate::report::human_bytes;
 use anyhow::{Context, bail};
 use flavor_rules::Manifest;
-use serde_json::json;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,16 +25,6 @@ pub struct Args {
     #[arg(long)]
     json: bool,
 }
-
-/// What flavor writes into a build cache directory.
-const CACHE_ENTRIES: &[&str] = &[
-    "ac",
-    "cas",
-    "tmp",
-    "launchers",
-    "sources.json",
-    super::cache::LAST_BUILD,
-];
 
 /// The package files a manifest's build writes.
 fn output_paths(m: &Manifest) -> Vec<PathBuf> {
@@ -96,38 +87,44 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let cache = build_cache_dir(&ws.root);
-    let default_cache = ws.root.join(".flavor").join("cache");
+    let build_cache = BuildCache::for_workspace(&ws.root);
+    let cache = build_cache.dir().to_path_buf();
     let mut cache_bytes = 0;
     if cache.is_dir() {
-        cache_bytes = super::workenv::disk_usage(&cache);
+        cache_bytes = build_cache.disk_usage();
         if !args.dry_run {
-            if cache == default_cache {
+            if cache == BuildCache::default_for(&ws.root).dir() {
                 fs::remove_dir_all(&cache)
                     .with_context(|| format!("removing {}", cache.display()))?;
                 let _ = fs::remove_dir(ws.root.join(".flavor"));
             } else {
-                for entry in CACHE_ENTRIES {
-                    super::extract::remove_any(&cache.join(entry))
-                        .with_context(|| format!("removing {}", cache.join(entry).display()))?;
-                }
-                let _ = fs::remove_dir(&cache);
+                build_cache
+                    .remove_flavor_entries()
+                    .with_context(|| format!("cleaning {}", cache.display()))?;
             }
         }
     }
 
     if args.json {
-        print_json(&json!({
-            "dry_run": args.dry_run,
-            "removed": removed.iter().map(|(p, n)| json!({
-                "path": p.display().to_string(), "bytes": n,
-            })).collect::<Vec<_>>(),
-            "skipped": skipped.iter().map(|(p, why)| json!({
-                "path": p.display().to_string(), "reason": why,
-            })).collect::<Vec<_>>(),
-            "cache": cache.display().to_string(),
-            "cache_bytes": cache_bytes,
-        }));
+        print_document(&CleanOutcome {
+            dry_run: args.dry_run,
+            removed: removed
+                .iter()
+                .map(|(path, bytes)| RemovedFile {
+                    path: path.clone(),
+                    bytes: *bytes,
+                })
+                .collect(),
+            skipped: skipped
+                .iter()
+                .map(|(path, reason)| SkippedFile {
+                    path: path.clone(),
+                    reason: reason.to_string(),
+                })
+                .collect(),
+            cache,
+            cache_bytes,
+        });
         return Ok(ExitCode::SUCCESS);
     }
     let verb = if args.dry_run {

@@ -9,12 +9,13 @@
 //! `flavor.toml` reloads the plan; a manifest that does not parse, or a failing step, is
 //! reported and the watcher waits for the next change.
 
-use super::build::{Session, report_failures, report_manifest_errors};
+use crate::diagnostics::{report_failures, report_manifest_errors};
+use crate::messages::{Counts, Event, Rebuild};
 use crate::progress::{Mode, Progress};
+use crate::session::{BuildSettings, Session};
 use anyhow::Context;
 use notify::RecursiveMode;
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
-use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
@@ -26,25 +27,25 @@ use std::time::{Duration, Instant};
 #[derive(clap::Args)]
 pub struct Args {
     /// Packages or targets to watch (default as for `flavor build`).
-    pub names: Vec<String>,
+    names: Vec<String>,
     /// After each successful build, (re)start the package with the arguments after `--`
     /// (with `--json`, its standard output goes to standard error).
     #[arg(long)]
-    pub run: bool,
+    run: bool,
     /// Release builds.
     #[arg(long)]
-    pub release: bool,
+    release: bool,
     /// One JSON event per line.
     #[arg(long)]
-    pub json: bool,
+    json: bool,
     /// Debounce window in milliseconds.
     #[arg(long, default_value_t = 50)]
-    pub debounce_ms: u64,
+    debounce_ms: u64,
     /// Arguments for `--run`.
     #[arg(last = true)]
-    pub args: Vec<String>,
+    args: Vec<String>,
     #[command(flatten)]
-    pub remote: crate::remote::RemoteArgs,
+    remote: crate::remote::RemoteArgs,
 }
 
 /// What decides whether a changed path matters.
@@ -152,23 +153,20 @@ impl Watcher {
             Ok(p) => p,
             Err(e) => {
                 self.say(&format!("error: {e:#}"));
-                self.progress
-                    .json(json!({"event": "plan_error", "message": format!("{e:#}")}));
+                self.progress.json(&Event::PlanError {
+                    message: format!("{e:#}"),
+                });
                 let outputs = Vec::new();
                 let filter = Filter::new(&session, outputs);
                 return Some((session, filter));
             }
         };
-        if let Err(e) = session.connect_remote(&self.args.remote, &self.progress) {
+        if let Err(e) = session.connect_remote(&self.args.remote.settings(), &self.progress) {
             self.say(&format!(
                 "warning: {e:#}; building without the remote cache"
             ));
         }
-        let build_args = super::build::Args {
-            release: self.args.release,
-            ..Default::default()
-        };
-        let report = session.build(&plan, &build_args, &self.progress);
+        let report = session.build(&plan, &BuildSettings::default(), &self.progress);
         session.finish_remote(&self.progress);
         let mut ok = report_failures(&report, &self.progress);
         let installed = if ok {
@@ -177,8 +175,9 @@ impl Watcher {
                 Err(e) => {
                     ok = false;
                     self.say(&format!("error: {e:#}"));
-                    self.progress
-                        .json(json!({"event": "install_error", "message": format!("{e:#}")}));
+                    self.progress.json(&Event::InstallError {
+                        message: format!("{e:#}"),
+                    });
                     Vec::new()
                 }
             }
@@ -195,11 +194,12 @@ impl Watcher {
                     .to_string()
             })
             .collect();
-        self.progress.json(json!({
-            "event": "rebuild", "ok": ok, "changed": changed_list, "built": report.built(),
-            "cached": report.cached(), "remote_hits": report.remote_hits(),
-            "failed": report.failed().len(), "seconds": secs,
-            "packages": installed.iter().map(|o| &o.path).collect::<Vec<_>>(),
+        self.progress.json(&Event::Rebuild(Rebuild {
+            ok,
+            changed: changed_list.clone(),
+            counts: Counts::of(&report),
+            seconds: secs,
+            packages: installed.iter().map(|o| o.path.clone()).collect(),
         }));
         let what = if changed_list.is_empty() {
             "initial build".to_string()
@@ -318,7 +318,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     watcher.say(&format!("watching {} (Ctrl-C to stop)", root.display()));
     watcher
         .progress
-        .json(json!({"event": "watching", "root": root}));
+        .json(&Event::Watching { root: root.clone() });
 
     while !stop.load(Ordering::SeqCst) {
         let first = match rx.recv_timeout(Duration::from_millis(200)) {
@@ -355,6 +355,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     watcher.stop_child();
     watcher.say("stopped watching");
-    watcher.progress.json(json!({"event": "stopped"}));
+    watcher.progress.json(&Event::Stopped);
     Ok(ExitCode::SUCCESS)
 }

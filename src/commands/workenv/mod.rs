@@ -25,8 +25,6 @@ mod remove;
 mod scan;
 mod show;
 
-pub(crate) use disk::disk_usage;
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
