@@ -171,9 +171,24 @@ impl BuildCache {
         total
     }
 
+    /// Removes the cache of the workspace rooted at `root`: its own `.flavor/cache` whole
+    /// (and `.flavor/` if that leaves it empty), but only what flavor writes in a directory
+    /// `$FLAVOR_BUILD_CACHE` named (which may hold other things).
+    pub fn clear(&self, root: &Path) -> io::Result<()> {
+        if !self.dir.is_dir() {
+            return Ok(());
+        }
+        if self.dir == BuildCache::default_for(root).dir {
+            fs::remove_dir_all(&self.dir)?;
+            let _ = fs::remove_dir(root.join(".flavor"));
+            return Ok(());
+        }
+        self.remove_flavor_entries()
+    }
+
     /// Removes what flavor writes here, and the directory if that leaves it empty; anything
     /// else in it (a shared `$FLAVOR_BUILD_CACHE`) stays.
-    pub fn remove_flavor_entries(&self) -> io::Result<()> {
+    fn remove_flavor_entries(&self) -> io::Result<()> {
         let ours = STORE_ENTRIES
             .iter()
             .chain(&[SOURCES, SHA256_INDEX, LAUNCHERS, LAST_BUILD]);

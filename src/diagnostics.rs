@@ -6,6 +6,7 @@ use std::path::Path;
 
 use flavor_engine::{Report, Status};
 use flavor_rules::ManifestErrors;
+use flavor_rules::workspace::Workspace;
 
 use crate::messages::{self, print_line};
 use crate::progress::Progress;
@@ -32,6 +33,15 @@ pub fn report_manifest_errors(errors: &[ManifestErrors], json: bool) {
             }
         }
     }
+}
+
+/// Loads the workspace around `start`; if the manifests have errors, prints them and fails
+/// with [`Reported`].
+pub fn load_workspace(start: &Path, json: bool) -> anyhow::Result<Workspace> {
+    flavor_rules::workspace::load(start).map_err(|errors| {
+        report_manifest_errors(&errors, json);
+        anyhow::Error::new(Reported)
+    })
 }
 
 /// Opens the session of the workspace around `start`; if the manifests have errors, prints

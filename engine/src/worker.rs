@@ -269,27 +269,7 @@ fn run_and_store(
             .map_err(|e| with_log(ActionError::new(e.to_string())))?;
     }
 
-    let mut result = ActionResult::default();
-    for (i, path) in outputs.iter().enumerate() {
-        match fs::symlink_metadata(path) {
-            Ok(meta) if meta.is_file() => {}
-            Ok(_) => {
-                return Err(with_log(ActionError::new(format!(
-                    "output {i} is not a regular file"
-                ))));
-            }
-            Err(_) => {
-                return Err(with_log(ActionError::new(format!(
-                    "did not produce output {i}"
-                ))));
-            }
-        }
-        let stored = env
-            .store
-            .put_blob(path)
-            .map_err(|e| with_log(ActionError::new(format!("cannot store output {i}: {e}"))))?;
-        result.outputs.push(stored);
-    }
+    let result = store_outputs(env.store, &outputs).map_err(with_log)?;
     env.store
         .put_action(&key, &result)
         .map_err(|e| with_log(ActionError::new(format!("cannot record the result: {e}"))))?;
@@ -297,4 +277,25 @@ fn run_and_store(
         remote.upload(&key, &result, env.store);
     }
     Ok((result, log))
+}
+
+/// Moves every output file into the store; `Err` if one is missing or not a regular file.
+fn store_outputs(store: &dyn Store, outputs: &[PathBuf]) -> Result<ActionResult, ActionError> {
+    let mut result = ActionResult::default();
+    for (i, path) in outputs.iter().enumerate() {
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => {
+                return Err(ActionError::new(format!(
+                    "output {i} is not a regular file"
+                )));
+            }
+            Err(_) => return Err(ActionError::new(format!("did not produce output {i}"))),
+        }
+        let stored = store
+            .put_blob(path)
+            .map_err(|e| ActionError::new(format!("cannot store output {i}: {e}")))?;
+        result.outputs.push(stored);
+    }
+    Ok(result)
 }

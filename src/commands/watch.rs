@@ -14,6 +14,8 @@ use crate::messages::{Counts, Event, Rebuild};
 use crate::progress::{Mode, Progress};
 use crate::session::{BuildSettings, Session};
 use anyhow::Context;
+use flavor_engine::Report;
+use flavor_rules::plan::Plan;
 use notify::RecursiveMode;
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use std::collections::BTreeSet;
@@ -156,8 +158,7 @@ impl Watcher {
                 self.progress.json(&Event::PlanError {
                     message: format!("{e:#}"),
                 });
-                let outputs = Vec::new();
-                let filter = Filter::new(&session, outputs);
+                let filter = Filter::new(&session, Vec::new());
                 return Some((session, filter));
             }
         };
@@ -168,74 +169,23 @@ impl Watcher {
         }
         let report = session.build(&plan, &BuildSettings::default(), &self.progress);
         session.finish_remote(&self.progress);
-        let mut ok = report_failures(&report, &self.progress);
-        let installed = if ok {
-            match session.install(&plan, &report) {
-                Ok(installed) => installed,
-                Err(e) => {
-                    ok = false;
-                    self.say(&format!("error: {e:#}"));
-                    self.progress.json(&Event::InstallError {
-                        message: format!("{e:#}"),
-                    });
-                    Vec::new()
-                }
-            }
-        } else {
-            Vec::new()
-        };
-        let secs = began.elapsed().as_secs_f64();
-        let changed_list: Vec<String> = changed
-            .iter()
-            .map(|p| {
-                p.strip_prefix(&session.workspace.root)
-                    .unwrap_or(p)
-                    .display()
-                    .to_string()
-            })
-            .collect();
-        self.progress.json(&Event::Rebuild(Rebuild {
-            ok,
-            changed: changed_list.clone(),
+        let installed = self.install(&session, &plan, &report);
+        let rebuild = Rebuild {
+            ok: installed.is_some(),
+            changed: changed
+                .iter()
+                .map(|p| relative(p, &session.workspace.root))
+                .collect(),
             counts: Counts::of(&report),
-            seconds: secs,
-            packages: installed.iter().map(|o| o.path.clone()).collect(),
-        }));
-        let what = if changed_list.is_empty() {
-            "initial build".to_string()
-        } else if changed_list.len() <= 3 {
-            changed_list.join(", ")
-        } else {
-            format!("{} files", changed_list.len())
+            seconds: began.elapsed().as_secs_f64(),
+            packages: installed.unwrap_or_default(),
         };
-        let status = if ok { "rebuilt" } else { "FAILED" };
-        let dest = installed
-            .iter()
-            .map(|o| {
-                o.path
-                    .strip_prefix(&session.workspace.root)
-                    .unwrap_or(&o.path)
-                    .display()
-                    .to_string()
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        self.say(&format!(
-            "[{what}] {status}: {} ran, {} cached{} in {secs:.2}s{}",
-            report.built(),
-            report.cached(),
-            match report.remote_hits() {
-                0 => String::new(),
-                n => format!(" ({n} from the remote cache)"),
-            },
-            if dest.is_empty() {
-                String::new()
-            } else {
-                format!(" → {dest}")
-            }
-        ));
+        let (ok, first) = (rebuild.ok, rebuild.packages.first().cloned());
+        let line = rebuild_line(&rebuild, &session.workspace.root);
+        self.progress.json(&Event::Rebuild(rebuild));
+        self.say(&line);
         if ok {
-            self.last_ok = installed.first().map(|o| o.path.clone());
+            self.last_ok = first;
             if self.args.run {
                 self.restart();
             }
@@ -243,6 +193,24 @@ impl Watcher {
         let outputs = plan.outputs.iter().map(|o| o.path.clone()).collect();
         let filter = Filter::new(&session, outputs);
         Some((session, filter))
+    }
+
+    /// Writes the packages of a successful build; their paths, or `None` if the build or
+    /// the install failed (said already).
+    fn install(&self, session: &Session, plan: &Plan, report: &Report) -> Option<Vec<PathBuf>> {
+        if !report_failures(report, &self.progress) {
+            return None;
+        }
+        match session.install(plan, report) {
+            Ok(installed) => Some(installed.into_iter().map(|o| o.path).collect()),
+            Err(e) => {
+                self.say(&format!("error: {e:#}"));
+                self.progress.json(&Event::InstallError {
+                    message: format!("{e:#}"),
+                });
+                None
+            }
+        }
     }
 
     fn stop_child(&mut self) {
@@ -278,6 +246,41 @@ impl Watcher {
             }
         }
     }
+}
+
+/// `path` relative to `root`, as text.
+fn relative(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// `[src/main.rs] rebuilt: 2 ran, 7 cached in 0.31s → dist/hello.psp`
+fn rebuild_line(rebuild: &Rebuild, root: &Path) -> String {
+    let changed = &rebuild.changed;
+    let what = match changed.len() {
+        0 => "initial build".to_string(),
+        1..=3 => changed.join(", "),
+        n => format!("{n} files"),
+    };
+    let dest: Vec<String> = rebuild.packages.iter().map(|p| relative(p, root)).collect();
+    format!(
+        "[{what}] {}: {} ran, {} cached{} in {:.2}s{}",
+        if rebuild.ok { "rebuilt" } else { "FAILED" },
+        rebuild.counts.built,
+        rebuild.counts.cached,
+        match rebuild.counts.remote_hits {
+            0 => String::new(),
+            n => format!(" ({n} from the remote cache)"),
+        },
+        rebuild.seconds,
+        if dest.is_empty() {
+            String::new()
+        } else {
+            format!(" → {}", dest.join(", "))
+        }
+    )
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

@@ -2,10 +2,10 @@
 //! rate.
 
 use crate::build_cache::BuildCache;
-use crate::diagnostics::report_manifest_errors;
+use crate::diagnostics::load_workspace;
 use crate::messages::{CacheStats, print_document};
 use crate::report::{ago, human_bytes, rfc3339, unix_seconds};
-use anyhow::{Context, bail};
+use anyhow::Context;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -22,13 +22,9 @@ fn locate() -> anyhow::Result<BuildCache> {
     if let Some(cache) = BuildCache::from_env() {
         return Ok(cache);
     }
-    match flavor_rules::workspace::load(&std::env::current_dir()?) {
-        Ok(ws) => Ok(BuildCache::for_workspace(&ws.root)),
-        Err(errors) => {
-            report_manifest_errors(&errors, false);
-            bail!("cannot find the workspace's build cache (set FLAVOR_BUILD_CACHE to name one)")
-        }
-    }
+    let ws = load_workspace(&std::env::current_dir()?, false)
+        .context("cannot find the workspace's build cache (set FLAVOR_BUILD_CACHE to name one)")?;
+    Ok(BuildCache::for_workspace(&ws.root))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
