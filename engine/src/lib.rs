@@ -68,6 +68,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![deny(missing_docs)]
+
 mod action;
 mod digest;
 mod error;

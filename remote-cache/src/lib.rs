@@ -41,6 +41,8 @@
 //! # Ok::<(), flavor_remote::RemoteError>(())
 //! ```
 
+#![deny(missing_docs)]
+
 mod error;
 mod fetch;
 mod http;
