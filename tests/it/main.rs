@@ -7,6 +7,7 @@ extern crate flavor_test_support as support;
 mod build_examples;
 mod build_failures;
 mod build_incremental;
+mod build_races;
 mod build_reproducible;
 mod build_workspace;
 mod cli;

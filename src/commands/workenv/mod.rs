@@ -27,8 +27,6 @@ mod remove;
 mod scan;
 mod show;
 
-pub(crate) use disk::disk_usage;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
