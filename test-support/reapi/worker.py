@@ -340,7 +340,11 @@ class Job:
         self.thread = threading.Thread(target=self.run, name=f"lease {lease.id}", daemon=True)
 
     def kill(self):
+        """The server cancelled the lease (or the worker stops): kill it, report nothing."""
         self.cancel.set()
+        self.kill_process()
+
+    def kill_process(self):
         proc = self.proc
         if proc is not None:
             try:
@@ -458,7 +462,7 @@ class Job:
                     break
                 except subprocess.TimeoutExpired:
                     if deadline is not None and time.monotonic() > deadline:
-                        self.kill()
+                        self.kill_process()
                         self.proc.wait()
                         return 128 + signal.SIGKILL, True
         return (code if code >= 0 else 128 - code), False

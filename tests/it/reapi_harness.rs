@@ -185,6 +185,24 @@ fn failures_env_and_rest_2_0_output_fields() {
     }
     assert!(client.get_action_result(&action).expect("AC").is_none());
 
+    // Action.timeout: the worker kills the command; the status says DEADLINE_EXCEEDED.
+    let mut slow = ActionSpec::sh("sleep 30").salt(unique("timeout"));
+    slow.timeout = Some(Duration::from_secs(1));
+    let started = Instant::now();
+    let done = client.run(&slow, &InputRoot::new()).expect("Execute");
+    eprintln!(
+        "reapi: Action.timeout 1 s on `sleep 30`: after {:?}, operation error {:?}, response \
+         status {:?}",
+        started.elapsed(),
+        done.operation_error,
+        done.response.status
+    );
+    assert_eq!(done.code(), Code::DeadlineExceeded, "{done:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "killed, not waited for"
+    );
+
     // A tool the worker lacks: exit 127, like a shell.
     let missing = ActionSpec::sh("no-such-tool-xyz").salt(unique("127"));
     let done = client.run(&missing, &InputRoot::new()).expect("Execute");
@@ -276,9 +294,10 @@ fn worker_killed_mid_action_is_requeued_to_another_worker() {
     assert_eq!(first.worker, 0);
     let killed = Instant::now();
     cluster.kill_worker(0);
-    assert!(
-        !sleeping(marker),
-        "killing the worker kills the action it ran"
+    wait_until(
+        "the killed worker's action is gone",
+        Duration::from_secs(5),
+        || !sleeping(marker),
     );
     let second = cluster.start_worker(1);
     let done = running.join().expect("client thread").expect("Execute");

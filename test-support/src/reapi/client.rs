@@ -24,6 +24,7 @@ use bazel_remote_apis::google::bytestream::{
 };
 use bazel_remote_apis::google::longrunning::{Operation, operation};
 use bazel_remote_apis::google::protobuf::Duration as ProtoDuration;
+use bazel_remote_apis::google::rpc::Status as RpcStatus;
 use prost::Message;
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
@@ -69,14 +70,21 @@ pub struct Executed {
     /// The stages reported, in order (`ExecutionStage.Value`: 1 cache check, 2 queued,
     /// 3 executing, 4 completed).
     pub stages: Vec<i32>,
-    /// The final `ExecuteResponse`.
+    /// The final `ExecuteResponse` (empty if the operation ended with an error instead).
     pub response: ExecuteResponse,
+    /// The operation's `error`, when it ended with one instead of a response (BuildGrid
+    /// does so for an action that outlives its `Action.timeout`).
+    pub operation_error: Option<RpcStatus>,
 }
 
 impl Executed {
-    /// The response's status code (`OK` when absent).
+    /// The operation error's code, else the response's status code (`OK` when absent).
     pub fn code(&self) -> Code {
-        Code::from(self.response.status.as_ref().map_or(0, |s| s.code))
+        let status = self
+            .operation_error
+            .as_ref()
+            .or(self.response.status.as_ref());
+        Code::from(status.map_or(0, |s| s.code))
     }
 
     /// The subjects of the `MISSING` violations in the status's `PreconditionFailure`
@@ -101,7 +109,8 @@ impl Executed {
         assert_eq!(
             self.code(),
             Code::Ok,
-            "Execute failed: {:?}",
+            "Execute failed: {:?} {:?}",
+            self.operation_error,
             self.response.status
         );
         self.response
@@ -536,8 +545,14 @@ async fn follow(mut stream: tonic::Streaming<Operation>) -> Result<Executed, Sta
                 stages,
                 response: ExecuteResponse::decode(any.value.as_slice())
                     .map_err(|e| Status::internal(format!("bad ExecuteResponse: {e}")))?,
+                operation_error: None,
             }),
-            Some(operation::Result::Error(s)) => Err(Status::new(Code::from(s.code), s.message)),
+            Some(operation::Result::Error(s)) => Ok(Executed {
+                name: op.name,
+                stages,
+                response: ExecuteResponse::default(),
+                operation_error: Some(s),
+            }),
             None => Err(Status::internal("operation done without a result")),
         };
     }

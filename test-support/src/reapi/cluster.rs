@@ -5,7 +5,7 @@ use super::client::Client;
 use super::config::server_config;
 use super::install::{BuildGrid, buildgrid_or_skip};
 use super::postgres;
-use super::procs::{Guarded, alive, free_port, logged};
+use super::procs::{Guarded, alive, cpu_seconds, free_port, logged};
 use super::worker::{Execution, WorkerOptions, WorkerProc, executions, read_events};
 use serde_json::Value;
 use std::fs;
@@ -124,12 +124,17 @@ impl Cluster {
             match cluster.wait_server() {
                 Ok(()) => {
                     let server = begun.elapsed();
+                    let server_cpu = cluster
+                        .server
+                        .as_ref()
+                        .map_or(0.0, |s| cpu_seconds(s.pid()));
                     for w in &mut cluster.workers {
                         w.wait_registered(WORKER_LIMIT)?;
                     }
                     cluster.startup = begun.elapsed();
                     cluster.startup_report = format!(
-                        "{:.1?} (database {:.1?}, server answering +{:.1?}, workers +{:.1?})",
+                        "{:.1?} (database {:.1?}, server answering +{:.1?} using {server_cpu:.1} s \
+                         of CPU, workers +{:.1?})",
                         cluster.startup,
                         database,
                         server - database,

@@ -26,6 +26,13 @@ impl BuildGrid {
     /// The venv named by `FLAVOR_BUILDGRID`, else the installer's default place; an error
     /// saying what is missing and how to get it.
     pub fn find() -> Result<BuildGrid, String> {
+        if super::postgres::bin_dir().is_none() {
+            return Err(
+                "PostgreSQL's server is not installed (/usr/lib/postgresql/*/bin/postgres; \
+                 Debian package `postgresql`)"
+                    .into(),
+            );
+        }
         if let Some(venv) = std::env::var_os(ENV) {
             let bg = BuildGrid {
                 venv: PathBuf::from(venv),
@@ -44,11 +51,6 @@ impl BuildGrid {
                 "no complete BuildGrid {VERSION} venv at {}",
                 self.venv.display()
             ));
-        }
-        if super::postgres::bin_dir().is_none() {
-            return Err(
-                "PostgreSQL's server is not installed (/usr/lib/postgresql/*/bin/postgres)".into(),
-            );
         }
         Ok(())
     }

@@ -171,6 +171,28 @@ pub(crate) fn alive(pid: u32) -> bool {
     }
 }
 
+/// CPU seconds (user + system) process `pid` has used so far; 0 if it is gone.
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return 0.0;
+    };
+    // After the command: state(0) ppid pgrp session tty tpgid flags minflt cminflt majflt
+    // cmajflt utime(11) stime(12), in clock ticks.
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // SAFETY: sysconf(3) has no memory arguments.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (ticks(11) + ticks(12)) as f64 / hz
+}
+
 /// (state, ppid, pgrp) from the text of `/proc/<pid>/stat` (the command name may hold
 /// spaces and parentheses, so parse after the last `)`).
 fn parse_stat(stat: &str) -> Option<(char, u32, u32)> {
