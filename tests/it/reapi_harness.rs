@@ -100,6 +100,10 @@ fn capabilities_execute_outputs_and_cache_hit() {
     assert!(cache.max_batch_total_size_bytes > 1 << 20, "{cache:?}");
     assert!(caps.execution_capabilities.expect("execution").exec_enabled);
     let high = caps.high_api_version.expect("high API version");
+    eprintln!(
+        "reapi: capabilities: API {}.{}, max batch {} bytes",
+        high.major, high.minor, cache.max_batch_total_size_bytes
+    );
     assert!(
         (high.major, high.minor) >= (2, 1),
         "output_paths supported: {high:?}"
@@ -162,6 +166,33 @@ fn capabilities_execute_outputs_and_cache_hit() {
     assert_eq!(again.result().output_files, result.output_files);
     assert!(client.get_action_result(&action).expect("AC").is_some());
     assert_eq!(cluster.executions_of(&digest_string(&action)).len(), 1);
+}
+
+#[test]
+fn generated_server_config_passes_bgd_lint() {
+    // The harness starts servers without BuildGrid's per-start schema check
+    // (test-support/reapi/server.py), so the check happens here, strict, for both storages.
+    let Some(bg) = support::reapi::buildgrid_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    for cas in [CasStorage::Memory, CasStorage::Disk] {
+        let opts = ClusterOptions {
+            cas,
+            ..ClusterOptions::default()
+        };
+        let url = "postgresql://postgres@127.0.0.1:5432/bgd_0";
+        let config = dir.path().join("bgd.yml");
+        let yaml = support::reapi::server_config(&opts, 50051, url, dir.path());
+        std::fs::write(&config, yaml).expect("write the config");
+        let mut lint = std::process::Command::new(bg.bgd());
+        let lint = support::run(lint.args(["server", "lint"]).arg(&config));
+        lint.ok();
+        assert!(
+            lint.stdout.contains("passed validation"),
+            "{cas:?}: {lint:?}"
+        );
+    }
 }
 
 #[test]

@@ -5,7 +5,8 @@ use super::client::Client;
 use super::config::server_config;
 use super::install::{BuildGrid, buildgrid_or_skip};
 use super::postgres;
-use super::procs::{Guarded, alive, cpu_seconds, free_port, logged};
+use super::procs::{Guarded, alive, cpu_seconds, free_port, process_dir};
+use super::standby;
 use super::worker::{Execution, WorkerOptions, WorkerProc, executions, read_events};
 use serde_json::Value;
 use std::fs;
@@ -93,11 +94,13 @@ impl Cluster {
 
     fn launch(bg: BuildGrid, opts: ClusterOptions) -> Result<Cluster, String> {
         let begun = Instant::now();
+        // The server's imports overlap with PostgreSQL's set-up.
+        standby::warm(&bg);
         let pg = postgres::shared(&bg)?;
         let db_url = pg.create_database()?;
         let dir = tempfile::Builder::new()
-            .prefix("flavor-reapi-")
-            .tempdir()
+            .prefix("cluster-")
+            .tempdir_in(process_dir()?)
             .map_err(|e| format!("temporary directory: {e}"))?;
         let mut cluster = Cluster {
             bg,
@@ -142,7 +145,7 @@ impl Cluster {
                     );
                     return Ok(cluster);
                 }
-                Err(log) if log.contains("in use") || log.contains("Failed to bind") => {
+                Err(log) if port_taken(&log) => {
                     cluster.workers.clear();
                     last = log;
                 }
@@ -171,13 +174,7 @@ impl Cluster {
             "=== flavor test harness: bgd server start on port {}",
             self.port
         );
-        let mut cmd = logged(&self.bg.bgd(), &log).map_err(|e| e.to_string())?;
-        cmd.args(["server", "start"]).arg(&config);
-        // If the test process ends without dropping the cluster (the shared one), the server's
-        // watchdog also removes the cluster's directory.
-        let server = Guarded::spawn(&mut cmd, "KILL", Some(d))
-            .map_err(|e| format!("cannot run bgd: {e}"))?;
-        self.server = Some(server);
+        self.server = Some(standby::start(&self.bg, &config, &log)?);
         Ok(())
     }
 
@@ -392,4 +389,17 @@ impl Drop for Cluster {
         }
         self.kill_server();
     }
+}
+
+/// Whether a server log says its port was taken (gRPC's bind failure, which BuildGrid
+/// reports as "Unable to configure socket").
+fn port_taken(log: &str) -> bool {
+    [
+        "in use",
+        "Failed to bind",
+        "Failed to add port",
+        "Unable to configure socket",
+    ]
+    .iter()
+    .any(|m| log.contains(m))
 }

@@ -16,13 +16,14 @@
 //! - scheduler state in the cluster's own PostgreSQL database (survives a server restart);
 //! - platform matching on `OSFamily` and `ISA` only (BuildGrid always matches those two;
 //!   other keys are rejected as unregistered);
-//! - instance name `""`, plaintext gRPC on 127.0.0.1.
+//! - instance name `""`, plaintext gRPC on 127.0.0.1, without `SO_REUSEPORT` (gRPC's default):
+//!   a port another server holds is a bind error, never two servers sharing one port.
 
 use super::cluster::{CasStorage, ClusterOptions};
 use std::path::Path;
 
 /// The YAML for a server on `port` using database `db_url`, with its files under `dir`.
-pub(crate) fn server_config(opts: &ClusterOptions, port: u16, db_url: &str, dir: &Path) -> String {
+pub fn server_config(opts: &ClusterOptions, port: u16, db_url: &str, dir: &Path) -> String {
     let storage = match opts.cas {
         CasStorage::Memory => "!lru-storage &cas-storage\n    size: 1024MB".to_string(),
         CasStorage::Disk => format!(
@@ -87,6 +88,8 @@ instances:
         storage: *cas-storage
 thread-pool-size: 40
 maximum-concurrent-rpcs: 60
+grpc-server-options:
+  grpc.so_reuseport: 0
 "#
     )
 }

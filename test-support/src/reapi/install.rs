@@ -86,6 +86,11 @@ pub fn worker_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("reapi/worker.py")
 }
 
+/// The server wrapper (`test-support/reapi/server.py`).
+pub fn server_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("reapi/server.py")
+}
+
 /// Whether this is a CI run (`CI=true`), where a missing BuildGrid fails the tests.
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")

@@ -4,34 +4,41 @@
 //! ```ignore
 //! let Some(mut cluster) = Cluster::start() else { return }; // skipped: no BuildGrid
 //! let client = cluster.client();
-//! let done = client.run(&ActionSpec::sh("echo hi > out").outputs(&["out"]), &InputRoot::new())?;
-//! assert_eq!(cluster.executions_of(&digest_string(&action)).len(), 1);
-//! cluster.kill_worker(0);   // a lost machine
-//! cluster.restart_server(); // blobs gone (CasStorage::Memory), jobs kept
+//! let spec = ActionSpec::sh("echo hi > out").outputs(&["out"]);
+//! let done = client.run(&spec, &InputRoot::new())?;        // upload, Execute
+//! assert_eq!(cluster.executions().len(), 1);               // what the workers ran
+//! cluster.kill_worker(0);                                  // a lost machine
+//! cluster.restart_server_with(CasStorage::Memory);         // blobs gone, jobs kept
 //! ```
 //!
 //! - [`Cluster::start`]/[`Cluster::start_with`] ([`ClusterOptions`]): a server on a free port
 //!   with its own database, [`Cluster::url`] `grpc://127.0.0.1:PORT`, workers registered on
-//!   return; [`Cluster::startup_time`] says how long that took. [`shared`] is one cluster per
-//!   test binary, started on first use, for tests that kill nothing (give each action a
+//!   return; [`Cluster::startup_report`] says how long that took. [`shared`] is one cluster
+//!   per test binary, started on first use, for tests that kill nothing (give each action a
 //!   distinct `salt` or input, or it is a cache hit from another test).
-//! - Faults: [`Cluster::kill_server`], [`Cluster::restart_server`], [`Cluster::freeze`] /
-//!   [`Cluster::thaw`] (SIGSTOP/SIGCONT), [`Cluster::start_worker`],
-//!   [`Cluster::kill_worker`] (SIGKILL of the worker and its running actions).
+//! - Faults: [`Cluster::kill_server`], [`Cluster::restart_server`],
+//!   [`Cluster::restart_server_with`], [`Cluster::freeze`] / [`Cluster::thaw`]
+//!   (SIGSTOP/SIGCONT), [`Cluster::start_worker`], [`Cluster::kill_worker`] (SIGKILL of the
+//!   worker and of the actions it runs).
 //! - What ran: [`Cluster::executions`] — every action a worker started, with its digest,
 //!   argv, env, outputs and how it ended — from the workers' JSON event logs.
 //! - [`Client`], [`InputRoot`], [`ActionSpec`]: a small blocking REAPI client and builders for
 //!   canonical protos, to drive a cluster by hand.
+//! - `cargo run -p flavor-test-support --example reapi-cluster -- --workers 2 --capacity 4`
+//!   keeps a cluster up for benchmarks and experiments.
 //!
 //! BuildGrid comes from `test-support/reapi/install-buildgrid.sh` (run by `.ci/run`), found
 //! through `FLAVOR_BUILDGRID` or the script's default place; without it the tests print one
 //! `skipped:` line, or fail under `CI=true` ([`buildgrid_or_skip`]). The worker is
-//! `test-support/reapi/worker.py`, run by the venv's Python (see `worker`).
+//! `test-support/reapi/worker.py`, the server is started by `test-support/reapi/server.py`
+//! (both run by the venv's Python).
 //!
-//! Behaviour measured with this harness (the `reapi_harness` tests print the figures):
-//! start-up from nothing to a registered worker ≈ 4–8 s on an idle 2-core machine (the
-//! server's Python imports dominate; PostgreSQL and its template are made once per test
-//! process), ≈ 2 s more for the first cluster of a process.
+//! Start-up, measured by the `reapi_harness` tests on the 2-core machine while other jobs
+//! compiled (load 7–10): the first cluster of a test process ≈ 20 s, of which PostgreSQL
+//! (`initdb`, `bgd migrate`) ≈ 15 s; later clusters 5–10 s; a server restart ≈ 6 s. The
+//! server's Python imports happen ahead of time in a standby process (`standby`), so a
+//! server answers ≈ 2–4 s after it is given its configuration; see
+//! `test-support/reapi/README.md` for the figures and for what BuildGrid does on faults.
 
 mod client;
 mod cluster;
@@ -39,6 +46,7 @@ mod config;
 mod install;
 mod postgres;
 mod procs;
+mod standby;
 mod worker;
 
 pub use client::{
@@ -46,7 +54,8 @@ pub use client::{
     digest_string, encode,
 };
 pub use cluster::{CasStorage, Cluster, ClusterOptions};
-pub use install::{BuildGrid, ENV, VERSION, buildgrid_or_skip, worker_script};
+pub use config::server_config;
+pub use install::{BuildGrid, ENV, VERSION, buildgrid_or_skip, server_script, worker_script};
 /// gRPC status codes and errors, as the [`Client`] returns them.
 pub use tonic::{Code, Status};
 pub use worker::{Done, Execution, WorkerOptions};

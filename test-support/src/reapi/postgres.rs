@@ -1,16 +1,16 @@
 //! The private PostgreSQL server that BuildGrid's scheduler needs (0.9 refuses SQLite).
 //!
-//! One server per test process, started on first use: `initdb` into a fresh temporary
-//! directory, `postgres` in the foreground on a free loopback port (TCP only, trust auth,
+//! One server per test process, started on first use: `initdb` into `pg/` of the harness's
+//! directory for this process, `postgres` in the foreground on a free loopback port (TCP only, trust auth,
 //! durability off), as the `postgres` system user when the tests run as root (PostgreSQL
 //! refuses root). A template database gets `bgd migrate apply` once; every cluster then gets
 //! its own database copied from it ([`Postgres::create_database`], ~0.2 s), so clusters never
 //! see each other's jobs or bots. The server is stopped (SIGQUIT, an immediate shutdown that
-//! still releases its shared memory) and its directory removed by its watchdog when the test
-//! process ends.
+//! still releases its shared memory) and the harness's directory removed by its watchdog when
+//! the test process ends.
 
 use super::install::BuildGrid;
-use super::procs::{Guarded, free_port, logged};
+use super::procs::{Guarded, free_port, logged, process_dir};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -66,16 +66,13 @@ pub(crate) fn bin_dir() -> Option<PathBuf> {
 impl Postgres {
     fn start(bg: &BuildGrid) -> Result<Postgres, String> {
         let bin = bin_dir().ok_or("PostgreSQL's server binaries are not installed")?;
-        let dir = tempfile::Builder::new()
-            .prefix("flavor-reapi-pg-")
-            .tempdir()
-            .map_err(|e| format!("temporary directory for PostgreSQL: {e}"))?
-            .keep();
-        let result = Postgres::init_and_run(&bin, &dir);
-        let pg = match result {
+        let scratch = process_dir()?;
+        let dir = scratch.join("pg");
+        fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        let pg = match Postgres::init_and_run(&bin, &dir, scratch) {
             Ok(pg) => pg,
             Err(e) => {
-                let _ = fs::remove_dir_all(&dir);
+                let _ = fs::remove_dir_all(scratch);
                 return Err(e);
             }
         };
@@ -88,8 +85,9 @@ impl Postgres {
         Ok(pg)
     }
 
-    /// initdb into `dir/data` and start the server on a free port.
-    fn init_and_run(bin: &Path, dir: &Path) -> Result<Postgres, String> {
+    /// initdb into `dir/data` and start the server on a free port; its watchdog removes
+    /// `scratch` (the test process's harness directory) when the process ends.
+    fn init_and_run(bin: &Path, dir: &Path, scratch: &Path) -> Result<Postgres, String> {
         let owner = server_user();
         // The server user must reach its data directory inside our temporary directory.
         fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
@@ -119,7 +117,7 @@ impl Postgres {
         let mut last = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
-            match Postgres::run(bin, dir, owner, port) {
+            match Postgres::run(bin, dir, owner, port, scratch) {
                 Ok(server) => {
                     return Ok(Postgres {
                         bin: bin.to_path_buf(),
@@ -144,6 +142,7 @@ impl Postgres {
         dir: &Path,
         owner: Option<(u32, u32)>,
         port: u16,
+        scratch: &Path,
     ) -> Result<Guarded, String> {
         let log = dir.join(format!("postgres-{port}.log"));
         let cmd = logged(&bin.join("postgres"), &log).map_err(|e| e.to_string())?;
@@ -162,8 +161,8 @@ impl Postgres {
         ] {
             cmd.args(["-c", setting]);
         }
-        let mut server =
-            Guarded::spawn(&mut cmd, "QUIT", Some(dir)).map_err(|e| format!("postgres: {e}"))?;
+        let mut server = Guarded::spawn(&mut cmd, "QUIT", Some(scratch))
+            .map_err(|e| format!("postgres: {e}"))?;
         let start = Instant::now();
         loop {
             let text = fs::read_to_string(&log).unwrap_or_default();

@@ -16,21 +16,24 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// The watchdog: waits for end of file on stdin, then stops process group `$2` with signal
-/// `$1` (up to 2 s), SIGKILLs what is left and removes directory `$3` (if not empty).
+/// `$1` (up to 2 s), SIGKILLs what is left and removes directory `$3` (if not empty; again
+/// a second later if other processes were still writing into it).
 const WATCHDOG: &str = r#"trap '' INT HUP QUIT TERM PIPE
 read _ignored || :
 kill -s "$1" -- "-$2" 2>/dev/null
 i=0
 while [ "$i" -lt 20 ] && kill -0 -- "-$2" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
 kill -s KILL -- "-$2" 2>/dev/null
-[ -z "$3" ] || rm -rf -- "$3"
+[ -z "$3" ] || rm -rf -- "$3" 2>/dev/null || { sleep 1; rm -rf -- "$3"; }
 "#;
 
 /// A process leading its own process group, stopped when dropped or when the test process
@@ -80,6 +83,11 @@ impl Guarded {
             }
             Err(e) => Err(e), // `guarded` drops here and kills the child
         }
+    }
+
+    /// The leader's stdin, if it was piped.
+    pub(crate) fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.child.stdin.take()
     }
 
     /// The leader's PID (also the process group's id).
@@ -241,13 +249,36 @@ fn descendant_groups(pid: u32) -> BTreeSet<u32> {
     groups
 }
 
-/// A loopback port that was free a moment ago (the caller retries if another process takes
-/// it first).
+/// This test process's directory for everything the harness writes (PostgreSQL's data in
+/// `pg/`, one `cluster-*` directory per cluster), mode 0755 so the `postgres` user can reach
+/// its part; PostgreSQL's watchdog removes it when the process ends.
+pub(crate) fn process_dir() -> Result<&'static Path, String> {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("flavor-reapi-")
+            .permissions(std::fs::Permissions::from_mode(0o755))
+            .tempdir()
+            .map_err(|e| format!("temporary directory for the REAPI harness: {e}"))?;
+        Ok(dir.keep())
+    });
+    dir.as_deref().map_err(Clone::clone)
+}
+
+/// A loopback port that was free a moment ago and that this process has not handed out
+/// before (the caller retries if another process takes it first).
 pub(crate) fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral loopback port")
-        .port()
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("bind an ephemeral loopback port")
+            .port();
+        if given.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// A command with no stdin and both output streams appended to `log`.
