@@ -12,7 +12,7 @@
 # else pyenv's newest 3.13+.
 set -euo pipefail
 VERSION=0.9.1
-cache=${FLAVOR_BUILDGRID_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/flavor-ci}
+cache=${FLAVOR_BUILDGRID_CACHE:-${XDG_CACHE_HOME:-${HOME:?neither FLAVOR_BUILDGRID_CACHE nor HOME is set}/.cache}/flavor-ci}
 venv=$cache/buildgrid-$VERSION
 
 installed_version() { # venv -> the buildgrid version its python imports, or nothing

@@ -267,6 +267,62 @@ fn failures_env_and_rest_2_0_output_fields() {
 }
 
 #[test]
+fn actions_in_flight_spread_over_workers_and_slots() {
+    let Some(cluster) = shared() else { return };
+    let salt = unique("parallel");
+    let started = Instant::now();
+    let runs: Vec<_> = (0..8)
+        .map(|i| {
+            let url = cluster.url();
+            let spec = ActionSpec::sh(&format!("sleep 1; echo {i} > o"))
+                .outputs(&["o"])
+                .salt(salt.clone());
+            std::thread::spawn(move || {
+                let done = Client::connect(&url)
+                    .timeout(Duration::from_secs(120))
+                    .run(&spec, &InputRoot::new())
+                    .expect("Execute");
+                let (action, _) = spec.build(&InputRoot::new().build().0);
+                (i, action, done)
+            })
+        })
+        .collect();
+    let mut executions = Vec::new();
+    for run in runs {
+        let (i, action, done) = run.join().expect("client thread");
+        let expected = digest(format!("{i}\n").as_bytes());
+        assert_eq!(output_files(done.result())["o"].0, expected);
+        let ran = cluster.executions_of(&digest_string(&action));
+        assert_eq!(ran.len(), 1, "{ran:#?}");
+        executions.extend(ran);
+    }
+    // 8 one-second actions on 2 workers × 2 slots: about 2 s when they overlap, 8 s if not.
+    let first = executions
+        .iter()
+        .map(|e| e.started_at)
+        .fold(f64::MAX, f64::min);
+    let timeline: Vec<String> = executions
+        .iter()
+        .map(|e| {
+            let end = e.done.as_ref().map_or(0.0, |d| d.finished_at);
+            format!(
+                "w{} {:.2}-{:.2}",
+                e.worker,
+                e.started_at - first,
+                end - first
+            )
+        })
+        .collect();
+    eprintln!(
+        "reapi: 8 × `sleep 1` on 2 workers × 2 slots in {:?}: {}",
+        started.elapsed(),
+        timeline.join(", ")
+    );
+    let workers: std::collections::BTreeSet<usize> = executions.iter().map(|e| e.worker).collect();
+    assert_eq!(workers.len(), 2, "both workers took actions");
+}
+
+#[test]
 fn bytestream_carries_blobs_above_the_message_cap() {
     let Some(cluster) = shared() else { return };
     let client = cluster.client();

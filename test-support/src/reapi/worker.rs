@@ -57,6 +57,8 @@ pub struct Execution {
     pub working_directory: String,
     /// The output paths the worker was asked for.
     pub outputs: Vec<String>,
+    /// When the command was about to start (Unix time, seconds).
+    pub started_at: f64,
     /// How it ended; `None` while running, or if it was cancelled or its worker killed.
     pub done: Option<Done>,
 }
@@ -70,8 +72,11 @@ pub struct Done {
     pub status: i32,
     /// The status message.
     pub message: String,
-    /// Seconds from lease to result.
+    /// Seconds from taking the lease to the result ready (inputs fetched, command run,
+    /// outputs uploaded).
     pub seconds: f64,
+    /// When the worker reported it (Unix time, seconds).
+    pub finished_at: f64,
 }
 
 /// A running worker process and its files.
@@ -178,6 +183,7 @@ pub(crate) fn executions(worker: usize, events: &[Value]) -> Vec<Execution> {
                     .unwrap_or_default(),
                 working_directory: text(&e["working_directory"]),
                 outputs: strings(&e["outputs"]),
+                started_at: e["time"].as_f64().unwrap_or(0.0),
                 done: None,
             });
         } else if e["event"] == "done"
@@ -188,6 +194,7 @@ pub(crate) fn executions(worker: usize, events: &[Value]) -> Vec<Execution> {
                 status: e["status"].as_i64().unwrap_or(-1) as i32,
                 message: text(&e["message"]),
                 seconds: e["seconds"].as_f64().unwrap_or(0.0),
+                finished_at: e["time"].as_f64().unwrap_or(0.0),
             });
         }
     }
