@@ -1,11 +1,12 @@
 //! BuildGrid servers started fast: `test-support/reapi/server.py` (the `bgd server start`
-//! command without its per-start schema check) and one *standby* server per test process
-//! that has done its Python imports ahead of time and waits for a configuration on stdin.
+//! command without its per-start schema check) and a pool of *standby* server processes per
+//! test process that have done their Python imports ahead of time and wait for a
+//! configuration on stdin.
 //!
-//! [`warm`] makes sure a standby is importing (the first cluster calls it before it sets up
-//! PostgreSQL, so the two overlap); [`start`] hands a configuration to the standby, or starts
-//! a server from scratch if there is none ready, and warms the next one. A standby left over
-//! at the end reads end of file on stdin and exits (its watchdog also stops it).
+//! [`warm`] fills the pool (the first cluster calls it before it sets up PostgreSQL, so the
+//! two overlap); [`start`] hands a configuration to a standby, or starts a server from
+//! scratch if there is none, and refills the pool. Standbys left over at the end read end of
+//! file on stdin and exit (their watchdogs also stop them).
 
 use super::install::{BuildGrid, server_script};
 use super::procs::Guarded;
@@ -21,17 +22,22 @@ struct Standby {
     stdin: ChildStdin,
 }
 
-static STANDBY: Mutex<Option<Standby>> = Mutex::new(None);
+/// Standbys kept ready: two, as two tests may start servers at the same time (cargo runs two
+/// test threads on this machine); each waits idle (~100 MB) once imported.
+const POOL: usize = 2;
 
-/// Start a standby unless one is waiting already.
+static STANDBY: Mutex<Vec<Standby>> = Mutex::new(Vec::new());
+
+/// Start standbys until [`POOL`] are waiting or importing.
 pub(crate) fn warm(bg: &BuildGrid) {
-    let mut slot = STANDBY.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(standby) = slot.as_mut()
-        && standby.proc.exited().is_none()
-    {
-        return;
+    let mut pool = STANDBY.lock().unwrap_or_else(|e| e.into_inner());
+    pool.retain_mut(|s| s.proc.exited().is_none());
+    while pool.len() < POOL {
+        match spawn_standby(bg) {
+            Some(standby) => pool.push(standby),
+            None => break,
+        }
     }
-    *slot = spawn_standby(bg);
 }
 
 fn spawn_standby(bg: &BuildGrid) -> Option<Standby> {
@@ -52,7 +58,11 @@ fn spawn_standby(bg: &BuildGrid) -> Option<Standby> {
 pub(crate) fn start(bg: &BuildGrid, config: &Path, log: &Path) -> Result<Guarded, String> {
     let (config_text, log_text) = (config.display().to_string(), log.display().to_string());
     let plain = |s: &str| !s.contains(['\t', '\n']);
-    let standby = STANDBY.lock().unwrap_or_else(|e| e.into_inner()).take();
+    // The oldest standby has had the most time to import.
+    let standby = {
+        let mut pool = STANDBY.lock().unwrap_or_else(|e| e.into_inner());
+        (!pool.is_empty()).then(|| pool.remove(0))
+    };
     if let Some(Standby {
         mut proc,
         mut stdin,
