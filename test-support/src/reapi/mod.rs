@@ -34,11 +34,11 @@
 //! (both run by the venv's Python).
 //!
 //! Start-up, measured by the `reapi_harness` tests on the 2-core machine while other jobs
-//! compiled (load 7–10): the first cluster of a test process ≈ 20 s, of which PostgreSQL
-//! (`initdb`, `bgd migrate`) ≈ 15 s; later clusters 5–10 s; a server restart ≈ 6 s. The
-//! server's Python imports happen ahead of time in a standby process (`standby`), so a
-//! server answers ≈ 2–4 s after it is given its configuration; see
-//! `test-support/reapi/README.md` for the figures and for what BuildGrid does on faults.
+//! compiled (load 10–15): a cluster is up in 5–10 s when the machine is merely busy, up to
+//! ≈ 25 s at the worst; a server restart ≈ 6 s. The server's Python imports happen ahead of
+//! time in standby processes (`standby`), and PostgreSQL starts from a data directory cached
+//! by the first run; see `test-support/reapi/README.md` for the figures and for what
+//! BuildGrid does on faults.
 
 mod client;
 mod cluster;
