@@ -46,16 +46,17 @@ mod config;
 mod install;
 mod postgres;
 mod procs;
+mod protos;
 mod standby;
 mod worker;
 
-pub use client::{
-    ActionSpec, Client, Executed, InputRoot, PreconditionFailure, STREAM_ABOVE, Violation, digest,
-    digest_string, encode,
-};
+pub use client::{Client, Executed, STREAM_ABOVE};
 pub use cluster::{CasStorage, Cluster, ClusterOptions};
 pub use config::server_config;
 pub use install::{BuildGrid, ENV, VERSION, buildgrid_or_skip, server_script, worker_script};
+pub use protos::{
+    ActionSpec, InputRoot, PreconditionFailure, Violation, digest, digest_string, encode,
+};
 /// gRPC status codes and errors, as the [`Client`] returns them.
 pub use tonic::{Code, Status};
 pub use worker::{Done, Execution, WorkerOptions};
