@@ -21,6 +21,9 @@
 //! - [`tools`]: `flavor` run in a sandbox and the conformance kit's per-slot facts.
 //! - [`nginx`]: a real nginx on loopback serving a WebDAV store (`PUT`/`GET`/`HEAD`, optional
 //!   bearer token) and an always-500 endpoint, for the remote cache tests.
+//! - [`reapi`]: a real REAPI v2 cluster (BuildGrid, a private PostgreSQL, test workers) on
+//!   loopback, with fault injection, a log of what the workers ran, and a small blocking
+//!   REAPI client.
 //! - [`remote`]: builds against a remote cache server, the packages a build installed, and the
 //!   server's `/ac/` entries decoded as REAPI `ActionResult`s.
 #![allow(dead_code, missing_docs)]
@@ -31,6 +34,7 @@ pub mod nginx;
 mod packages;
 mod process;
 pub mod project;
+pub mod reapi;
 pub mod remote;
 mod sandbox;
 mod tar;

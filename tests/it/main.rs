@@ -21,6 +21,7 @@ mod launcher_run;
 mod launcher_security;
 mod launcher_setup;
 mod launcher_trust;
+mod reapi_harness;
 mod remote_cache;
 mod remote_faults;
 mod remote_nginx_harness;
