@@ -10,6 +10,7 @@ mod build_incremental;
 mod build_reproducible;
 mod build_workspace;
 mod cli;
+mod fixtures;
 mod launcher_attacks;
 mod launcher_cache;
 mod launcher_cli;
