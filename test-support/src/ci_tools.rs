@@ -92,7 +92,10 @@ pub fn pyinstaller() -> Option<PathBuf> {
 pub fn pip() -> Option<Command> {
     let python = match venv_state() {
         Ok(()) => venv().join("bin/python"),
-        Err(_) => need::on_path("python3")?,
+        Err(_) => match need::on_path("python3") {
+            Some(python3) => python3,
+            None => return need::missing("no python3 (for pip) on PATH", RUN_TOOLS),
+        },
     };
     let mut cmd = Command::new(python);
     cmd.args(["-m", "pip", "--disable-pip-version-check", "--no-input"]);

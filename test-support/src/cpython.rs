@@ -10,13 +10,13 @@
 //! host's site-packages; strips the ELF files; sets RUNPATH `$ORIGIN/../lib` on the
 //! executable, `$ORIGIN` on libpython and `$ORIGIN/../..` on `lib-dynload/*.so` with
 //! patchelf; checks that no RUNPATH names the source; and writes a deterministic tar.gz
-//! (sorted, mtime [`EPOCH`], owner 0).
+//! with GNU tar (sorted, mtime [`EPOCH`], owner 0).
 //!
 //! The archive is cached as `target/flavor-fixtures/cpython/cpython-<version>+<key>-x86_64-
-//! unknown-linux-gnu-install_only.tar.gz`, `<key>` hashing the recipe and the source's
-//! executable and libpython, built once per machine under a lock.
+//! unknown-linux-gnu-install_only.tar.gz`, `<key>` hashing the recipe and the identity of the
+//! source's executable and libpython, built once per machine under a lock.
 
-use crate::fixture_cache::{kind_dir, locked, run_checked, sha256_bytes, sha256_file, staging};
+use crate::fixture_cache::{kind_dir, locked, run_checked, sha256_bytes, staging};
 use crate::need;
 use std::fs;
 use std::io;
@@ -28,7 +28,7 @@ use std::sync::OnceLock;
 pub const EPOCH: u64 = 1_700_000_000;
 
 /// Bump when the recipe changes: it is part of the cache key.
-const RECIPE: &str = "flavor cpython fixture recipe 1";
+const RECIPE: &str = "flavor cpython fixture recipe 2";
 
 /// The pbs-style target triple in the archive name.
 const TRIPLE: &str = "x86_64-unknown-linux-gnu";
@@ -120,13 +120,17 @@ fn source_prefix() -> Option<PathBuf> {
     }
 }
 
-/// The cache key: the recipe, the source path, and the bytes of its executable and libpython.
+/// The cache key: the recipe, the source path, and the identity of its executable and
+/// libpython (size, mtime, inode — a rebuilt or replaced interpreter gets a new key; hashing
+/// 30 MB in an unoptimised test build would cost seconds on every run).
 fn cache_key(source: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
     let mut text = format!("{RECIPE}\n{}\n", source.display());
     for f in ["bin/python3.12", "lib/libpython3.12.so.1.0"] {
-        let h = sha256_file(&source.join(f))
-            .unwrap_or_else(|e| panic!("hash {}: {e}", source.join(f).display()));
-        text.push_str(&format!("{f} {h}\n"));
+        let m = fs::metadata(source.join(f))
+            .unwrap_or_else(|e| panic!("{}: {e}", source.join(f).display()));
+        let (size, mtime, nsec, ino) = (m.size(), m.mtime(), m.mtime_nsec(), m.ino());
+        text.push_str(&format!("{f} {size} {mtime}.{nsec:09} {ino}\n"));
     }
     sha256_bytes(text.as_bytes())[..16].to_string()
 }
@@ -175,7 +179,7 @@ fn build(source: &Path, archive: &Path, tools: &Tools) -> Result<(), String> {
         }
     }
     let tmp = stage.path().join("archive.tar.gz");
-    write_archive(stage.path(), "python", &tmp).map_err(|e| format!("tar: {e}"))?;
+    write_archive(stage.path(), "python", &tmp)?;
     fs::rename(&tmp, archive).map_err(|e| format!("publish: {e}"))
 }
 
@@ -251,64 +255,35 @@ fn copy_pruned(from: &Path, to: &Path, rel: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Write `<base>/<top>` as a deterministic tar.gz at `out`.
-fn write_archive(base: &Path, top: &str, out: &Path) -> io::Result<()> {
-    let file = fs::File::create(out)?;
-    let gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(file, flate2::Compression::new(6));
-    let mut tar = tar::Builder::new(gz);
-    tar.follow_symlinks(false);
-    append_tree(&mut tar, base, Path::new(top))?;
-    tar.into_inner()?.finish()?.sync_all()
-}
-
-fn append_tree<W: io::Write>(tar: &mut tar::Builder<W>, base: &Path, rel: &Path) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = base.join(rel);
-    let meta = fs::symlink_metadata(&path)?;
-    let mut header = tar::Header::new_gnu();
-    header.set_mtime(EPOCH);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mode(meta.permissions().mode() & 0o7777);
-    if meta.file_type().is_symlink() {
-        header.set_entry_type(tar::EntryType::Symlink);
-        header.set_size(0);
-        tar.append_link(&mut header, rel, fs::read_link(&path)?)?;
-    } else if meta.is_dir() {
-        header.set_entry_type(tar::EntryType::Directory);
-        header.set_size(0);
-        tar.append_data(&mut header, rel, io::empty())?;
-        let mut names: Vec<_> = fs::read_dir(&path)?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<Result<_, _>>()?;
-        names.sort();
-        for name in names {
-            append_tree(tar, base, &rel.join(name))?;
-        }
-    } else {
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_size(meta.len());
-        tar.append_data(&mut header, rel, fs::File::open(&path)?)?;
-    }
-    Ok(())
+/// Write `<base>/<top>` as a deterministic tar.gz at `out` with GNU tar and gzip (sorted
+/// names, fixed mtime, owner 0, no extended attributes, no name or time in the gzip header).
+fn write_archive(base: &Path, top: &str, out: &Path) -> Result<(), String> {
+    run_checked(
+        Command::new("tar")
+            .args(["--create", "--format=gnu", "--sort=name"])
+            .arg(format!("--mtime=@{EPOCH}"))
+            .args(["--owner=0", "--group=0", "--numeric-owner"])
+            .args(["--no-acls", "--no-xattrs", "--no-selinux"])
+            .args(["--use-compress-program", "gzip -6 -n", "--file"])
+            .arg(out)
+            .arg("--directory")
+            .arg(base)
+            .arg(top),
+    )
+    .map(drop)
 }
 
 impl RelocatablePython {
     /// Unpack the archive into `dir` (symlinks and modes kept); returns `dir/python`.
     pub fn unpack_into(&self, dir: &Path) -> PathBuf {
-        let file = fs::File::open(&self.archive)
-            .unwrap_or_else(|e| panic!("open {}: {e}", self.archive.display()));
-        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
-        tar.set_preserve_permissions(true);
-        tar.unpack(dir).unwrap_or_else(|e| {
-            panic!(
-                "unpack {} into {}: {e}",
-                self.archive.display(),
-                dir.display()
-            )
-        });
+        run_checked(
+            Command::new("tar")
+                .args(["--extract", "--gzip", "--preserve-permissions", "--file"])
+                .arg(&self.archive)
+                .arg("--directory")
+                .arg(dir),
+        )
+        .unwrap_or_else(|e| panic!("unpack {}: {e}", self.archive.display()));
         dir.join("python")
     }
 
