@@ -25,6 +25,8 @@ pub struct HiddenPython {
     pub dirs: Vec<PathBuf>,
     /// Files covered by `/dev/null` (exec then fails with "permission denied").
     pub files: Vec<PathBuf>,
+    /// util-linux's `unshare`.
+    unshare: PathBuf,
 }
 
 /// The host Python locations, if this process may hide them (`unshare -m` works); else the
@@ -74,7 +76,11 @@ fn find() -> Result<HiddenPython, String> {
         }
         files.extend(children(&dir, is_python_name).filter(|p| p.is_file()));
     }
-    Ok(HiddenPython { dirs, files })
+    Ok(HiddenPython {
+        dirs,
+        files,
+        unshare,
+    })
 }
 
 /// `python`, `python3`, `python3.12`, `python2.7` — not `python3-config` or `pythonw`.
@@ -153,11 +159,37 @@ impl HiddenPython {
     /// Arguments, environment and working directory are set on the returned `Command` as
     /// usual; the working directory must not be inside a hidden directory.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new("unshare");
+        let mut cmd = Command::new(&self.unshare);
         cmd.args(["-m", "--propagation", "private", "--", "/bin/sh", "-c"])
             .arg(self.script())
             .arg("flavor-nopython")
             .arg(program);
         cmd
+    }
+
+    /// `cmd` (program, arguments, working directory, environment changes) run with every
+    /// host Python hidden. `std` does not tell whether `cmd` cleared its environment: say so
+    /// with `env_cleared` (a [`Sandbox`](crate::Sandbox) command does).
+    pub fn wrap(&self, cmd: &Command, env_cleared: bool) -> Command {
+        let mut hidden = self.command(cmd.get_program());
+        hidden.args(cmd.get_args());
+        if env_cleared {
+            hidden.env_clear();
+        }
+        for (key, value) in cmd.get_envs() {
+            match value {
+                Some(v) => hidden.env(key, v),
+                None => hidden.env_remove(key),
+            };
+        }
+        if let Some(dir) = cmd.get_current_dir() {
+            hidden.current_dir(dir);
+        }
+        hidden
+    }
+
+    /// [`Sandbox::command`](crate::Sandbox::command) for `pkg`, with every host Python hidden.
+    pub fn sandbox_command(&self, sandbox: &crate::Sandbox, pkg: &Path) -> Command {
+        self.wrap(&sandbox.command(pkg), true)
     }
 }

@@ -14,7 +14,7 @@ use std::process::Command;
 use support::cpython::{RelocatablePython, cpython312};
 use support::hidden_python::{STILL_RUNS, hidden_python};
 use support::upstream::{self, Kind, platform_of};
-use support::{ci_tools, cross, run, wheels};
+use support::{Sandbox, ci_tools, cross, run, wheels};
 
 fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -312,13 +312,17 @@ fn a_pinned_app_installs_offline_and_runs_on_the_relocatable_cpython_without_hos
         .env("UV_PYTHON_DOWNLOADS", "never"));
     install.ok();
     let code = format!(
-        "import sys; sys.path.insert(0, {:?}); import cowsay; cowsay.cow('flavor')",
+        "import os, sys; sys.path.insert(0, {:?}); import cowsay; cowsay.cow('flavor'); \
+         print(os.environ['HOME'])",
         site.to_str().unwrap()
     );
+    // As a package test would run it: in a sandbox (cleared environment, private HOME).
+    let sb = Sandbox::new();
     let out = run(hidden
-        .command(RelocatablePython::python3(&root))
+        .sandbox_command(&sb, &RelocatablePython::python3(&root))
         .args(["-I", "-c", &code]));
     out.ok();
+    assert_eq!(out.stdout.lines().last(), sb.home().to_str());
     assert!(out.stdout.contains("| flavor |"), "{}", out.stdout);
     assert!(out.stdout.contains("^__^"), "{}", out.stdout);
 }
