@@ -26,10 +26,31 @@
 //!   REAPI client.
 //! - [`remote`]: builds against a remote cache server, the packages a build installed, and the
 //!   server's `/ac/` entries decoded as REAPI `ActionResult`s.
+//!
+//! Tools and fixtures for Python apps, other platforms and benchmarks (issues 16–18), each
+//! following the [`need`] rule (skip with one line outside CI, fail under `CI=true`):
+//!
+//! - [`need`]: that rule, and `$PATH` lookups.
+//! - [`ci_tools`]: uv and PyInstaller, pinned in `.ci/tools.txt`, from the venv `.ci/tools.sh`
+//!   makes; pip for downloads.
+//! - [`cross`]: the aarch64 cross compiler and qemu's aarch64 interpreter in binfmt_misc.
+//! - [`upstream`]: FlavorPack 0.5.4's Rust and Go launchers for five platforms, from the
+//!   PyPI wheels, header-checked ([`upstream::platform_of`]).
+//! - [`cpython`]: a relocatable CPython 3.12 in python-build-standalone "install_only" layout,
+//!   made from pyenv's interpreter.
+//! - [`hidden_python`]: commands run with every host Python hidden (`unshare -m` + tmpfs).
+//! - [`wheels`]: pinned wheel sets of real PyPI apps (cowsay, tabulate, pyfiglet, httpie).
+//! - [`fixture_cache`]: where those live (`target/flavor-fixtures/`) and the build-once lock.
 #![allow(dead_code, missing_docs)]
 
+pub mod ci_tools;
+pub mod cpython;
+pub mod cross;
 mod files;
+pub mod fixture_cache;
+pub mod hidden_python;
 pub mod kit;
+pub mod need;
 pub mod nginx;
 mod packages;
 mod process;
@@ -39,6 +60,8 @@ pub mod remote;
 mod sandbox;
 mod tar;
 pub mod tools;
+pub mod upstream;
+pub mod wheels;
 
 pub use self::{
     files::{copy_package, count_lines, files_under, find_bytes, flip_byte},
@@ -82,6 +105,14 @@ pub fn flavor_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// The cargo target directory (`target/`, or wherever `CARGO_TARGET_DIR` put it).
+pub fn target_dir() -> PathBuf {
+    profile_dir()
+        .parent()
+        .expect("the profile directory sits in the target directory")
+        .to_path_buf()
 }
 
 /// The static launcher `build.rs` built for this workspace (or `$FLAVOR_LAUNCHER_PREBUILT`).

@@ -11,6 +11,7 @@ mod build_races;
 mod build_reproducible;
 mod build_workspace;
 mod cli;
+mod fixtures;
 mod launcher_attacks;
 mod launcher_cache;
 mod launcher_cli;
