@@ -26,6 +26,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod archive;
 pub mod compat;
 pub mod descriptor;
 #[cfg(feature = "write")]

@@ -10,6 +10,7 @@ mod build_incremental;
 mod build_reproducible;
 mod build_workspace;
 mod cli;
+mod launcher_bombs;
 mod launcher_cache;
 mod launcher_cli;
 mod launcher_conformance;
