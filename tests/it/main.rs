@@ -26,5 +26,6 @@ mod tools_cache;
 mod tools_extract;
 mod tools_init_import;
 mod tools_keys;
+mod tools_verify;
 mod tools_workenv;
 mod watch;
