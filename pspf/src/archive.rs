@@ -29,9 +29,12 @@ pub const MAX_PAX_HEADER: u64 = 64 * 1024;
 pub struct Member {
     /// 1-based position in the archive, extension headers included.
     pub number: u64,
+    /// The member's path as recorded (long name, PAX `path` or header), not yet checked
+    /// for `..` or absolute components.
     pub path: PathBuf,
     /// The link target of a symbolic or hard link.
     pub link: Option<PathBuf>,
+    /// The header's type flag.
     pub kind: tar::EntryType,
     /// Permission bits from the header (0o644 when unreadable).
     pub mode: u32,

@@ -467,6 +467,11 @@ fn metadata_over_the_size_limit_is_refused_with_a_clear_error() {
     let pkg = env_heavy(&sb, "huge.psp", 300_000);
     let m = launch(&sb, &pkg);
     assert_refused(&sb, &pkg, &m, 102, &["metadata", "more than 4194304 bytes"]);
+    assert!(
+        !m.run.stderr.contains("relaxed"),
+        "no validation level runs it: {}",
+        m.run.stderr
+    );
     for cmd in ["verify", "inspect"] {
         let out = support::tools::flavor(&sb, &[cmd, pkg.to_str().unwrap()]);
         assert_ne!(out.code, Some(0), "flavor {cmd} accepted it");
