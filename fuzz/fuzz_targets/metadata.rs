@@ -3,7 +3,8 @@
 //! the plain JSON seeds reach it directly), and whatever `gunzip_metadata` returns is parsed
 //! as well.
 //!
-//! Asserts: nothing panics; for every input `from_json` accepts, `to_canonical_json` succeeds,
+//! Asserts: nothing panics; `gunzip_metadata` never returns more than `MAX_METADATA_JSON`
+//! bytes, however far the input would expand; for every input `from_json` accepts, `to_canonical_json` succeeds,
 //! its output parses again to an equal `Metadata`, and canonicalising that copy gives the same
 //! bytes (the canonical form is a fixed point); the per-slot helpers (`destination`, `sha256`,
 //! `digest_matches`, `mode`) never panic.
@@ -11,7 +12,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use pspf::Metadata;
-use pspf::metadata::gunzip_metadata;
+use pspf::metadata::{MAX_METADATA_JSON, gunzip_metadata};
 
 fn check_json(bytes: &[u8]) {
     let meta = match Metadata::from_json(bytes) {
@@ -51,7 +52,10 @@ fn check_json(bytes: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     match gunzip_metadata(data) {
-        Ok(json) => check_json(&json),
+        Ok(json) => {
+            assert!(json.len() as u64 <= MAX_METADATA_JSON, "unbounded metadata");
+            check_json(&json)
+        }
         Err(e) => {
             let _ = e.to_string();
         }

@@ -3,12 +3,17 @@
 //! end and extracted with `extract_slot`, all slots into one fresh destination directory, the
 //! way a launcher fills its work environment. `verify` and `upstream_compatibility` run on the
 //! package too. Independently, the raw bytes go straight to `pspf::extract::unpack_tar` (the
-//! whole input as a tar stream) into another fresh destination.
+//! whole input as a tar stream) into another fresh destination, and are walked member by
+//! member with `pspf::archive::for_each_member`.
 //!
 //! Each run works in its own directory `<run>/` holding `dest/` plus one file beside it (the
 //! package file, or a canary for the raw tar case), inside a per-process root directory.
 //!
-//! Asserts: nothing panics, and nothing is written outside `dest/`: afterwards `<run>/` holds
+//! Asserts: nothing panics; a verification whose signature check fails never parses the
+//! metadata (its `metadata` check is skipped); every member `for_each_member` yields names a
+//! path and link of at most `MAX_PATH` bytes without NULs, its data is all there, and the
+//! headers and data of an accepted archive fit in the input (no header is ever expanded
+//! beyond what the bytes hold); and nothing is written outside `dest/`: afterwards `<run>/` holds
 //! exactly `dest/` (still a real directory) and the file beside it, that file still has its
 //! contents and a link count of 1, `<run>/` keeps its mode, and once `<run>/` is removed the
 //! per-process root is empty again.
@@ -19,6 +24,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use pspf::archive::{MAX_PATH, for_each_member};
+use pspf::verify::Outcome;
 use pspf::{Package, VerifyOptions};
 use std::collections::BTreeSet;
 use std::fs;
@@ -161,7 +168,18 @@ fn exercise_package(data: &[u8]) {
         let _ = format!("{pkg:?}");
         let _ = pkg.metadata().map(|m| m.package.name.len());
         let _ = pkg.find_slot("0");
-        let _ = pkg.verify(&VerifyOptions::default()).is_ok();
+        let report = pkg.verify(&VerifyOptions::default());
+        let signature_failed = report
+            .checks
+            .iter()
+            .any(|c| c.name == "signature" && !c.passed());
+        if signature_failed {
+            let metadata = report.checks.iter().find(|c| c.name == "metadata");
+            assert!(
+                matches!(metadata.map(|c| &c.outcome), Some(Outcome::Skipped(_))),
+                "metadata was parsed although its signature failed"
+            );
+        }
         let _ = pspf::compat::upstream_compatibility(&pkg);
         if let Ok(mut launcher) = pkg.launcher_reader() {
             let _ = io::copy(&mut launcher, &mut io::sink());
@@ -205,7 +223,30 @@ fn exercise_raw_tar(data: &[u8]) {
     run.finish("raw tar");
 }
 
+fn exercise_members(data: &[u8]) {
+    let mut footprint = 0u64;
+    let walked = for_each_member(data, |member, content| {
+        for name in std::iter::once(&member.path).chain(member.link.as_ref()) {
+            let bytes = name.as_os_str().as_encoded_bytes();
+            assert!(bytes.len() as u64 <= MAX_PATH, "a {}-byte name", bytes.len());
+            assert!(!bytes.contains(&0), "a name with a NUL");
+        }
+        let n = io::copy(content, &mut io::sink())?;
+        assert_eq!(n, member.size, "{}: short member data", member.label());
+        footprint += 512 + member.size.div_ceil(512) * 512;
+        Ok(())
+    });
+    if walked.is_ok() {
+        assert!(
+            footprint <= data.len() as u64,
+            "members take {footprint} bytes of a {}-byte archive",
+            data.len()
+        );
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     exercise_package(data);
     exercise_raw_tar(data);
+    exercise_members(data);
 });

@@ -86,6 +86,9 @@ pub fn verify(pkg: &Package, level: Validation) -> Result<bool> {
         let first = failures.next().expect("peeked");
         let hint = if first.kind() == pspf::ErrorKind::UntrustedKey {
             "trust the key (flavor key trust KEY) or run with FLAVOR_VALIDATION=standard"
+        } else if !first.kind().is_integrity() {
+            // Unreadable, not tampered: no validation level can run it.
+            "the package is malformed; rebuild it or re-download it"
         } else {
             "the package is damaged or was tampered with; rebuild or re-download it (FLAVOR_VALIDATION=relaxed runs it anyway, unsafely)"
         };

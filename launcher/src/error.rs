@@ -52,7 +52,8 @@ pub fn code_for(kind: ErrorKind) -> u8 {
         ErrorKind::NotAPackage
         | ErrorKind::UnsupportedVersion
         | ErrorKind::Malformed
-        | ErrorKind::Metadata => exit::FORMAT,
+        | ErrorKind::Metadata
+        | ErrorKind::Archive => exit::FORMAT,
         ErrorKind::UnknownOperation | ErrorKind::UnsafePath => exit::EXTRACT,
         ErrorKind::Io | ErrorKind::Key => exit::IO,
         k if k.is_integrity() => exit::INTEGRITY,

@@ -1,20 +1,25 @@
 //! Can the upstream FlavorPack launchers run this package? (PSPF.md, promise 1.)
 //!
 //! The measured upstream launchers (Rust 0.3.0, Rust 0.5.4, Go 0.5.4) run a package only when
-//! it uses what they know: codecs raw, gzip, tar, tar.gz; no symbolic links inside archives;
-//! no placeholders in `execution.env`; a command whose program is found through
-//! `{workenv}/bin` or `PATH`; and, for Rust 0.3.0, the metadata fields its strict parser
-//! requires. [`upstream_compatibility`] lists every rule a package breaks.
+//! it uses what they know: codecs raw, gzip, tar, tar.gz; no symbolic links inside archives
+//! (0.5.4); no self-referential (`$SELF`) slot (0.5.4); no placeholders in `execution.env`
+//! (Rust 0.3.0 and Go 0.5.4 pass them literally; Rust 0.5.4 expands them); a command whose
+//! program is found through `{workenv}/bin` or `PATH`; and, for Rust 0.3.0, the metadata
+//! fields its strict parser requires. [`upstream_compatibility`] lists every rule a package
+//! breaks.
 
+use crate::archive::for_each_member;
 use crate::error::Result;
 use crate::reader::Package;
+use crate::verify::is_self_reference;
 
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incompatibility {
     /// Which upstream launchers are affected (`"all"`, `"rust-0.3.0"`, …).
     pub launchers: &'static str,
-    /// Short rule name (`codec`, `symlink`, `env-placeholder`, `command`, `metadata`).
+    /// Short rule name (`codec`, `symlink`, `self-ref`, `env-placeholder`, `command`,
+    /// `metadata`).
     pub rule: &'static str,
     /// What exactly breaks it.
     pub detail: String,
@@ -33,6 +38,18 @@ pub fn upstream_compatibility(pkg: &Package) -> Result<Vec<Incompatibility>> {
     let mut out = Vec::new();
     for i in 0..pkg.slot_count() {
         let id = meta.slots.get(i).map(|s| s.id.as_str()).unwrap_or("?");
+        if let Some(m) = meta.slots.get(i)
+            && is_self_reference(m, &pkg.descriptors()[i])
+        {
+            out.push(Incompatibility {
+                launchers: "rust-0.5.4, go-0.5.4",
+                rule: "self-ref",
+                detail: format!(
+                    "slot {i} ({id}) refers to the package itself ($SELF); 0.5.4 launchers check its all-zero checksum and refuse the package"
+                ),
+            });
+            continue;
+        }
         let codec = match pkg.slot_codec(i) {
             Ok(c) => c,
             Err(e) => {
@@ -53,14 +70,13 @@ pub fn upstream_compatibility(pkg: &Package) -> Result<Vec<Incompatibility>> {
                 ),
             });
         } else if codec.is_tar() {
-            let mut archive = tar::Archive::new(pkg.slot_reader(i)?);
             let mut links = Vec::new();
-            for entry in archive.entries()? {
-                let entry = entry?;
-                if entry.header().entry_type().is_symlink() {
-                    links.push(entry.path()?.display().to_string());
+            for_each_member(pkg.slot_reader(i)?, |member, _| {
+                if member.kind.is_symlink() {
+                    links.push(member.path.display().to_string());
                 }
-            }
+                Ok(())
+            })?;
             if !links.is_empty() {
                 out.push(Incompatibility {
                     launchers: "rust-0.5.4, go-0.5.4",
@@ -76,10 +92,10 @@ pub fn upstream_compatibility(pkg: &Package) -> Result<Vec<Incompatibility>> {
     for (k, v) in &meta.execution.env {
         if has_placeholder(v) {
             out.push(Incompatibility {
-                launchers: "all",
+                launchers: "rust-0.3.0, go-0.5.4",
                 rule: "env-placeholder",
                 detail: format!(
-                    "execution.env {k}={v:?} uses a placeholder; upstream launchers pass it literally"
+                    "execution.env {k}={v:?} uses a placeholder; Rust 0.3.0 and Go 0.5.4 pass it literally (Rust 0.5.4 expands it)"
                 ),
             });
         }

@@ -13,7 +13,8 @@ pub enum ErrorKind {
     NotAPackage,
     /// The index names a format version this crate does not read.
     UnsupportedVersion,
-    /// An offset or size in the index or a descriptor points outside the file or overflows.
+    /// An offset or size in the index or a descriptor points outside the file or overflows, or
+    /// a slot's encoded stream does not decode.
     Malformed,
     /// The Adler-32 of the index does not match the stored one.
     IndexChecksum,
@@ -35,6 +36,11 @@ pub enum ErrorKind {
     SlotDigest,
     /// A descriptor field disagrees with the signed metadata (operations, slot count, digest).
     DescriptorMismatch,
+    /// A slot decodes to more (or fewer) bytes than its signed metadata declares.
+    DecodedSize,
+    /// A tar member is malformed or over a bound (a long name past `PATH_MAX`, a PAX header
+    /// over its limit, a sparse member); the archive is refused before that member is read.
+    Archive,
     /// A slot uses an operation (codec) this crate does not implement.
     UnknownOperation,
     /// An archive entry would land outside the destination directory.
@@ -60,6 +66,7 @@ impl ErrorKind {
                 | ErrorKind::SlotChecksum
                 | ErrorKind::SlotDigest
                 | ErrorKind::DescriptorMismatch
+                | ErrorKind::DecodedSize
         )
     }
 }
@@ -128,6 +135,29 @@ pub enum Error {
     },
 
     #[error(
+        "slot {slot} ({id}) decodes to {} {decoded} bytes, but its signed metadata declares {declared}",
+        over_or_only(.over)
+    )]
+    DecodedSize {
+        slot: usize,
+        id: String,
+        /// The size the signed metadata declares.
+        declared: u64,
+        /// Bytes decoded when the reader stopped.
+        decoded: u64,
+        /// True when decoding overran `declared` (and was stopped there), false when the
+        /// stream ended short of it.
+        over: bool,
+    },
+
+    #[error("refusing tar archive at member {member}: {reason}")]
+    Archive {
+        /// `#n` (1-based position in the archive) and, once known, the member's path.
+        member: String,
+        reason: String,
+    },
+
+    #[error(
         "{context}: unknown operation {name} ({op:#04x}); this reader decodes raw, gzip, zstd and tar"
     )]
     UnknownOperation {
@@ -165,6 +195,8 @@ impl Error {
             Error::SlotChecksum { .. } => ErrorKind::SlotChecksum,
             Error::SlotDigest { .. } => ErrorKind::SlotDigest,
             Error::DescriptorMismatch { .. } => ErrorKind::DescriptorMismatch,
+            Error::DecodedSize { .. } => ErrorKind::DecodedSize,
+            Error::Archive { .. } => ErrorKind::Archive,
             Error::UnknownOperation { .. } => ErrorKind::UnknownOperation,
             Error::UnsafePath { .. } => ErrorKind::UnsafePath,
             Error::Key { .. } => ErrorKind::Key,
@@ -207,6 +239,10 @@ impl Error {
             Error::Io(err)
         }
     }
+}
+
+fn over_or_only(over: &bool) -> &'static str {
+    if *over { "more than" } else { "only" }
 }
 
 /// `Result` with this crate's [`Error`].

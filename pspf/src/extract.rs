@@ -6,13 +6,25 @@
 //! [`crate::Error::UnsafePath`], and device nodes are refused outright. Extraction streams
 //! and verifies the slot as it goes; callers extract into a private staging directory and
 //! publish it only when this returns `Ok`.
+//!
+//! What a tampered slot can write before it is refused is bounded: a slot whose stored bytes
+//! are at most [`VERIFY_BEFORE_DECODING`], and every slot whose metadata declares no decoded
+//! size (upstream writers), is hashed before a byte of it is decoded, so it writes nothing; a
+//! larger flavor slot is decoded as it is hashed and stops at the decoded size its signed
+//! metadata declares. Whatever breaks first, a slot whose digest fails is reported as
+//! tampered.
 
 use crate::error::{Error, Result};
 use crate::reader::Package;
+use crate::stream::SlotReader;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
+
+/// Stored size up to which a slot is verified before it is decoded (hashing a mebibyte twice
+/// costs well under a millisecond; larger slots are hashed as they decode, in one pass).
+pub const VERIFY_BEFORE_DECODING: u64 = 1024 * 1024;
 
 /// Turn a recorded slot target into a safe relative path (`{workenv}/bin/x` → `bin/x`).
 /// Returns an empty path for the workenv root itself.
@@ -118,20 +130,47 @@ impl Package {
     }
 
     /// [`Package::extract_slot`], optionally without checking the slot's digests (for
-    /// launchers running at a validation level that only warns).
+    /// launchers running at a validation level that only warns). The declared decoded size
+    /// bounds the output either way.
     pub fn extract_slot_with(&self, i: usize, dest: &Path, verify: bool) -> Result<PathBuf> {
         let codec = self.slot_codec(i)?;
+        let limit = self.decode_limit(i);
+        if verify && (limit.is_none() || self.descriptors()[i].size <= VERIFY_BEFORE_DECODING) {
+            // Refuse a tampered slot before anything of it is decoded or written.
+            self.verify_slot_bytes(i)?;
+        }
         let stored = if verify {
             self.stored_reader(i)?
         } else {
             self.stored_reader_unverified(i)?
         };
-        let reader = crate::stream::SlotReader::new(stored, codec)?;
-        if codec.is_tar() {
-            fs::create_dir_all(dest)?;
-            unpack_tar(reader, dest)?;
-            return Ok(dest.to_path_buf());
+        let mut reader = SlotReader::new(stored, codec)?.with_limit(limit);
+        let written = if codec.is_tar() {
+            fs::create_dir_all(dest)
+                .map_err(Error::from)
+                .and_then(|()| unpack_tar(&mut reader, dest))
+                .map(|_| dest.to_path_buf())
+        } else {
+            self.write_file_slot(i, &mut reader, dest)
+        };
+        match written {
+            // A tampered slot can break the archive or the decoder before its last byte is
+            // hashed: hash the rest, and report tampering as what it is.
+            Err(e) if !e.kind().is_integrity() => match reader.verify_rest() {
+                Err(tampered) if tampered.kind().is_integrity() => Err(tampered),
+                _ => Err(e),
+            },
+            other => other,
         }
+    }
+
+    /// Write file slot `i`, decoded by `reader`, at its target under `dest`.
+    fn write_file_slot(
+        &self,
+        i: usize,
+        reader: &mut SlotReader<'_>,
+        dest: &Path,
+    ) -> Result<PathBuf> {
         let meta = self.slot_metadata(i);
         let target = meta
             .map(|m| m.destination().to_string())

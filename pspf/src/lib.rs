@@ -10,7 +10,9 @@
 //! - [`Package::verify`] reports every integrity check separately ([`verify::Report`]);
 //! - [`Package::slot_reader`] decodes a slot as a `Read`, verifying its digest as it streams;
 //! - [`Package::extract_slot`] / [`extract::unpack_tar`] extract without ever writing outside
-//!   the destination;
+//!   the destination, never decoding a slot past its signed decoded size;
+//! - [`archive::for_each_member`] walks a tar stream with every header bounded before it is
+//!   read;
 //! - [`write_package`] writes a reproducible, signed package (feature `write`);
 //! - [`keys`] derives keys from seeds and reads/writes PEM key files.
 //!
@@ -26,6 +28,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod archive;
 pub mod compat;
 pub mod descriptor;
 #[cfg(feature = "write")]

@@ -12,8 +12,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Read;
 
-/// Largest uncompressed metadata a reader accepts (protects against gzip bombs).
-pub const MAX_METADATA_JSON: u64 = 64 * 1024 * 1024;
+/// Largest uncompressed metadata a reader accepts (4 MiB; the upstream Rust verifier accepts
+/// 1 MiB). Bounds what is decompressed and parsed, whatever the compressed bytes claim.
+pub const MAX_METADATA_JSON: u64 = 4 * 1024 * 1024;
 
 /// The whole metadata document.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -70,6 +71,10 @@ pub struct SlotMetadata {
     pub target: String,
     #[serde(default)]
     pub size: u64,
+    /// Size after decoding, recorded by flavor: readers stop decoding the slot there.
+    /// Upstream writers record none (their slots are verified before they are decoded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded_size: Option<u64>,
     /// `sha256:<64 hex>` of the stored bytes (Python's `_attestation` slot: 16 bare hex digits).
     #[serde(default, deserialize_with = "lenient_string")]
     pub checksum: String,
@@ -312,7 +317,7 @@ pub fn gunzip_metadata(gz: &[u8]) -> Result<Vec<u8>> {
         .map_err(|e| Error::metadata(format!("gzip: {e}")))?;
     if out.len() as u64 > MAX_METADATA_JSON {
         return Err(Error::metadata(format!(
-            "decompressed metadata exceeds {MAX_METADATA_JSON} bytes"
+            "it decompresses to more than {MAX_METADATA_JSON} bytes, the most a reader accepts"
         )));
     }
     Ok(out)

@@ -8,17 +8,21 @@
 use crate::descriptor::{DESCRIPTOR_SIZE, SlotDescriptor, parse_table};
 use crate::error::{Error, Result};
 use crate::index::{Index, TRAILER_SIZE};
-use crate::metadata::{Metadata, SlotMetadata, gunzip_metadata};
+use crate::metadata::{MAX_METADATA_JSON, Metadata, SlotMetadata, gunzip_metadata};
 use crate::ops::Codec;
-use crate::stream::{Expected, SlotReader, StoredReader};
+use crate::stream::{DecodeLimit, Expected, SlotReader, StoredReader};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::OnceLock;
 
-/// Largest compressed metadata or slot table a reader loads into memory.
+/// Largest slot table a reader loads into memory.
 const MAX_IN_MEMORY: u64 = 64 * 1024 * 1024;
+
+/// Largest compressed metadata a reader loads: its JSON may be at most [`MAX_METADATA_JSON`],
+/// and gzip never needs a mebibyte more than its input.
+pub const MAX_METADATA_GZIP: u64 = MAX_METADATA_JSON + 1024 * 1024;
 
 /// Read exactly `len` bytes at `offset`, after checking the range lies inside the file.
 fn read_range(file: &File, file_len: u64, offset: u64, len: u64, what: &str) -> Result<Vec<u8>> {
@@ -113,6 +117,12 @@ impl Package {
                     d.offset
                 )));
             }
+        }
+        if index.metadata_size() > MAX_METADATA_GZIP {
+            return Err(Error::malformed(format!(
+                "the metadata is {} bytes compressed, more than the {MAX_METADATA_GZIP} a reader accepts (its JSON may be at most {MAX_METADATA_JSON} bytes)",
+                index.metadata_size()
+            )));
         }
         let metadata_gzip = read_range(
             &file,
@@ -253,10 +263,28 @@ impl Package {
         Ok(StoredReader::new(&self.file, self.descriptor(i)?, None))
     }
 
-    /// The decoded content of slot `i` as a stream, verified as it goes (see [`SlotReader`]).
+    /// Hash the stored bytes of slot `i` and check them against the descriptor and the signed
+    /// digest, without decoding anything.
+    pub fn verify_slot_bytes(&self, i: usize) -> Result<()> {
+        self.stored_reader(i)?.drain().map_err(Error::from_io)
+    }
+
+    /// The decoded size slot `i` must add up to, when its metadata declares one (flavor's
+    /// writer does; upstream writers do not).
+    pub fn decode_limit(&self, i: usize) -> Option<DecodeLimit> {
+        let meta = self.slot_metadata(i)?;
+        Some(DecodeLimit {
+            slot: i,
+            id: meta.id.clone(),
+            declared: meta.decoded_size?,
+        })
+    }
+
+    /// The decoded content of slot `i` as a stream, verified as it goes and never longer than
+    /// its declared decoded size (see [`SlotReader`]).
     pub fn slot_reader(&self, i: usize) -> Result<SlotReader<'_>> {
         let codec = self.slot_codec(i)?;
-        SlotReader::new(self.stored_reader(i)?, codec)
+        Ok(SlotReader::new(self.stored_reader(i)?, codec)?.with_limit(self.decode_limit(i)))
     }
 
     /// The launcher bytes at the front of the file (`launcher_size` bytes from offset 0).

@@ -6,6 +6,11 @@
 //! error (carrying [`crate::Error`], see [`crate::Error::from_io`]). [`SlotReader`] puts the
 //! codec's decoder on top and drains the stored bytes when the decoder stops early, so a
 //! reader that reaches end-of-stream has always had the whole slot verified.
+//!
+//! A [`DecodeLimit`] (the decoded size the signed metadata declares) stops the decoder as soon
+//! as its output would pass that size: a slot swapped for a decompression bomb yields at most
+//! the declared number of bytes before it fails, and the failure is the integrity error when
+//! the stored bytes do not match their digest (they are hashed to the end first).
 
 use crate::descriptor::{SlotDescriptor, checksum_from_digest};
 use crate::error::{Error, Result};
@@ -143,6 +148,16 @@ impl Read for StoredReader<'_> {
 
 const DECODE_BUF: usize = 128 * 1024;
 
+/// The decoded size a slot must add up to, as its signed metadata declares it.
+#[derive(Debug, Clone)]
+pub struct DecodeLimit {
+    /// Slot number and id, for messages.
+    pub slot: usize,
+    pub id: String,
+    /// The declared decoded size in bytes.
+    pub declared: u64,
+}
+
 enum Decoder<'a> {
     Raw(Box<StoredReader<'a>>),
     Gzip(Box<flate2::read::MultiGzDecoder<BufReader<StoredReader<'a>>>>),
@@ -155,6 +170,10 @@ pub struct SlotReader<'a> {
     codec: Codec,
     decoded: u64,
     done: bool,
+    limit: Option<DecodeLimit>,
+    /// Set once the decoded size disagreed with the limit (bytes decoded, whether over):
+    /// every later read fails too.
+    size_error: Option<(u64, bool)>,
 }
 
 impl<'a> SlotReader<'a> {
@@ -178,7 +197,57 @@ impl<'a> SlotReader<'a> {
             codec,
             decoded: 0,
             done: false,
+            limit: None,
+            size_error: None,
         })
+    }
+
+    /// Stop with [`Error::DecodedSize`] when the decoded bytes would pass `limit` (or end
+    /// short of it). `None` reads without a bound.
+    pub fn with_limit(mut self, limit: Option<DecodeLimit>) -> SlotReader<'a> {
+        self.limit = limit;
+        self
+    }
+
+    /// The error for a decoded size that disagreed with the limit.
+    fn size_error(&self, limit: &DecodeLimit, (decoded, over): (u64, bool)) -> io::Error {
+        Error::DecodedSize {
+            slot: limit.slot,
+            id: limit.id.clone(),
+            declared: limit.declared,
+            decoded,
+            over,
+        }
+        .into_io()
+    }
+
+    /// The size error, once there was one.
+    fn failed_size(&self) -> io::Result<()> {
+        match (&self.limit, self.size_error) {
+            (Some(limit), Some(found)) => Err(self.size_error(limit, found)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Check `n` more decoded bytes (0 = end of stream) against the limit. On a mismatch the
+    /// rest of the stored bytes is hashed first, so a tampered slot fails as such.
+    fn check_limit(&mut self, n: usize) -> io::Result<()> {
+        let Some(declared) = self.limit.as_ref().map(|l| l.declared) else {
+            return Ok(());
+        };
+        let total = self.decoded + n as u64;
+        let mismatch = if total > declared {
+            Some((declared, true))
+        } else if n == 0 && total < declared {
+            Some((total, false))
+        } else {
+            None
+        };
+        if let Some(found) = mismatch {
+            self.stored().drain()?;
+            self.size_error = Some(found);
+        }
+        self.failed_size()
     }
 
     /// The codec being undone.
@@ -204,6 +273,12 @@ impl<'a> SlotReader<'a> {
         self.stored().digest()
     }
 
+    /// Hash whatever stored bytes the decoder has not consumed and check the digest (after a
+    /// failure above the decoder, to tell a tampered slot from a malformed one).
+    pub fn verify_rest(&mut self) -> Result<()> {
+        self.stored().drain().map_err(Error::from_io)
+    }
+
     /// Read to the end, discarding the rest; fails if the slot does not verify.
     pub fn finish(&mut self) -> Result<()> {
         io::copy(self, &mut io::sink()).map_err(Error::from_io)?;
@@ -213,6 +288,7 @@ impl<'a> SlotReader<'a> {
 
 impl Read for SlotReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.failed_size()?;
         if self.done || buf.is_empty() {
             return Ok(0);
         }
@@ -231,14 +307,15 @@ impl Read for SlotReader<'_> {
                 return Err(match e.kind() {
                     io::ErrorKind::InvalidData
                     | io::ErrorKind::InvalidInput
-                    | io::ErrorKind::Other => io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("{} stream is corrupt: {e}", self.codec),
-                    ),
+                    | io::ErrorKind::Other => {
+                        Error::malformed(format!("{} stream is corrupt: {e}", self.codec)).into_io()
+                    }
                     _ => e,
                 });
             }
         };
+        // Bytes past the declared size are never handed out.
+        self.check_limit(n)?;
         if n == 0 {
             // The decoder is done: make sure every stored byte was hashed and checked.
             self.stored().drain()?;

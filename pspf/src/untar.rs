@@ -1,6 +1,7 @@
 //! A streaming tar unpacker that never writes outside its destination.
 //!
-//! Entries are written by hand rather than through `tar::Entry::unpack_in`, which
+//! Members come from [`crate::archive`], which bounds every header before reading it. They
+//! are written by hand rather than through `tar::Entry::unpack_in`, which
 //! canonicalises every parent and probes the file system a dozen times per entry. Safety
 //! comes from three rules instead: entry paths (and hard-link targets) may not be absolute or
 //! contain `..`; a directory on the way to an entry that turns out to be a symbolic link must
@@ -10,6 +11,7 @@
 //! refused. Modes and modification times come from the headers; directory modes are applied
 //! last, so a read-only directory can still be filled.
 
+use crate::archive::{Member, for_each_member};
 use crate::error::{Error, Result};
 use crate::extract::check_entry_path;
 use std::collections::HashSet;
@@ -114,32 +116,22 @@ impl Unpacker {
     }
 
     /// Unpack one tar stream, reading it to its end (so a verifying reader underneath gets to
-    /// check its digest). Returns the number of entries written.
+    /// check its digest). Returns the number of members written. Headers are bounded before
+    /// they are read (see [`crate::archive`]).
     pub fn unpack<R: Read>(&mut self, reader: R) -> Result<u64> {
-        let mut archive = tar::Archive::new(reader);
-        let mut count = 0u64;
-        for entry in archive.entries().map_err(Error::from_io)? {
-            let entry = entry.map_err(Error::from_io)?;
-            self.entry(entry)?;
-            count += 1;
-        }
-        let mut rest = archive.into_inner();
-        io::copy(&mut rest, &mut io::sink()).map_err(Error::from_io)?;
+        let count = for_each_member(reader, |member, data| self.member(member, data))?;
         self.finish()?;
         Ok(count)
     }
 
-    fn entry<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<()> {
-        let raw = entry.path().map_err(Error::from_io)?.into_owned();
-        check_entry_path(&raw)?;
-        let rel = normalise(&raw);
-        let header = entry.header();
-        let kind = header.entry_type();
-        let mode = header.mode().unwrap_or(0o644) & 0o7777;
-        let mtime = header.mtime().unwrap_or(0);
+    fn member(&mut self, member: &Member, data: &mut dyn Read) -> Result<()> {
+        let raw = &member.path;
+        check_entry_path(raw)?;
+        let rel = normalise(raw);
+        let kind = member.kind;
         if kind.is_block_special() || kind.is_character_special() || kind.is_fifo() {
             return Err(unsafe_path(
-                &raw,
+                raw,
                 "device and FIFO entries are not allowed in a package",
             ));
         }
@@ -159,31 +151,31 @@ impl Unpacker {
                 Err(_) => fs::create_dir(&full)?,
             }
             self.dirs.insert(rel.clone());
-            self.dir_modes.push((full, mode));
+            self.dir_modes.push((full, member.mode));
         } else if kind.is_symlink() {
-            let target = entry
-                .link_name()
-                .map_err(Error::from_io)?
-                .ok_or_else(|| unsafe_path(&raw, "symbolic link without a target"))?;
+            let target = member
+                .link
+                .as_ref()
+                .ok_or_else(|| unsafe_path(raw, "symbolic link without a target"))?;
             self.replace(&full)?;
-            std::os::unix::fs::symlink(&target, &full)?;
+            std::os::unix::fs::symlink(target, &full)?;
         } else if kind.is_hard_link() {
-            let target = entry
-                .link_name()
-                .map_err(Error::from_io)?
-                .ok_or_else(|| unsafe_path(&raw, "hard link without a target"))?;
-            check_entry_path(&target)?;
-            let target_rel = normalise(&target);
+            let target = member
+                .link
+                .as_ref()
+                .ok_or_else(|| unsafe_path(raw, "hard link without a target"))?;
+            check_entry_path(target)?;
+            let target_rel = normalise(target);
             self.ensure_parents(&target_rel)?;
             self.replace(&full)?;
             fs::hard_link(self.root.join(target_rel), &full)?;
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
             self.replace(&full)?;
             let mut file = create_file(&full)?;
-            io::copy(&mut entry, &mut file).map_err(Error::from_io)?;
-            finish_file(&file, mode, mtime)?;
+            io::copy(data, &mut file).map_err(Error::from_io)?;
+            finish_file(&file, member.mode, member.mtime)?;
         }
-        // Other entry kinds (PAX globals and the like) carry nothing to write.
+        // Other member kinds (GNU volume labels and the like) carry nothing to write.
         Ok(())
     }
 

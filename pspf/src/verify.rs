@@ -8,6 +8,13 @@
 //! `slot_operations` (descriptor op chain = signed metadata codec), `slot_checksum` (stored
 //! bytes vs descriptor) and `slot_digest` (stored bytes vs the signed `sha256:` digest).
 //!
+//! The metadata is parsed only after its signature verified (before that it is bounded bytes,
+//! [`crate::metadata::MAX_METADATA_JSON`] at most, and nothing is built from it); with a bad
+//! signature `metadata` and every `slot_digest` are skipped. A self-referential slot
+//! (`self_ref: true` with a descriptor pointing at no bytes, as upstream writers record
+//! `$SELF`) has nothing to decode or hash: its slot checks are skipped, as the launcher skips
+//! its extraction.
+//!
 //! Because the signature covers the metadata and the metadata names every slot's SHA-256,
 //! passing every check means every byte a launcher acts on is the signed one. The descriptor's
 //! hint bytes (purpose, lifecycle, priority, platform, reserved), `name_hash` and
@@ -16,6 +23,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::index::{INDEX_SIZE, MAGIC_END, MAGIC_START, TRAILER_SIZE, compute_index_checksum};
 use crate::keys::VerifyingKey;
+use crate::metadata::Metadata;
 use crate::ops::Codec;
 use crate::reader::Package;
 use crate::stream::sha256_reader;
@@ -168,12 +176,48 @@ pub fn verify_signature(public_key: &[u8; 32], signature: &[u8; 64], json: &[u8]
 }
 
 impl Package {
-    /// Run every check (see the module docs) and report each one.
+    /// Run every check (see the module docs) and report each one. The metadata is parsed only
+    /// once its signature has verified: until then it is bytes, and nothing is built from it.
     pub fn verify(&self, options: &VerifyOptions) -> Report {
         let mut report = Report::default();
         report.push("structure", None, Ok(()));
-        let index = self.index();
+        self.check_index(&mut report);
+        let signed = self.metadata_json().and_then(|json| {
+            verify_signature(&self.index().public_key(), &self.index().signature(), json)
+        });
+        let signed_ok = signed.is_ok();
+        report.push("signature", None, signed);
+        self.check_key(options, &mut report);
 
+        let meta = if signed_ok {
+            let meta = self.metadata();
+            report.push(
+                "metadata",
+                None,
+                meta.as_ref()
+                    .map_err(|e| Error::Metadata {
+                        reason: e.to_string(),
+                    })
+                    .and_then(|m| self.check_slot_count(m)),
+            );
+            meta.ok()
+        } else {
+            report.skip(
+                "metadata",
+                None,
+                "not parsed: its signature does not verify",
+            );
+            None
+        };
+        for i in 0..self.slot_count() {
+            self.verify_slot(i, meta, options, &mut report);
+        }
+        report
+    }
+
+    /// `index_checksum`, `package_size`, `metadata_checksum`.
+    fn check_index(&self, report: &mut Report) {
+        let index = self.index();
         let (stored, computed) = (index.index_checksum(), index.computed_checksum());
         report.push(
             "index_checksum",
@@ -212,16 +256,12 @@ impl Package {
                 })
             },
         );
+    }
 
-        let public_key = index.public_key();
-        report.push(
-            "signature",
-            None,
-            self.metadata_json()
-                .and_then(|json| verify_signature(&public_key, &index.signature(), json)),
-        );
-
-        match index.key_fingerprint() {
+    /// `key_fingerprint` and `trusted_key`.
+    fn check_key(&self, options: &VerifyOptions, report: &mut Report) {
+        let public_key = self.index().public_key();
+        match self.index().key_fingerprint() {
             Some(recorded) => {
                 let computed = crate::keys::fingerprint(&public_key);
                 report.push(
@@ -256,43 +296,52 @@ impl Package {
                 },
             );
         }
-
-        let meta = self.metadata();
-        let slot_count_ok = meta.as_ref().map_err(|e| Error::Metadata {
-            reason: e.to_string(),
-        });
-        report.push(
-            "metadata",
-            None,
-            slot_count_ok.and_then(|m| {
-                if m.slots.len() == self.slot_count() {
-                    Ok(())
-                } else {
-                    Err(Error::DescriptorMismatch {
-                        what: "slot count".into(),
-                        descriptor: self.slot_count().to_string(),
-                        metadata: m.slots.len().to_string(),
-                    })
-                }
-            }),
-        );
-
-        for i in 0..self.slot_count() {
-            self.verify_slot(i, options, &mut report);
-        }
-        report
     }
 
-    fn verify_slot(&self, i: usize, options: &VerifyOptions, report: &mut Report) {
-        let meta = self.slot_metadata(i);
+    fn check_slot_count(&self, meta: &Metadata) -> Result<()> {
+        if meta.slots.len() == self.slot_count() {
+            Ok(())
+        } else {
+            Err(Error::DescriptorMismatch {
+                what: "slot count".into(),
+                descriptor: self.slot_count().to_string(),
+                metadata: meta.slots.len().to_string(),
+            })
+        }
+    }
+
+    /// The checks of slot `i`: `slot_operations`, `slot_checksum`, `slot_digest`. `meta` is
+    /// the parsed metadata, when its signature verified.
+    fn verify_slot(
+        &self,
+        i: usize,
+        meta: Option<&Metadata>,
+        options: &VerifyOptions,
+        report: &mut Report,
+    ) {
+        let slot_meta = meta.and_then(|m| m.slots.get(i));
         let label = Some((
             i,
-            meta.map(|m| m.id.clone()).unwrap_or_else(|| i.to_string()),
+            slot_meta
+                .map(|m| m.id.clone())
+                .unwrap_or_else(|| i.to_string()),
         ));
         let desc = &self.descriptors()[i];
+        if let Some(m) = slot_meta.filter(|m| is_self_reference(m, desc)) {
+            // Upstream writers give a `$SELF` slot an all-zero descriptor and no bytes: there
+            // is nothing to decode or hash (the launcher skips it too).
+            let why = format!(
+                "{} refers to the package itself ($SELF) and has no bytes",
+                m.id
+            );
+            for name in ["slot_operations", "slot_checksum", "slot_digest"] {
+                report.skip(name, label.clone(), &why);
+            }
+            return;
+        }
 
         let ops = Codec::from_operations(desc.operations, &format!("slot {i}")).and_then(|codec| {
-            let Some(m) = meta else { return Ok(()) };
+            let Some(m) = slot_meta else { return Ok(()) };
             match Codec::from_name(&m.operations) {
                 Some(named) if named != codec => Err(Error::DescriptorMismatch {
                     what: format!("slot {i} operations"),
@@ -332,7 +381,7 @@ impl Package {
             label.clone(),
             only_descriptor.check(&digest),
         );
-        match meta {
+        match slot_meta {
             Some(m) if m.digest_matches(&digest).is_some() => {
                 let only_metadata = crate::stream::Expected {
                     slot: i,
@@ -343,6 +392,9 @@ impl Package {
                 report.push("slot_digest", label, only_metadata.check(&digest));
             }
             Some(_) => report.skip("slot_digest", label, "metadata records no sha256 digest"),
+            None if meta.is_none() => {
+                report.skip("slot_digest", label, "no trusted metadata to compare with")
+            }
             None => report.push(
                 "slot_digest",
                 label,
@@ -354,4 +406,10 @@ impl Package {
             ),
         }
     }
+}
+
+/// Whether slot metadata `m` with descriptor `desc` is a self-referential (`$SELF`) slot as
+/// upstream writers record one: `self_ref: true` and a descriptor pointing at no bytes.
+pub fn is_self_reference(m: &crate::metadata::SlotMetadata, desc: &crate::SlotDescriptor) -> bool {
+    m.self_ref == Some(true) && desc.offset == 0 && desc.size == 0
 }

@@ -188,6 +188,7 @@ pub fn plan_package(spec: PackageSpec<'_>) -> Result<PackagePlan<'_>> {
             source: s.source.clone(),
             target: s.target.clone(),
             size,
+            decoded_size: Some(s.decoded_size),
             checksum: format!("sha256:{}", hex::encode(digest)),
             operations: s.codec.name().into(),
             purpose: s.purpose.clone(),

@@ -56,6 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "offset": d.offset,
                     "size": d.size,
                     "original_size": d.original_size,
+                    "decoded_size": m.and_then(|m| m.decoded_size),
                     "checksum": format!("{:016x}", d.checksum),
                     "purpose": d.purpose,
                     "lifecycle": d.lifecycle,
@@ -135,7 +136,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 m.map(|m| m.id.as_str()).unwrap_or("?"),
                 codec_name(&pkg, i),
                 thousands(d.size),
-                thousands(d.original_size),
+                // The signed size when the metadata records one; the descriptor's is unsigned.
+                thousands(m.and_then(|m| m.decoded_size).unwrap_or(d.original_size)),
                 m.map(|m| m.lifecycle.as_str()).unwrap_or("?"),
                 d.permissions,
                 m.map(|m| m.target.as_str()).unwrap_or("?"),

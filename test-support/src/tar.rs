@@ -60,9 +60,21 @@ impl Tar {
         self
     }
 
+    /// A header of type `kind` (`b'L'` GNU long name, `b'x'` PAX, …) declaring `size` bytes of
+    /// content that the caller supplies separately (e.g. as a compressed run, for a bomb).
+    pub fn declare(mut self, name: impl AsRef<[u8]>, kind: u8, size: u64) -> Tar {
+        self.header(name.as_ref(), kind, 0o644, size, b"");
+        self
+    }
+
     /// The archive with its two end-of-archive blocks.
     pub fn finish(mut self) -> Vec<u8> {
         self.bytes.extend_from_slice(&[0u8; 1024]);
+        self.bytes
+    }
+
+    /// The bytes so far, without end-of-archive blocks (a prefix of a larger archive).
+    pub fn into_bytes(self) -> Vec<u8> {
         self.bytes
     }
 }
