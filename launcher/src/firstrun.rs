@@ -244,7 +244,7 @@ fn finish(
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.lifecycle == "volatile")
+            .filter(|(_, s)| s.lifecycle.is(pspf::Lifecycle::Volatile))
             .map(|(i, _)| i)
             .collect(),
         validation: level.name().into(),
@@ -267,7 +267,7 @@ fn finish(
 fn drop_init_slots(pkg: &Package, workenv: &Path) -> Result<()> {
     let meta = pkg.metadata()?;
     for (i, slot) in meta.slots.iter().enumerate() {
-        if slot.lifecycle != "init" {
+        if !slot.lifecycle.is(pspf::Lifecycle::Init) {
             continue;
         }
         if pkg.slot_codec(i)?.is_tar() {

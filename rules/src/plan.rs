@@ -199,16 +199,16 @@ impl Planner<'_> {
         never: &[PathBuf],
     ) -> Result<PackageSlot, String> {
         let id = slot.id.value.clone();
-        let lifecycle = slot
-            .lifecycle
-            .as_ref()
-            .map(|l| l.value.clone())
-            .unwrap_or_else(|| "cache".into());
-        let purpose = slot
-            .purpose
-            .as_ref()
-            .map(|p| p.value.clone())
-            .unwrap_or_else(|| "payload".into());
+        let lifecycle = match &slot.lifecycle {
+            Some(l) => pspf::Lifecycle::from_name(&l.value)
+                .ok_or(format!("slot {id}: unknown lifecycle {}", l.value))?,
+            None => pspf::Lifecycle::Cache,
+        };
+        let purpose = match &slot.purpose {
+            Some(p) => pspf::Purpose::from_name(&p.value)
+                .ok_or(format!("slot {id}: unknown purpose {}", p.value))?,
+            None => pspf::Purpose::Payload,
+        };
         let explicit_codec = slot
             .codec
             .as_ref()

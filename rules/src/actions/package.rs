@@ -18,8 +18,8 @@ pub struct PackageSlot {
     pub source: String,
     pub target: String,
     pub codec: Codec,
-    pub purpose: String,
-    pub lifecycle: String,
+    pub purpose: pspf::Purpose,
+    pub lifecycle: pspf::Lifecycle,
     pub permissions: u32,
     /// The stored (encoded) bytes.
     pub stored: Input,
@@ -72,7 +72,12 @@ impl PackageAction {
                 env: s.workenv_env.clone(),
             });
         }
-        m.setup_commands = s.setup.clone();
+        m.setup_commands = s
+            .setup
+            .iter()
+            .cloned()
+            .map(pspf::SetupEntry::from_json)
+            .collect();
         m
     }
 }
@@ -180,8 +185,8 @@ impl PackageAction {
                 } else {
                     std::fs::metadata(decoded)?.len()
                 },
-                purpose: s.purpose.clone(),
-                lifecycle: s.lifecycle.clone(),
+                purpose: s.purpose,
+                lifecycle: s.lifecycle,
                 permissions: s.permissions,
             });
         }
