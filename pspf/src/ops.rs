@@ -41,20 +41,20 @@ impl Operations {
 
 crate::vocabulary! {
     /// The codecs flavor writes and reads (PSPF.md §4), with the spellings upstream writers
-    /// put into metadata (`tgz`, `tar,gzip`, `none`, `""`, …) as aliases.
+    /// put into metadata (`tar,gzip`, `none`, `""`, …) read as the same codec.
     pub enum Codec("codec") {
         /// Stored as is.
-        Raw = "raw" | "none" | "",
+        Raw = "raw" (upstream "none" | ""),
         /// gzip.
-        Gzip = "gzip" | "gz",
+        Gzip = "gzip" (upstream "gz"),
         /// zstd.
-        Zstd = "zstd" | "zst",
+        Zstd = "zstd" (upstream "zst"),
         /// An uncompressed tar archive.
         Tar = "tar",
         /// A gzip-compressed tar archive.
-        TarGz = "tar.gz" | "tgz" | "tar,gzip" | "tar+gzip" | "tar|gzip",
+        TarGz = "tar.gz" | "tgz" (upstream "tar,gzip" | "tar+gzip" | "tar|gzip"),
         /// A zstd-compressed tar archive.
-        TarZst = "tar.zst" | "tzst" | "tar,zstd" | "tar+zstd" | "tar|zstd",
+        TarZst = "tar.zst" (upstream "tzst" | "tar,zstd" | "tar+zstd" | "tar|zstd"),
     }
 }
 

@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 
 /// A closed vocabulary of names (implemented by [`vocabulary!`](crate::vocabulary!)).
+///
+/// Each value has a canonical name (what flavor writes), aliases flavor also accepts in a
+/// manifest, and upstream spellings it accepts only when reading packages.
 pub trait Term: Copy + Eq + fmt::Debug + 'static {
     /// What a value of this vocabulary is called in messages (`"lifecycle"`).
     const WHAT: &'static str;
@@ -23,39 +26,63 @@ pub trait Term: Copy + Eq + fmt::Debug + 'static {
     const ALL: &'static [Self];
     /// The canonical spelling (what flavor writes).
     fn name(self) -> &'static str;
-    /// Other spellings that mean the same (what upstream writers also use).
+    /// Other spellings flavor accepts everywhere (`tgz` for `tar.gz`).
     fn aliases(self) -> &'static [&'static str];
+    /// Spellings upstream writers put into packages (`cached`, `tar,gzip`), read but never
+    /// written, and not accepted in a manifest.
+    fn upstream_spellings(self) -> &'static [&'static str];
 
-    /// The value spelled `name` (canonically or by an alias), compared exactly.
+    /// The value spelled `name` in any known way (for reading packages), compared exactly.
     fn from_name(name: &str) -> Option<Self> {
+        Self::from_flavor_name(name).or_else(|| {
+            Self::ALL
+                .iter()
+                .copied()
+                .find(|t| t.upstream_spellings().contains(&name))
+        })
+    }
+
+    /// The value spelled `name` as a manifest may spell it: canonically or by an alias.
+    fn from_flavor_name(name: &str) -> Option<Self> {
         Self::ALL
             .iter()
             .copied()
             .find(|t| t.name() == name || t.aliases().contains(&name))
     }
 
-    /// Every canonical spelling, in documentation order (for "one of: …" messages).
+    /// Every canonical spelling, in documentation order.
     fn names() -> Vec<&'static str> {
         Self::ALL.iter().map(|t| t.name()).collect()
     }
+
+    /// Every spelling a manifest may use, in documentation order (for "one of: …" messages).
+    fn flavor_names() -> Vec<&'static str> {
+        Self::ALL
+            .iter()
+            .flat_map(|t| std::iter::once(t.name()).chain(t.aliases().iter().copied()))
+            .collect()
+    }
 }
 
-/// Defines a vocabulary: a `Copy` enum with its canonical spellings and aliases, [`Term`],
-/// `Display`, `FromStr`, and serde (written canonically; read by any spelling, an unknown one
-/// being an error — wrap the field in [`Lenient`] to keep unknown values instead).
+/// Defines a vocabulary: a `Copy` enum with its canonical spellings, aliases and upstream
+/// spellings, [`Term`], `Display`, `FromStr`, and serde (written canonically; read by any
+/// spelling, an unknown one being an error — wrap the field in [`Lenient`] to keep unknown
+/// values instead).
 ///
 /// ```
 /// pspf::vocabulary! {
 ///     /// How hot a thing is.
 ///     pub enum Heat("heat") {
 ///         /// Not hot.
-///         Cold = "cold" | "chilly",
+///         Cold = "cold" | "chilly" (upstream "frozen" | "icy"),
 ///         /// Hot.
 ///         Hot = "hot",
 ///     }
 /// }
 /// use pspf::vocabulary::Term;
-/// assert_eq!(Heat::from_name("chilly"), Some(Heat::Cold));
+/// assert_eq!(Heat::from_name("icy"), Some(Heat::Cold));
+/// assert_eq!(Heat::from_flavor_name("icy"), None);
+/// assert_eq!(Heat::from_flavor_name("chilly"), Some(Heat::Cold));
 /// assert_eq!(Heat::Hot.to_string(), "hot");
 /// ```
 #[macro_export]
@@ -66,6 +93,7 @@ macro_rules! vocabulary {
             $(
                 $(#[$vmeta:meta])*
                 $variant:ident = $canonical:literal $(| $alias:literal)*
+                    $((upstream $($upstream:literal)|+))?
             ),+ $(,)?
         }
     ) => {
@@ -84,6 +112,9 @@ macro_rules! vocabulary {
             fn aliases(self) -> &'static [&'static str] {
                 match self { $($name::$variant => &[$($alias),*],)+ }
             }
+            fn upstream_spellings(self) -> &'static [&'static str] {
+                match self { $($name::$variant => &[$($($upstream),+)?],)+ }
+            }
         }
 
         impl $name {
@@ -93,9 +124,13 @@ macro_rules! vocabulary {
             pub fn name(self) -> &'static str {
                 <Self as $crate::vocabulary::Term>::name(self)
             }
-            /// The value spelled `name`, canonically or by an upstream alias.
+            /// The value spelled `name` in any known way (upstream spellings included).
             pub fn from_name(name: &str) -> Option<Self> {
                 <Self as $crate::vocabulary::Term>::from_name(name)
+            }
+            /// The value spelled `name` as a manifest may: canonically or by an alias.
+            pub fn from_flavor_name(name: &str) -> Option<Self> {
+                <Self as $crate::vocabulary::Term>::from_flavor_name(name)
             }
         }
 
@@ -178,9 +213,17 @@ pub enum Lenient<T> {
 }
 
 impl<T: Term> Lenient<T> {
-    /// `s` as a value of `T`, or kept as unknown.
+    /// `s` as a value of `T` (any known spelling), or kept as unknown.
     pub fn parse(s: &str) -> Lenient<T> {
         match T::from_name(s) {
+            Some(t) => Lenient::Known(t),
+            None => Lenient::Unknown(s.to_string()),
+        }
+    }
+
+    /// `s` as a manifest may spell a value of `T` (no upstream-only spelling), or unknown.
+    pub fn parse_flavor(s: &str) -> Lenient<T> {
+        match T::from_flavor_name(s) {
             Some(t) => Lenient::Known(t),
             None => Lenient::Unknown(s.to_string()),
         }
@@ -262,7 +305,7 @@ crate::vocabulary! {
     /// metadata string; the descriptor byte ([`Lifecycle::descriptor_byte`]) is a hint.
     pub enum Lifecycle("lifecycle") {
         /// Extracted for setup, removed once setup has run.
-        Init = "init" | "initialization",
+        Init = "init" (upstream "initialization"),
         /// Needed at startup.
         Startup = "startup",
         /// Needed while running (upstream's default).
@@ -270,15 +313,15 @@ crate::vocabulary! {
         /// Needed at shutdown.
         Shutdown = "shutdown",
         /// Extracted once and kept (flavor's default).
-        Cache = "cache" | "cached",
+        Cache = "cache" (upstream "cached"),
         /// Temporary.
-        Temp = "temp" | "temporary",
+        Temp = "temp" (upstream "temporary"),
         /// Loaded on demand (no launcher does this yet).
         Lazy = "lazy",
         /// Loaded eagerly.
         Eager = "eager",
         /// Development only.
-        Dev = "dev" | "development",
+        Dev = "dev" (upstream "development"),
         /// Configuration.
         Config = "config",
         /// Platform specific.
@@ -379,6 +422,7 @@ mod tests {
     #[test]
     fn upstream_spellings_are_aliases_and_unknown_ones_are_kept() {
         assert_eq!(Lifecycle::from_name("cached"), Some(Lifecycle::Cache));
+        assert_eq!(Lifecycle::from_flavor_name("cached"), None, "upstream only");
         assert_eq!(Lifecycle::from_name("development"), Some(Lifecycle::Dev));
         assert_eq!(Lifecycle::from_name("Cache"), None);
         let kept: Lenient<Lifecycle> = serde_json::from_str("\"hibernate\"").unwrap();

@@ -7,7 +7,7 @@ use crate::progress::{Mode, Progress};
 use crate::remote::RemoteArgs;
 use anyhow::{Context, bail};
 use flavor_engine::{BuildOptions, LocalStore, RemoteCache, Report, SourceDigests, Store};
-use flavor_rules::plan::{Plan, PlanOptions, PlannedOutput, plan};
+use flavor_rules::plan::{BuildPlan, PlanOptions, PlannedOutput, plan};
 use flavor_rules::workspace::{Workspace, load};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -181,13 +181,13 @@ impl Session {
 
     /// The plan of a build of `names` (creating the per-user signing key if a package
     /// needs it and it does not exist yet).
-    pub fn plan(&self, names: &[String], release: bool) -> anyhow::Result<Plan> {
+    pub fn plan(&self, names: &[String], release: bool) -> anyhow::Result<BuildPlan> {
         self.plan_with(names, release, true)
     }
 
     /// The plan for a command that only looks at it: no key is created (a throwaway one
     /// stands in for a missing per-user key).
-    pub fn plan_only(&self, names: &[String], release: bool) -> anyhow::Result<Plan> {
+    pub fn plan_only(&self, names: &[String], release: bool) -> anyhow::Result<BuildPlan> {
         self.plan_with(names, release, false)
     }
 
@@ -196,7 +196,7 @@ impl Session {
         names: &[String],
         release: bool,
         create_user_key: bool,
-    ) -> anyhow::Result<Plan> {
+    ) -> anyhow::Result<BuildPlan> {
         let selected = self.select(names)?;
         let launcher = crate::builtin_launcher::materialise(&self.cache_dir.join("launchers"))?;
         let timestamp = std::env::var("SOURCE_DATE_EPOCH")
@@ -228,7 +228,7 @@ impl Session {
     }
 
     /// Run the engine for `plan`'s outputs and install them.
-    pub fn build(&self, plan: &Plan, args: &Args, progress: &Progress) -> Report {
+    pub fn build(&self, plan: &BuildPlan, args: &Args, progress: &Progress) -> Report {
         let options = BuildOptions {
             jobs: args.jobs,
             targets: Some(plan.outputs.iter().map(|o| o.action).collect()),
@@ -246,7 +246,7 @@ impl Session {
 
     /// Copy built packages to their output paths (atomically, mode 0755), skipping those
     /// already identical.
-    pub fn install(&self, plan: &Plan, report: &Report) -> anyhow::Result<Vec<PlannedOutput>> {
+    pub fn install(&self, plan: &BuildPlan, report: &Report) -> anyhow::Result<Vec<PlannedOutput>> {
         let mut installed = Vec::new();
         for out in &plan.outputs {
             let Some(digest) = report.output(out.action, 0) else {

@@ -227,7 +227,7 @@ pub(super) struct Live {
 
 /// Walk a plan's actions in dependency order, computing each action key the way the engine
 /// does, and record the results the cache holds for them.
-pub(super) fn mark_live(session: &Session, plan: &flavor_rules::plan::Plan, live: &mut Live) {
+pub(super) fn mark_live(session: &Session, plan: &flavor_rules::plan::BuildPlan, live: &mut Live) {
     let launchers = session.cache_dir.join("launchers");
     let targets: Vec<ActionId> = plan.outputs.iter().map(|o| o.action).collect();
     let mut ids = plan.graph.closure(&targets);

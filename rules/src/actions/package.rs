@@ -40,7 +40,7 @@ pub struct PackageSpecParams {
     pub runtime_env: Option<RuntimeEnv>,
     pub workenv_dirs: Vec<(String, Option<String>)>,
     pub workenv_env: BTreeMap<String, String>,
-    pub setup: Vec<Value>,
+    pub setup: Vec<pspf::SetupCommand>,
     pub timestamp: u64,
 }
 
@@ -76,7 +76,7 @@ impl PackageAction {
             .setup
             .iter()
             .cloned()
-            .map(pspf::SetupEntry::from_json)
+            .map(pspf::SetupEntry::from)
             .collect();
         m
     }

@@ -28,16 +28,9 @@ fn codec_of(ops: &str) -> Option<(&'static str, &'static [&'static str])> {
     })
 }
 
-/// Lifecycles upstream writes that flavor spells differently.
+/// The lifecycle upstream's spelling names, as flavor spells it.
 fn lifecycle_of(l: &str) -> Option<&'static str> {
-    let l = match l {
-        "cached" => "cache",
-        other => other,
-    };
-    flavor_rules::manifest::LIFECYCLES
-        .iter()
-        .find(|k| **k == l)
-        .copied()
+    pspf::Lifecycle::from_name(l).map(|l| l.name())
 }
 
 pub(super) struct Slot {
@@ -106,6 +99,21 @@ impl Importer {
                 format!("slot{i}")
             }
         };
+        if let Some(why) = flavor_rules::manifest::bad_name(&id) {
+            let fixed: String = id
+                .chars()
+                .filter(|c| !c.is_control())
+                .map(|c| if c == '/' || c == '\\' { '-' } else { c })
+                .collect();
+            let fixed = match fixed.as_str() {
+                "" | "." | ".." => format!("slot{i}"),
+                _ => fixed,
+            };
+            self.warn(format!(
+                "slot id {id:?} {why} (flavor uses slot ids in file names); now `{fixed}`"
+            ));
+            id = fixed;
+        }
         if !ids.insert(id.clone()) {
             let renamed = format!("{id}-{i}");
             self.warn(format!(
@@ -214,12 +222,12 @@ impl Importer {
             }
         });
         let purpose = text(m.get("purpose")).and_then(|p| {
-            if flavor_rules::manifest::PURPOSES.contains(&p.as_str()) {
-                Some(p)
+            if let Some(known) = pspf::Purpose::from_name(&p) {
+                Some(known.name().to_string())
             } else {
                 self.warn(format!(
                     "slot `{id}`: purpose {p:?} is not one flavor knows ({}); left out",
-                    flavor_rules::manifest::PURPOSES.join(", ")
+                    <pspf::Purpose as pspf::Term>::names().join(", ")
                 ));
                 None
             }
