@@ -18,6 +18,7 @@ mod launcher_env;
 mod launcher_run;
 mod launcher_security;
 mod launcher_setup;
+mod manifest_security;
 mod remote_cache;
 mod remote_faults;
 mod remote_nginx_harness;

@@ -126,3 +126,61 @@ fn not_utf8(bytes: &[u8], valid: usize) -> Problem {
     .label("not UTF-8")
     .help("flavor.toml must be UTF-8 text; re-save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::de::{Seg, allowed_keys};
+    use super::schema::ManifestToml;
+    use super::*;
+
+    /// `flavor.toml.example` documents every key of the schema, and uses them well: the only
+    /// problems it has are files that do not exist beside it.
+    #[test]
+    fn the_example_documents_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flavor.toml.example");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let tables = [
+            "",
+            "package",
+            "execution",
+            "runtime",
+            "runtime.env",
+            "workenv",
+            "workenv.directories.0",
+            "slot.0",
+            "step.0",
+            "setup.0",
+            "setup.0.enumerate",
+            "signing",
+            "target.0",
+            "workspace",
+            "cache",
+        ];
+        for table in tables {
+            let segments: Vec<Seg> = (table.split('.').filter(|s| !s.is_empty()))
+                .map(|s| match s.parse() {
+                    Ok(i) => Seg::Index(i),
+                    Err(_) => Seg::Key(s.to_string()),
+                })
+                .collect();
+            let keys = allowed_keys::<ManifestToml>(&segments).unwrap();
+            for key in keys {
+                let documented = text.contains(&format!("{key} = "))
+                    || text.contains(&format!("[{key}"))
+                    || text.contains(&format!(".{key}]"));
+                assert!(documented, "`{table}.{key}` is not in flavor.toml.example");
+            }
+        }
+        let uncommented = text.replace("# [workspace]", "[workspace]");
+        let problems = match Manifest::parse(&path, &uncommented) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.messages(),
+        };
+        for p in problems {
+            assert!(
+                p.contains("does not exist") || p.contains("is not a directory"),
+                "{p}"
+            );
+        }
+    }
+}
