@@ -25,6 +25,27 @@ crate::vocabulary! {
     }
 }
 
+impl SetupKind {
+    /// The fields (besides `type`) a command of this type takes.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            SetupKind::Execute => &["command"],
+            SetupKind::EnumerateAndExecute => &["command", "enumerate"],
+            SetupKind::WriteFile => &["path", "content", "mode"],
+            SetupKind::Chmod => &["path", "mode"],
+        }
+    }
+
+    /// The fields a command of this type must have.
+    pub fn required_fields(self) -> &'static [&'static str] {
+        match self {
+            SetupKind::Execute => &["command"],
+            SetupKind::EnumerateAndExecute => &["command", "enumerate"],
+            SetupKind::WriteFile | SetupKind::Chmod => &["path"],
+        }
+    }
+}
+
 /// A file mode as written: an octal string (`"0755"`) or a number (its value is the mode).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SetupMode {

@@ -131,6 +131,24 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// `flavor import`: the upstream manifest is not a JSON object.
+    #[error("not a JSON object: an upstream manifest is one")]
+    ImportNotAnObject,
+
+    /// `flavor import`: the upstream manifest lacks something every package needs.
+    #[error("no {what}")]
+    ImportMissing {
+        /// What is missing, and where it was looked for.
+        what: &'static str,
+    },
+
+    /// `flavor import` produced a manifest that does not load (a bug in the importer).
+    #[error("flavor import wrote a manifest that does not load ({problem}); please report this")]
+    ImportDoesNotLoad {
+        /// The loader's first problem.
+        problem: String,
+    },
+
     /// No randomness for a new key.
     #[error("cannot generate a key: {0}")]
     Random(std::io::Error),

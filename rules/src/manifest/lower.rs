@@ -330,7 +330,7 @@ impl Lower<'_, '_> {
                     at.span.clone(),
                 )
                 .label("in this [[setup]]")
-                .help(format!("`{kind}` takes {}", setup_fields(kind).join(", "))),
+                .help(format!("`{kind}` takes {}", kind.fields().join(", "))),
             );
         }
         let mode = t.mode.and_then(|m| self.setup_mode(m));
@@ -433,16 +433,6 @@ fn is_variable_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// The fields a `[[setup]]` of `kind` uses.
-fn setup_fields(kind: SetupKind) -> &'static [&'static str] {
-    match kind {
-        SetupKind::Execute => &["command"],
-        SetupKind::EnumerateAndExecute => &["command", "enumerate"],
-        SetupKind::WriteFile => &["path", "content", "mode"],
-        SetupKind::Chmod => &["path", "mode"],
-    }
-}
-
 /// Fields a `[[setup]]` of `kind` was given but has no use for.
 fn unused_setup_fields(kind: SetupKind, t: &SetupToml) -> Vec<&'static str> {
     let given = [
@@ -454,7 +444,7 @@ fn unused_setup_fields(kind: SetupKind, t: &SetupToml) -> Vec<&'static str> {
     ];
     given
         .into_iter()
-        .filter(|(name, is_given)| *is_given && !setup_fields(kind).contains(name))
+        .filter(|(name, is_given)| *is_given && !kind.fields().contains(name))
         .map(|(name, _)| name)
         .collect()
 }

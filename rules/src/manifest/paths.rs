@@ -7,7 +7,8 @@
 
 use super::model::*;
 use crate::diagnostic::Problem;
-use std::path::{Component, Path, PathBuf};
+use crate::paths::lexical;
+use std::path::{Path, PathBuf};
 
 /// Problems with the paths of `m` against the project `root`.
 pub(super) fn check(m: &Manifest, root: &Path) -> Vec<Problem> {
@@ -92,23 +93,6 @@ fn parent_dir(path: &str) -> String {
         Some(parent) if !parent.as_os_str().is_empty() => parent.display().to_string(),
         _ => path.to_string(),
     }
-}
-
-/// `path` with `.` and `..` applied lexically.
-fn lexical(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push(c);
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// `path` with every symbolic link resolved, as far as it exists; the rest appended lexically.

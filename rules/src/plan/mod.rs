@@ -119,25 +119,6 @@ impl Planner<'_> {
     }
 }
 
-/// `path` without `.` components and with each `..` applied to the component before it (the
-/// manifest directories it is joined to are canonical, so this names the same file).
-fn normalize(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push(c);
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 /// Plan `packages` (manifests of one workspace rooted at `root`).
 pub fn plan(packages: &[&Manifest], root: &Path, opts: &PlanOptions) -> Result<BuildPlan, Error> {
     let mut planner = Planner {
@@ -166,19 +147,4 @@ pub fn plan(packages: &[&Manifest], root: &Path, opts: &PlanOptions) -> Result<B
         notices: planner.notices,
         sources,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::normalize;
-    use std::path::Path;
-
-    #[test]
-    fn normalize_applies_dot_dot_lexically() {
-        assert_eq!(
-            normalize(Path::new("/ws/apps/greet/../../shared/./lib")),
-            Path::new("/ws/shared/lib")
-        );
-        assert_eq!(normalize(Path::new("/ws/a/./b")), Path::new("/ws/a/b"));
-    }
 }

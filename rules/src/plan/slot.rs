@@ -1,11 +1,12 @@
 //! Planning one slot: what goes in ([`Contents`]: a directory's files, one file, or a step's
 //! outputs), then how it is stored ([`Encoded`]: archived, compressed, or as is).
 
-use super::{Planner, normalize};
+use super::Planner;
 use crate::Error;
 use crate::actions::{ArchiveAction, ArchiveEntry, CompressAction, EntryKind, PackageSlot};
 use crate::collect::{Collected, collect_dir};
 use crate::manifest::{Manifest, Package, Slot, SlotSource, Spanned};
+use crate::paths::lexical;
 use flavor_engine::{ActionId, Input};
 use pspf::Codec;
 use std::collections::HashMap;
@@ -107,7 +108,7 @@ impl Planner<'_> {
     ) -> Result<Contents, Error> {
         // Lexically normal, so the same source reached from several manifests
         // (`../../shared/lib`) is the same input and its actions are planned once.
-        let path = normalize(&m.dir.join(&src.value));
+        let path = lexical(&m.dir.join(&src.value));
         let meta = std::fs::metadata(&path).map_err(|source| Error::Source {
             slot: slot.id.value.clone(),
             path: path.clone(),
