@@ -199,7 +199,7 @@ mod tests {
         let warnings = got.warnings.join("\n");
         for w in [
             "setup_commands[0]: `command` has no flavor.toml equivalent",
-            "setup_commands[1]: a `chmod` command without path; left out",
+            "setup_commands[1]: a `chmod` command without a usable path; left out",
             "setup_commands[2]: mode \"rwx\" is not an octal mode",
         ] {
             assert!(warnings.contains(w), "no {w:?} in {warnings}");
