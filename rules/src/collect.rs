@@ -10,22 +10,33 @@ use std::path::{Path, PathBuf};
 /// One collected entry, with its path relative to the source directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Collected {
+    /// A regular file.
     File {
+        /// Its path relative to the source directory.
         rel: String,
+        /// Its absolute path.
         path: PathBuf,
+        /// Its normalised mode (0755 or 0644).
         mode: u32,
     },
+    /// A directory.
     Dir {
+        /// Its path relative to the source directory.
         rel: String,
+        /// Its mode (0755).
         mode: u32,
     },
+    /// A symbolic link (stored as a link, never followed).
     Symlink {
+        /// Its path relative to the source directory.
         rel: String,
+        /// What it points to, as written.
         target: String,
     },
 }
 
 impl Collected {
+    /// Its path relative to the source directory.
     pub fn rel(&self) -> &str {
         match self {
             Collected::File { rel, .. }

@@ -9,13 +9,18 @@ use std::sync::Arc;
 /// One problem in a manifest.
 #[derive(Debug, Clone)]
 pub struct Problem {
+    /// What is wrong, in one sentence.
     pub message: String,
+    /// Where, in the manifest's text.
     pub span: Option<Range<usize>>,
+    /// The note under the span.
     pub label: String,
+    /// What to do about it.
     pub help: Option<String>,
 }
 
 impl Problem {
+    /// A problem at `span`.
     pub fn new(message: impl Into<String>, span: Option<Range<usize>>) -> Problem {
         Problem {
             message: message.into(),
@@ -24,10 +29,12 @@ impl Problem {
             help: None,
         }
     }
+    /// With the note under the span.
     pub fn label(mut self, label: impl Into<String>) -> Problem {
         self.label = label.into();
         self
     }
+    /// With a help line.
     pub fn help(mut self, help: impl Into<String>) -> Problem {
         self.help = Some(help.into());
         self
@@ -75,11 +82,14 @@ impl Diagnostic for ManifestError {
 /// Every problem found in one manifest.
 #[derive(Debug, Clone)]
 pub struct ManifestErrors {
+    /// The manifest's path, as shown.
     pub file: String,
+    /// One diagnostic per problem.
     pub errors: Vec<ManifestError>,
 }
 
 impl ManifestErrors {
+    /// The `problems` of the manifest `file` whose text is `text`.
     pub fn new(file: &str, text: &str, problems: Vec<Problem>) -> ManifestErrors {
         let source = Arc::new(NamedSource::new(file, text.to_string()));
         ManifestErrors {

@@ -14,6 +14,8 @@
 //! # Ok::<(), String>(())
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod actions;
 pub mod collect;
 pub mod diagnostic;

@@ -135,7 +135,9 @@ pub fn trust_key(key: &pspf::keys::VerifyingKey) -> std::io::Result<PathBuf> {
 
 /// A resolved signing key and, when it was just created, a line to tell the user.
 pub struct ResolvedKey {
+    /// The key.
     pub key: SigningKey,
+    /// "created your signing key in …", once.
     pub announcement: Option<String>,
 }
 
