@@ -148,3 +148,19 @@ fn every_missing_key_and_wrong_type_is_reported_in_one_run() {
     }
     assert_eq!(out.matches("flavor::manifest").count(), 7, "{out}");
 }
+
+#[test]
+fn workenv_directories_stay_inside_the_workenv() {
+    let out = errors(&format!(
+        "{GOOD_HEAD}\n[workenv]\ndirectories = [{{ path = \"{{workenv}}/../../x\" }}, {{ path = \"/etc/x\" }}, {{ path = \"{{workenv}}/var\" }}, {{ path = \"var/../..\" }}]\n"
+    ));
+    for bad in ["{workenv}/../../x", "/etc/x", "var/../.."] {
+        assert!(
+            out.contains(&format!(
+                "workenv directory `{bad}` leaves the work environment"
+            )),
+            "{bad}: {out}"
+        );
+    }
+    assert_eq!(out.matches("flavor::manifest").count(), 3, "{out}");
+}

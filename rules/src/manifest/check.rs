@@ -28,6 +28,24 @@ pub(crate) fn check_package(pkg: &Package, dir: &Path, p: &mut Vec<Problem>) {
         p.push(problem);
     }
     for d in &pkg.workenv_dirs {
+        // `{workenv}/var` or `var`: a directory inside the workenv, never one beside it.
+        let rel = match d.path.value.strip_prefix("{workenv}") {
+            Some(rest) => rest.trim_start_matches('/'),
+            None => d.path.value.as_str(),
+        };
+        if leaves(rel) {
+            p.push(
+                Problem::new(
+                    format!(
+                        "workenv directory `{}` leaves the work environment",
+                        d.path.value
+                    ),
+                    d.path.span.clone(),
+                )
+                .label("absolute or contains `..`")
+                .help("workenv directories are inside the workenv: \"{workenv}/var\" or \"var\""),
+            );
+        }
         if let Some(m) = &d.mode
             && pspf::metadata::parse_mode(&m.value).is_none()
         {

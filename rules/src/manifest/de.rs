@@ -51,12 +51,15 @@ pub(super) fn read<T: DeserializeOwned>(doc: &Doc<'_>, problems: &mut Vec<Proble
                 let span = e.span();
                 let found = span.as_ref().and_then(|s| locate(doc.get_ref(), s));
                 match found {
-                    Some(found) => {
+                    Some(found) if remove(doc.get_mut(), &found.entry) => {
                         problems.push(type_problem(e.message(), &found, span));
-                        remove(doc.get_mut(), &found.entry);
                     }
-                    None => {
-                        problems.push(Problem::new(e.message().to_string(), span));
+                    // Not tied to an entry that can be dropped: report it and stop reading.
+                    found => {
+                        problems.push(match found {
+                            Some(found) => type_problem(e.message(), &found, span),
+                            None => Problem::new(e.message().to_string(), span),
+                        });
                         return None;
                     }
                 }
@@ -209,30 +212,24 @@ fn visit_value(
     }
 }
 
-/// Remove the table entry at `path` (its last segment is a key).
-fn remove(table: &mut DeTable<'_>, path: &[Seg]) {
+/// Remove the table entry at `path` (its last segment is a key); false if there is none.
+fn remove(table: &mut DeTable<'_>, path: &[Seg]) -> bool {
     match path {
-        [Seg::Key(k)] => {
-            table.remove(k.as_str());
-        }
-        [Seg::Key(k), rest @ ..] => {
-            if let Some(v) = table.get_mut(k.as_str()) {
-                remove_below(v.get_mut(), rest);
-            }
-        }
-        _ => {}
+        [Seg::Key(k)] => table.remove(k.as_str()).is_some(),
+        [Seg::Key(k), rest @ ..] => table
+            .get_mut(k.as_str())
+            .is_some_and(|v| remove_below(v.get_mut(), rest)),
+        _ => false,
     }
 }
 
-fn remove_below(value: &mut DeValue<'_>, path: &[Seg]) {
+fn remove_below(value: &mut DeValue<'_>, path: &[Seg]) -> bool {
     match (value, path) {
         (DeValue::Table(t), _) => remove(t, path),
-        (DeValue::Array(a), [Seg::Index(i), rest @ ..]) => {
-            if let Some(item) = a.get_mut(*i) {
-                remove_below(item.get_mut(), rest);
-            }
-        }
-        _ => {}
+        (DeValue::Array(a), [Seg::Index(i), rest @ ..]) => a
+            .get_mut(*i)
+            .is_some_and(|item| remove_below(item.get_mut(), rest)),
+        _ => false,
     }
 }
 
@@ -410,5 +407,97 @@ mod tests {
         let m = m.unwrap();
         assert_eq!(m.slot.len(), 1);
         assert!(m.slot[0].value.include.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::manifest::schema::ManifestToml;
+    use proptest::prelude::*;
+
+    /// A value of any TOML type, small.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z./]{0,6}".prop_map(|s| format!("{s:?}")),
+            any::<i32>().prop_map(|i| i.to_string()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            Just("[\"a\", 1, true]".to_string()),
+            Just("{ A = 1, B = \"x\" }".to_string()),
+            Just("[{ path = 1 }]".to_string()),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "id",
+                "source",
+                "step",
+                "target",
+                "codec",
+                "level",
+                "include",
+                "name",
+                "version",
+                "command",
+                "env",
+                "type",
+                "mode",
+                "path",
+                "needs",
+                "outputs",
+                "unset",
+                "set",
+                "members",
+                "remote",
+                "read_only",
+                "directories",
+                "lifecycle",
+            ])
+            .prop_map(str::to_string),
+            "[a-z]{1,5}",
+        ]
+    }
+
+    fn table() -> impl Strategy<Value = String> {
+        let header = prop::sample::select(vec![
+            "[package]",
+            "[execution]",
+            "[runtime.env]",
+            "[workenv]",
+            "[[slot]]",
+            "[[step]]",
+            "[[setup]]",
+            "[signing]",
+            "[[target]]",
+            "[workspace]",
+            "[cache]",
+            "[[workenv.directories]]",
+        ]);
+        (header, prop::collection::btree_map(key(), value(), 0..5)).prop_map(|(h, kv)| {
+            let body: Vec<String> = kv.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            format!("{h}\n{}\n", body.join("\n"))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Whatever the document, reading ends (no endless re-reading), never panics, and
+        /// every problem points into the text.
+        #[test]
+        fn any_document_reads_to_an_end(tables in prop::collection::vec(table(), 0..6)) {
+            let text = tables.concat();
+            let Ok(doc) = parse(&text) else { return Ok(()) };
+            let mut problems = Vec::new();
+            let _ = read::<ManifestToml>(&doc, &mut problems);
+            for p in &problems {
+                if let Some(span) = &p.span {
+                    prop_assert!(span.end <= text.len(), "{p:?} in {text}");
+                }
+            }
+            let _ = crate::Manifest::parse(std::path::Path::new("/nonexistent/flavor.toml"), &text);
+        }
     }
 }
