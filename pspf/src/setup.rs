@@ -56,11 +56,11 @@ pub enum SetupMode {
 }
 
 impl SetupMode {
-    /// The mode bits; `None` when the octal string is not one.
+    /// The mode bits; `None` when the octal string is not one or the number is over 0o7777.
     pub fn bits(&self) -> Option<u32> {
         match self {
             SetupMode::Octal(s) => crate::metadata::parse_mode(s),
-            SetupMode::Number(n) => Some(*n),
+            SetupMode::Number(n) => Some(*n).filter(|m| *m <= 0o7777),
         }
     }
 

@@ -245,20 +245,33 @@ fn type_problem(message: &str, at: &Found, span: Option<Range<usize>>) -> Proble
     if place.is_empty() {
         place = "the manifest".into();
     }
-    match message
-        .strip_prefix("invalid type: ")
-        .and_then(|m| m.rsplit_once(", expected "))
-    {
-        Some((_, expected)) => {
-            let expected = toml_words(expected);
-            Problem::new(
+    let split = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|m| m.rsplit_once(", expected "))
+    };
+    let (what, label) = if let Some((given, expected)) = split("invalid type: ") {
+        let expected = toml_words(expected);
+        if given.starts_with("integer ") && expected.ends_with("integer") {
+            (format!("{place} is out of range"), "too large".to_string())
+        } else {
+            let label = format!("expected {expected}");
+            (
                 format!("{place} must be {expected}, found {}", at.found),
-                span,
+                label,
             )
-            .label(format!("expected {expected}"))
         }
-        None => Problem::new(format!("{place}: {message}"), span).label("not accepted here"),
-    }
+    } else if let Some((given, expected)) = split("invalid value: ") {
+        let expected = toml_words(expected);
+        let label = format!("expected {expected}");
+        (format!("{place} must be {expected}, found {given}"), label)
+    } else {
+        (
+            format!("{place}: {message}"),
+            "not accepted here".to_string(),
+        )
+    };
+    Problem::new(what, span).label(label)
 }
 
 /// serde's words for a type, in TOML's.
@@ -267,7 +280,8 @@ fn toml_words(expected: &str) -> String {
         "a sequence" => "an array".into(),
         "a map" => "a table".into(),
         "a boolean" => "true or false".into(),
-        "i64" | "i32" | "u32" | "u64" | "usize" => "an integer".into(),
+        "i64" | "i32" => "an integer".into(),
+        "u32" | "u64" | "usize" => "a non-negative integer".into(),
         e if e.starts_with("struct ") => "a table".into(),
         e => e.into(),
     }

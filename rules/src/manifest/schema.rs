@@ -146,15 +146,35 @@ pub(super) struct SetupToml {
     pub enumerate: Option<Spanned<EnumerateToml>>,
 }
 
-/// A setup command's `mode`: an octal string or an integer.
-#[derive(Deserialize)]
-#[serde(
-    untagged,
-    expecting = "an octal string such as \"0755\", or an integer"
-)]
+/// A setup command's `mode`: an octal string, or an integer (the mode's value, 0 to 0o7777).
 pub(super) enum ModeToml {
     Octal(String),
     Number(u32),
+}
+
+impl<'de> Deserialize<'de> for ModeToml {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Mode;
+        impl Visitor<'_> for Mode {
+            type Value = ModeToml;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an octal string such as \"0755\", or an integer")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ModeToml, E> {
+                Ok(ModeToml::Octal(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ModeToml, E> {
+                u32::try_from(v)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .map(ModeToml::Number)
+                    .ok_or_else(|| {
+                        E::invalid_value(serde::de::Unexpected::Signed(v), &"a mode from 0 to 4095")
+                    })
+            }
+        }
+        d.deserialize_any(Mode)
+    }
 }
 
 /// A setup command's `enumerate` table.
