@@ -14,6 +14,7 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     for watched in [
         "launcher",
+        "workenv",
         "pspf/src",
         "pspf/Cargo.toml",
         "Cargo.lock",

@@ -1,17 +1,25 @@
 //! `flavor` — build self-contained PSPF/2025 executables.
 //!
 //! This binary only wires subcommands to the library crates; each subcommand lives in its own
-//! module under `commands/`.
+//! module under `commands/` and never uses another command. What several commands share sits
+//! beside them: [`session`] (load, plan, build, install), [`build_cache`] (the cache
+//! directory's layout), [`diagnostics`] (showing errors), [`messages`] (the `--json`
+//! contract), [`progress`], [`remote`] (remote cache flags and settings) and [`report`]
+//! (human formatting).
 
 // Doc comments on clap types are the command's `--help` text, read as plain text: `DIR/<target>`
 // and bare URLs are meant literally there.
 #![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
 
+mod build_cache;
 mod builtin_launcher;
 mod commands;
+mod diagnostics;
+mod messages;
 mod progress;
 mod remote;
 mod report;
+mod session;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
@@ -123,6 +131,13 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(err) if err.root_cause().is::<diagnostics::Reported>() => {
+            // The details are printed; say only what was added on top of them, if anything.
+            if err.chain().count() > 1 {
+                eprintln!("error: {err}");
+            }
+            ExitCode::from(1)
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(1)

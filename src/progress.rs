@@ -1,10 +1,10 @@
-//! Build progress: a bar on a terminal, one JSON event per line with `--json`, nothing with
-//! `-q`.
+//! Build progress: a bar on a terminal, one JSON event per line with `--json`
+//! ([`messages::Event`]), nothing with `-q`.
 
+use crate::messages::{self, print_line};
 use flavor_engine::Event;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Mutex;
 
 /// How to show progress.
@@ -15,6 +15,7 @@ pub enum Mode {
     Json,
 }
 
+/// Where a command's progress and messages go.
 pub struct Progress {
     mode: Mode,
     bar: Option<ProgressBar>,
@@ -23,6 +24,8 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Progress of a build of `total` actions (0 when unknown); `verbose` names every action
+    /// that runs.
     pub fn new(mode: Mode, total: usize, verbose: bool) -> Progress {
         let bar = (mode == Mode::Human && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(total as u64);
@@ -41,12 +44,11 @@ impl Progress {
         }
     }
 
-    /// Print one JSON line (with `--json`).
-    pub fn json(&self, value: serde_json::Value) {
+    /// Print one JSON event line (with `--json`).
+    pub fn json(&self, event: &messages::Event) {
         if self.mode == Mode::Json {
             let _guard = self.out.lock();
-            let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(stdout, "{value}");
+            print_line(event);
         }
     }
 
@@ -64,27 +66,28 @@ impl Progress {
     /// A warning: on stderr for humans (even with `-q`), a `warning` event with `--json`.
     pub fn warn(&self, message: &str) {
         match self.mode {
-            Mode::Json => self.json(json!({"event": "warning", "message": message})),
+            Mode::Json => self.json(&messages::Event::Warning {
+                message: message.to_string(),
+            }),
             Mode::Human => self.say(&format!("warning: {message}")),
             Mode::Quiet => eprintln!("warning: {message}"),
         }
     }
 
-    pub fn event(&self, event: Event) {
-        match &event {
-            Event::Started { id, label } => {
+    /// Shows an event of the engine.
+    pub fn event(&self, event: &Event) {
+        match event {
+            Event::Started { label, .. } => {
                 if let Some(bar) = &self.bar {
                     bar.set_message(label.clone());
                 }
-                self.json(json!({"event": "started", "action": id.0, "label": label}));
             }
             Event::Finished {
-                id,
                 label,
                 cached,
                 remote,
                 duration,
-                output_bytes,
+                ..
             } => {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
@@ -96,33 +99,18 @@ impl Progress {
                         duration.as_secs_f64()
                     ));
                 }
-                self.json(json!({
-                    "event": "finished", "action": id.0, "label": label, "cached": cached,
-                    "remote": remote,
-                    "seconds": duration.as_secs_f64(), "output_bytes": output_bytes,
-                }));
             }
-            Event::Failed { id, label, error } => {
+            Event::Failed { .. } | Event::Skipped { .. } => {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
                 }
-                self.json(json!({
-                    "event": "failed", "action": id.0, "label": label,
-                    "message": error.message, "output": error.output,
-                }));
             }
-            Event::Warning { message } => self.warn(message),
-            Event::Skipped { id, label, because } => {
-                if let Some(bar) = &self.bar {
-                    bar.inc(1);
-                }
-                self.json(json!({"event": "skipped", "action": id.0, "label": label, "because": because.0}));
-            }
-            #[allow(unreachable_patterns)]
-            _ => {}
+            Event::Warning { message } => return self.warn(message),
         }
+        self.json(&messages::Event::from_engine(event));
     }
 
+    /// Clears the bar.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();

@@ -1,16 +1,27 @@
-//! The shared remote build cache as the commands see it: the `--remote-cache…` flags, where
-//! the configuration comes from (flag, then environment, then `[cache]` in the root
-//! manifest), and how its statistics are shown.
+//! The shared remote build cache as the commands see it: the `--remote-cache…` flags
+//! ([`RemoteArgs`], turned into plain [`RemoteSettings`]), where the configuration comes from
+//! (flag, then environment, then `[cache]` in the root manifest), and the summary line.
 
 use anyhow::bail;
-use flavor_engine::{RemoteCache, RemoteConfig, RemoteStats};
+use flavor_remote::{Remote, RemoteConfig};
 use flavor_rules::manifest::CacheConfig;
-use serde_json::{Value, json};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::report::human_bytes;
 
-/// Remote cache flags, shared by `build`, `run` and `watch`.
+/// What the command line says about the remote cache.
+#[derive(Clone, Debug, Default)]
+pub struct RemoteSettings {
+    /// A URL that wins over the environment and the manifest.
+    pub url: Option<String>,
+    /// Never upload.
+    pub read_only: bool,
+    /// Use no remote cache at all.
+    pub disabled: bool,
+}
+
+/// Remote cache flags, shared by `build`, `run`, `watch` and `cache push`.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct RemoteArgs {
     /// Use this shared cache (Bazel HTTP remote-cache protocol, e.g. bazel-remote or nginx
@@ -26,6 +37,17 @@ pub struct RemoteArgs {
     pub no_remote_cache: bool,
 }
 
+impl RemoteArgs {
+    /// The settings these flags give.
+    pub fn settings(&self) -> RemoteSettings {
+        RemoteSettings {
+            url: self.remote_cache.clone(),
+            read_only: self.remote_cache_read_only,
+            disabled: self.no_remote_cache,
+        }
+    }
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -34,17 +56,19 @@ fn env_flag(name: &str) -> bool {
     env(name).is_some_and(|v| !matches!(v.trim(), "0" | "false" | "no" | "off"))
 }
 
-/// The remote cache to use, if any, and notes to show the user (a token variable that is
-/// not set). `Err` when a URL given on the command line or in the environment is unusable.
+/// The remote cache to use, if any (keeping its SHA-256 index in `index_dir`), and notes to
+/// show the user (a token variable that is not set). `Err` when a URL given on the command
+/// line, in the environment or in the manifest is unusable.
 pub fn open(
-    args: &RemoteArgs,
+    settings: &RemoteSettings,
     manifest: Option<&CacheConfig>,
-) -> anyhow::Result<(Option<RemoteCache>, Vec<String>)> {
+    index_dir: &Path,
+) -> anyhow::Result<(Option<Remote>, Vec<String>)> {
     let mut notes = Vec::new();
-    if args.no_remote_cache {
+    if settings.disabled {
         return Ok((None, notes));
     }
-    let (url, origin) = match (&args.remote_cache, env("FLAVOR_REMOTE_CACHE")) {
+    let (url, origin) = match (&settings.url, env("FLAVOR_REMOTE_CACHE")) {
         (Some(url), _) => (url.clone(), "--remote-cache"),
         (None, Some(url)) => (url, "FLAVOR_REMOTE_CACHE"),
         (None, None) => match manifest.and_then(|c| c.remote.clone()) {
@@ -52,7 +76,7 @@ pub fn open(
             None => return Ok((None, notes)),
         },
     };
-    let read_only = args.remote_cache_read_only
+    let read_only = settings.read_only
         || env_flag("FLAVOR_REMOTE_CACHE_READ_ONLY")
         || manifest.is_some_and(|c| c.read_only);
     let token = match manifest.and_then(|c| c.token_env.as_deref()) {
@@ -73,22 +97,24 @@ pub fn open(
             Ok(s) if s > 0.0 && s.is_finite() => Duration::from_secs_f64(s),
             _ => bail!("FLAVOR_REMOTE_CACHE_TIMEOUT must be a number of seconds, not `{secs}`"),
         },
-        None => RemoteConfig::new(&url).timeout,
+        None => RemoteConfig::new(&url, index_dir).timeout,
     };
     let config = RemoteConfig {
         url,
         read_only,
         token,
         timeout,
+        index_dir: index_dir.to_path_buf(),
     };
-    match RemoteCache::new(&config) {
+    match Remote::open(&config) {
         Ok(cache) => Ok((Some(cache), notes)),
         Err(why) => bail!("{origin}: {why}"),
     }
 }
 
 /// One line for the build summary.
-pub fn summary_line(cache: &RemoteCache, stats: &RemoteStats) -> String {
+pub fn summary_line(cache: &Remote) -> String {
+    let stats = cache.stats();
     let mut parts = vec![
         format!(
             "{} hit{}",
@@ -119,12 +145,4 @@ pub fn summary_line(cache: &RemoteCache, stats: &RemoteStats) -> String {
         parts.push("went offline".into());
     }
     format!("    remote {}: {}", cache.url(), parts.join(", "))
-}
-
-/// The statistics as JSON (`--json` summary).
-pub fn stats_json(cache: &RemoteCache, stats: &RemoteStats) -> Value {
-    let mut v = json!(stats);
-    v["url"] = json!(cache.url());
-    v["read_only"] = json!(cache.read_only());
-    v
 }

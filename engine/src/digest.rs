@@ -53,33 +53,6 @@ impl Digest {
         Ok((Digest(*hasher.finalize().as_bytes()), total))
     }
 
-    /// The digest, SHA-256 and length of everything `reader` yields, in one pass (for blobs a
-    /// remote cache will name by their SHA-256).
-    pub fn of_reader_with_sha256(reader: &mut dyn Read) -> io::Result<(Digest, [u8; 32], u64)> {
-        use sha2::Digest as _;
-        let mut hasher = blake3::Hasher::new();
-        let mut sha = sha2::Sha256::new();
-        let mut buffer = vec![0u8; READ_BUFFER];
-        let mut total: u64 = 0;
-        loop {
-            let n = match reader.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            let chunk = buffer.get(..n).unwrap_or_default();
-            hasher.update(chunk);
-            sha.update(chunk);
-            total = total.saturating_add(n as u64);
-        }
-        Ok((
-            Digest(*hasher.finalize().as_bytes()),
-            sha.finalize().into(),
-            total,
-        ))
-    }
-
     /// Parses 64 hex digits (either case).
     pub fn from_hex(text: &str) -> Result<Digest, EngineError> {
         let invalid = || EngineError::InvalidDigest {

@@ -2,10 +2,13 @@
 //!
 //! Failures of individual actions are not errors of the engine: they are [`ActionError`]s
 //! recorded in the build [`Report`]. [`EngineError`] covers misuse of the graph API and
-//! malformed values handed to the engine (a digest that is not 64 hex digits, …).
+//! malformed values handed to the engine (a digest that is not 64 hex digits, …), source files
+//! that cannot be read or that change while a build uses them, and store operations.
 //!
 //! [`ActionError`]: crate::ActionError
 //! [`Report`]: crate::Report
+
+use std::path::PathBuf;
 
 use crate::ActionId;
 
@@ -48,5 +51,35 @@ pub enum EngineError {
     InvalidDigest {
         /// The text that failed to parse (cut to a reasonable length).
         text: String,
+    },
+
+    /// A source file an action reads cannot be read.
+    #[error("cannot read source file {}: {source}", path.display())]
+    SourceUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+
+    /// A source file changed while the build used it (between computing the action key and
+    /// running the action, or while it was read), so the result would not match its key.
+    #[error(
+        "source file {} changed during the build, so this result was not stored; \
+         build again once it is saved",
+        path.display()
+    )]
+    SourceChanged {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// Reading or writing the store failed.
+    #[error("build cache {}: {source}", path.display())]
+    Store {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
     },
 }

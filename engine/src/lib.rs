@@ -9,14 +9,20 @@
 //! - an action's key ([`action_key`]) is blake3 over its kind, version, parameters and input
 //!   digests; the [`Store`] maps keys to output digests (action cache) and digests to bytes
 //!   (CAS). [`LocalStore`] keeps both in a directory that several processes may share;
-//! - [`SourceDigests`] remembers source digests by (size, mtime, inode), so a no-op build
-//!   reads no file contents;
-//! - a [`RemoteCache`] (optional, [`BuildOptions::remote`]) sits behind the local store: a
-//!   local miss is looked up there (Bazel HTTP remote-cache protocol), and what is built
-//!   locally is uploaded in the background;
+//! - [`SourceDigests`] remembers source digests by (size, mtime, ctime, inode), so a no-op
+//!   build reads no file contents; after an action ran, the source files it read are checked
+//!   to be the versions its key was computed from, so a file edited during a build never
+//!   poisons the cache;
+//! - a [`RemoteCache`] (a trait; optional, [`BuildOptions::remote`]) sits behind the local
+//!   store: a local miss is looked up there, and what is built locally is offered for
+//!   upload. The implementation (the `flavor-remote` crate) lives outside the engine, which
+//!   needs no network stack;
 //! - [`build`] runs what is needed on a pool of `jobs` threads, never reserving more than
 //!   that (an action declares how many threads it keeps busy), emits [`Event`]s, and returns
-//!   a [`Report`]. A failure skips its dependents and lets independent actions finish.
+//!   a [`Report`]. A failure skips its dependents and lets independent actions finish;
+//! - a [`LiveSet`] is what a build of some targets would reuse, computed with the key
+//!   function the build uses; a [`Collector`] marks live sets and sweeps the rest of a
+//!   [`LocalStore`] (garbage collection).
 //!
 //! ```
 //! use flavor_engine::*;
@@ -62,11 +68,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![deny(missing_docs)]
+
 mod action;
 mod digest;
 mod error;
 mod event;
+mod gc;
 mod graph;
+mod inputs;
+mod live;
 mod remote;
 mod report;
 mod schedule;
@@ -78,9 +89,11 @@ pub use action::{Action, ActionError, ActionId, Input, RunContext, action_key};
 pub use digest::Digest;
 pub use error::EngineError;
 pub use event::Event;
+pub use gc::{Collector, GcOptions, GcReport};
 pub use graph::Graph;
-pub use remote::{RemoteCache, RemoteConfig, RemoteStats};
+pub use live::LiveSet;
+pub use remote::RemoteCache;
 pub use report::{ActionReport, Report, Status};
 pub use schedule::{BuildOptions, build};
-pub use sources::SourceDigests;
+pub use sources::{SourceDigests, SourceVersion};
 pub use store::{ActionResult, LocalStore, Store, StoreStats};

@@ -18,12 +18,13 @@
 //! produce is described in [`crate::report`] and [`crate::event`].
 
 use std::collections::VecDeque;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use crate::worker::{Env, Message, Pending, Source, check, execute, guard};
+use crate::inputs::{Source, sources_of};
+use crate::worker::{Env, Message, Pending, check, execute, guard};
 use crate::{
-    ActionError, ActionId, ActionReport, ActionResult, Digest, Event, Graph, Input, Report,
+    ActionError, ActionId, ActionReport, ActionResult, Digest, Event, Graph, RemoteCache, Report,
     SourceDigests, Status, Store,
 };
 
@@ -38,7 +39,7 @@ pub struct BuildOptions {
     /// Run every action even if the action cache has its key (results are recorded anew).
     pub force: bool,
     /// A shared cache to look local misses up in and to upload results to.
-    pub remote: Option<std::sync::Arc<crate::RemoteCache>>,
+    pub remote: Option<Arc<dyn RemoteCache>>,
 }
 
 /// Builds `graph` (or `options.targets` and their dependencies) into `store`, emitting
@@ -278,18 +279,10 @@ impl<'g> Scheduler<'g> {
     }
 
     fn input_sources(&self, id: ActionId) -> Option<Vec<Source>> {
-        let action = self.graph.get(id)?;
-        action
-            .inputs()
-            .into_iter()
-            .map(|input| match input {
-                Input::File(path) => Some(Source::File(path)),
-                Input::Output { action, index } => {
-                    let outputs = self.outputs.get(action.0)?.as_ref()?;
-                    outputs.get(index).map(|(d, _)| Source::Blob(*d))
-                }
-            })
-            .collect()
+        sources_of(self.graph.get(id)?, |action, index| {
+            let outputs = self.outputs.get(action.0)?.as_ref()?;
+            outputs.get(index).map(|(d, _)| *d)
+        })
     }
 
     fn report(

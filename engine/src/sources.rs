@@ -1,12 +1,19 @@
-//! Source file digests, cached by (size, mtime, inode) so a no-op build reads no file
+//! Source file digests, cached by (size, mtime, ctime, inode) so a no-op build reads no file
 //! contents — the trick git's index uses.
 //!
 //! The cache is loaded from and saved to one JSON file. An entry is trusted while the file's
-//! size, modification time (nanoseconds) and inode are unchanged. As in git, a file modified
-//! within the filesystem's timestamp granularity of being hashed could change again without
-//! its mtime moving ("racily clean"), so such entries are kept for this session but not saved:
-//! the next session hashes those files again. Within a session, a watcher that sees a file
-//! change calls [`SourceDigests::forget`].
+//! size, modification and change times (nanoseconds) and inode are unchanged. As in git, a
+//! file modified within the filesystem's timestamp granularity of being hashed could change
+//! again without its times moving ("racily clean"), so such entries are kept for this session
+//! but not saved: the next session hashes those files again. Within a session, a watcher that
+//! sees a file change calls [`SourceDigests::forget`].
+//!
+//! A file edited while a build uses it must not poison the cache (a key computed from one
+//! version, outputs made from another). So a digest is taken only over a file whose metadata
+//! is the same before and after reading it, and the build checks every source file an action
+//! read again once the action has run ([`SourceDigests::check_unchanged`], as Bazel and git
+//! do): same metadata, and for a racily clean file the same contents. A file that changed
+//! fails the action instead of storing its result.
 
 use std::collections::HashMap;
 use std::fs;
@@ -18,10 +25,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::Digest;
+use crate::{Digest, EngineError};
 
 /// Format of the saved file; a different one is ignored (everything is hashed again).
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
+
+/// How many times a file that changes while it is read is read again before giving up.
+const READ_ATTEMPTS: usize = 3;
 
 /// Coarsest timestamp granularity we allow for (FAT has 2 s).
 const RACY_WINDOW: Duration = Duration::from_secs(2);
@@ -31,6 +41,7 @@ const RACY_WINDOW: Duration = Duration::from_secs(2);
 struct Stamp {
     size: u64,
     mtime_ns: i128,
+    ctime_ns: i128,
     inode: u64,
 }
 
@@ -47,6 +58,30 @@ struct Entry {
 struct SavedFile {
     format: u32,
     entries: Vec<(PathBuf, Entry)>,
+}
+
+/// One version of a source file as a build used it: its digest and the metadata it had when
+/// the digest was taken (see [`SourceDigests::version`]).
+#[derive(Clone, Debug)]
+pub struct SourceVersion {
+    path: PathBuf,
+    digest: Digest,
+    stamp: Stamp,
+    /// Modified so recently that a same-size rewrite could leave the stamp unchanged: its
+    /// contents must be compared, not just its metadata.
+    racy: bool,
+}
+
+impl SourceVersion {
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The digest of its contents.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
 }
 
 /// A thread-safe cache of source file digests, persisted in one file.
@@ -83,20 +118,47 @@ impl SourceDigests {
         }
     }
 
-    /// The digest of `path`'s contents: the cached one if the file's size, mtime and inode
+    /// The digest of `path`'s contents: the cached one if the file's size, times and inode
     /// are those it was hashed with, else read and hashed now (and cached).
-    pub fn digest(&self, path: &Path) -> io::Result<Digest> {
-        let before = stamp(&fs::metadata(path)?);
+    ///
+    /// # Errors
+    /// [`EngineError::SourceUnreadable`] if the file cannot be read,
+    /// [`EngineError::SourceChanged`] if it kept changing while it was read.
+    pub fn digest(&self, path: &Path) -> Result<Digest, EngineError> {
+        self.version(path).map(|v| v.digest)
+    }
+
+    /// The digest of `path` with the metadata it was taken over, for
+    /// [`check_unchanged`](Self::check_unchanged) after the file was used.
+    ///
+    /// # Errors
+    /// As [`digest`](Self::digest).
+    pub fn version(&self, path: &Path) -> Result<SourceVersion, EngineError> {
+        let unreadable = |source: io::Error| EngineError::SourceUnreadable {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut before = stamp(&fs::metadata(path).map_err(unreadable)?);
         if let Some(entry) = self.lock().get(path)
             && entry.stamp == before
         {
-            return Ok(entry.digest);
+            return Ok(SourceVersion {
+                path: path.to_path_buf(),
+                digest: entry.digest,
+                stamp: before,
+                racy: !entry.settled,
+            });
         }
-        let hashed_at = SystemTime::now();
-        let digest = Digest::of_file(path)?;
-        self.files_hashed.fetch_add(1, Ordering::Relaxed);
-        let after = stamp(&fs::metadata(path)?);
-        if after == before {
+        for _ in 0..READ_ATTEMPTS {
+            let hashed_at = SystemTime::now();
+            let digest = Digest::of_file(path).map_err(unreadable)?;
+            self.files_hashed.fetch_add(1, Ordering::Relaxed);
+            let after = stamp(&fs::metadata(path).map_err(unreadable)?);
+            if after != before {
+                // Changed while it was read: the digest is of some mix of versions.
+                before = after;
+                continue;
+            }
             let settled = is_settled(before.mtime_ns, hashed_at);
             self.lock().insert(
                 path.to_path_buf(),
@@ -106,10 +168,38 @@ impl SourceDigests {
                     settled,
                 },
             );
+            return Ok(SourceVersion {
+                path: path.to_path_buf(),
+                digest,
+                stamp: before,
+                racy: !settled,
+            });
         }
-        // If the file changed while it was read, the digest is of some mix of versions: use
-        // it for this build (the next one sees the new stamp and hashes again), cache nothing.
-        Ok(digest)
+        Err(EngineError::SourceChanged {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Checks that the file is still the version `version` describes: same size, times and
+    /// inode, and — if it was modified just before it was hashed, when a rewrite could leave
+    /// all of those unchanged — the same contents. A file that changed is forgotten, so the
+    /// next build hashes it again.
+    ///
+    /// # Errors
+    /// [`EngineError::SourceChanged`] if the file changed (or vanished).
+    pub fn check_unchanged(&self, version: &SourceVersion) -> Result<(), EngineError> {
+        let path = version.path.as_path();
+        let same_stamp = |p: &Path| fs::metadata(p).is_ok_and(|m| stamp(&m) == version.stamp);
+        let unchanged = same_stamp(path)
+            && (!version.racy
+                || (Digest::of_file(path).is_ok_and(|d| d == version.digest) && same_stamp(path)));
+        if unchanged {
+            return Ok(());
+        }
+        self.forget(path);
+        Err(EngineError::SourceChanged {
+            path: path.to_path_buf(),
+        })
     }
 
     /// Drops the cached digest of `path`, so the next [`digest`](Self::digest) reads it.
@@ -171,21 +261,25 @@ fn stamp(meta: &fs::Metadata) -> Stamp {
             Err(e) => -(e.duration().as_nanos() as i128),
         })
         .unwrap_or(0);
+    let (ctime_ns, inode) = change_time_and_inode(meta);
     Stamp {
         size: meta.len(),
         mtime_ns,
-        inode: inode(meta),
+        ctime_ns,
+        inode,
     }
 }
 
 #[cfg(unix)]
-fn inode(meta: &fs::Metadata) -> u64 {
-    std::os::unix::fs::MetadataExt::ino(meta)
+fn change_time_and_inode(meta: &fs::Metadata) -> (i128, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let ctime_ns = i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec());
+    (ctime_ns, meta.ino())
 }
 
 #[cfg(not(unix))]
-fn inode(_: &fs::Metadata) -> u64 {
-    0
+fn change_time_and_inode(_: &fs::Metadata) -> (i128, u64) {
+    (0, 0)
 }
 
 /// True if a file last modified at `mtime_ns` was certainly not modified again within the

@@ -19,19 +19,12 @@ use crate::Digest;
 pub struct ActionResult {
     /// `(digest, size in bytes)` of every output.
     pub outputs: Vec<(Digest, u64)>,
-    /// The SHA-256 (64 hex digits) of every output, when known: a remote cache names blobs
-    /// by it. Empty when no remote cache was involved.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sha256: Vec<String>,
 }
 
 impl ActionResult {
-    /// A result without SHA-256 digests.
+    /// A result with these outputs.
     pub fn new(outputs: Vec<(Digest, u64)>) -> ActionResult {
-        ActionResult {
-            outputs,
-            sha256: Vec::new(),
-        }
+        ActionResult { outputs }
     }
 }
 
@@ -49,14 +42,6 @@ pub trait Store: Send + Sync {
     /// Hashes `file` and moves it into the CAS; returns its digest and size. Idempotent:
     /// putting bytes the store already has just removes `file`.
     fn put_blob(&self, file: &Path) -> io::Result<(Digest, u64)>;
-
-    /// [`put_blob`](Store::put_blob), also returning the blob's SHA-256 (for a remote
-    /// cache). The default reads the file twice; a store may hash both in one pass.
-    fn put_blob_sha256(&self, file: &Path) -> io::Result<(Digest, u64, [u8; 32])> {
-        let (_, sha, _) = Digest::of_reader_with_sha256(&mut fs::File::open(file)?)?;
-        let (digest, size) = self.put_blob(file)?;
-        Ok((digest, size, sha))
-    }
 
     /// A directory for temporary files, on the same filesystem as the CAS (so moving a file
     /// from there into the CAS is a rename).
@@ -197,12 +182,6 @@ impl Store for LocalStore {
         let (digest, size) = Digest::of_reader(&mut fs::File::open(file)?)?;
         self.move_in(file, digest, size)?;
         Ok((digest, size))
-    }
-
-    fn put_blob_sha256(&self, file: &Path) -> io::Result<(Digest, u64, [u8; 32])> {
-        let (digest, sha, size) = Digest::of_reader_with_sha256(&mut fs::File::open(file)?)?;
-        self.move_in(file, digest, size)?;
-        Ok((digest, size, sha))
     }
 
     fn tmp_dir(&self) -> PathBuf {

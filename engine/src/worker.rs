@@ -1,16 +1,18 @@
 //! The two steps a needed action goes through on the build pool's worker threads:
-//! [`check`] (digest the inputs, compute the key, look it up) and, on a miss, [`execute`]
-//! (run the action in a fresh temporary directory and store its outputs). Each step reports
-//! back to the scheduler with one [`Message`]; [`guard`] makes sure a panic does too.
+//! [`check`] (digest the inputs, compute the key, look it up locally, then in the remote
+//! cache) and, on a miss, [`execute`] (run the action in a fresh temporary directory, check
+//! that the source files it read did not change meanwhile, store its outputs). Each step
+//! reports back to the scheduler with one [`Message`]; [`guard`] makes sure a panic does too.
 
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::inputs::{Keyed, Source, key_of};
 use crate::{
-    ActionError, ActionId, ActionResult, Digest, Event, Graph, RemoteCache, RunContext,
-    SourceDigests, Store, action_key,
+    Action, ActionError, ActionId, ActionResult, Digest, Event, Graph, RemoteCache, RunContext,
+    SourceDigests, SourceVersion, Store,
 };
 
 /// What the worker tasks share.
@@ -19,21 +21,18 @@ pub(crate) struct Env<'a> {
     pub(crate) store: &'a dyn Store,
     pub(crate) sources: &'a SourceDigests,
     pub(crate) force: bool,
-    pub(crate) remote: Option<&'a RemoteCache>,
+    pub(crate) remote: Option<&'a dyn RemoteCache>,
     pub(crate) events: &'a (dyn Fn(Event) + Sync),
-}
-
-/// Where an input's bytes are, as the scheduler knows it when an action becomes ready.
-pub(crate) enum Source {
-    File(PathBuf),
-    Blob(Digest),
 }
 
 /// A cache miss, ready to run.
 pub(crate) struct Pending {
     pub(crate) id: ActionId,
     pub(crate) key: Digest,
+    /// The files holding the inputs, in input order.
     pub(crate) inputs: Vec<PathBuf>,
+    /// The source files the key was computed from, as they were then.
+    pub(crate) files: Vec<SourceVersion>,
 }
 
 /// What a worker reports back to the scheduler.
@@ -84,7 +83,7 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Step 1 on a worker: digest the inputs, compute the key, look it up.
+/// Step 1 on a worker: digest the inputs, compute the key, look it up locally, then remotely.
 pub(crate) fn check(env: &Env<'_>, id: ActionId, sources: Vec<Source>) -> Message {
     let start = Instant::now();
     let action = env.graph.action(id);
@@ -102,23 +101,10 @@ pub(crate) fn check(env: &Env<'_>, id: ActionId, sources: Vec<Source>) -> Messag
         }
     };
 
-    let mut digests = Vec::with_capacity(sources.len());
-    for source in &sources {
-        match source {
-            Source::File(path) => match env.sources.digest(path) {
-                Ok(d) => digests.push(d),
-                Err(e) => {
-                    let error = ActionError::new(format!(
-                        "cannot read source file {}: {e}",
-                        path.display()
-                    ));
-                    return failed(None, error);
-                }
-            },
-            Source::Blob(d) => digests.push(*d),
-        }
-    }
-    let key = action_key(action, &digests);
+    let Keyed { key, files } = match key_of(action, &sources, env.sources) {
+        Ok(keyed) => keyed,
+        Err(error) => return failed(None, error),
+    };
 
     if !env.force
         && let Some(result) = env.store.get_action(&key)
@@ -145,35 +131,22 @@ pub(crate) fn check(env: &Env<'_>, id: ActionId, sources: Vec<Source>) -> Messag
     if !env.force
         && let Some(remote) = env.remote
     {
-        let fetched = remote.fetch(&key, action.output_count(), env.store);
-        if let Some(result) = fetched {
-            let outputs: Option<Vec<PathBuf>> = result
-                .outputs
-                .iter()
-                .map(|(d, _)| env.store.blob_path(d))
-                .collect();
-            let verdict = match outputs {
-                Some(outputs) => action.vet_remote_outputs(&inputs, &outputs),
-                None => Err("its outputs vanished from the local store".to_string()),
-            };
-            match verdict {
-                Ok(()) => {
-                    remote.hit();
-                    // Best effort: the next build would fetch it again.
-                    let _ = env.store.put_action(&key, &result);
-                    let message = hit(env, id, key, result, start, true);
-                    relay_warnings(env);
-                    return message;
-                }
-                Err(why) => remote.reject(&format!(
-                    "the result for {} was refused: {why}",
-                    action.label()
-                )),
-            }
-        }
+        let fetched = remote.fetch(&key, action, &inputs, env.store);
         relay_warnings(env);
+        if let Some(result) = fetched
+            && result.outputs.len() == action.output_count()
+        {
+            // Best effort: the next build would fetch it again.
+            let _ = env.store.put_action(&key, &result);
+            return hit(env, id, key, result, start, true);
+        }
     }
-    Message::Miss(Pending { id, key, inputs })
+    Message::Miss(Pending {
+        id,
+        key,
+        inputs,
+        files,
+    })
 }
 
 /// A cache hit: report it and hand the result to the scheduler.
@@ -203,7 +176,7 @@ fn hit(
     }
 }
 
-/// Turns the remote cache's pending warning, if any, into an event.
+/// Turns the remote cache's pending warnings, if any, into events.
 fn relay_warnings(env: &Env<'_>) {
     if let Some(remote) = env.remote {
         for message in remote.take_warnings() {
@@ -215,14 +188,14 @@ fn relay_warnings(env: &Env<'_>) {
 /// Step 2 on a worker: run the action in a fresh temporary directory and store its outputs.
 pub(crate) fn execute(env: &Env<'_>, pending: Pending, threads: usize) -> Message {
     let start = Instant::now();
-    let Pending { id, key, inputs } = pending;
+    let (id, key) = (pending.id, pending.key);
     let action = env.graph.action(id);
     let label = action.label();
     (env.events)(Event::Started {
         id,
         label: label.clone(),
     });
-    let result = run_and_store(env, action, key, inputs, threads);
+    let result = run_and_store(env, action, pending, threads);
     let duration = start.elapsed();
     match &result {
         Ok((stored, _)) => (env.events)(Event::Finished {
@@ -248,13 +221,17 @@ pub(crate) fn execute(env: &Env<'_>, pending: Pending, threads: usize) -> Messag
     }
 }
 
+/// Runs the action; if it succeeded and every source file it read is still the version its
+/// key was computed from, stores the outputs, records the result and offers it to the remote.
 fn run_and_store(
     env: &Env<'_>,
-    action: &dyn crate::Action,
-    key: Digest,
-    inputs: Vec<PathBuf>,
+    action: &dyn Action,
+    pending: Pending,
     threads: usize,
 ) -> Result<(ActionResult, String), ActionError> {
+    let Pending {
+        key, inputs, files, ..
+    } = pending;
     let work = tempfile::Builder::new()
         .prefix("run-")
         .tempdir_in(env.store.tmp_dir())
@@ -262,8 +239,7 @@ fn run_and_store(
     let scratch = work.path().join("scratch");
     fs::create_dir(&scratch)
         .map_err(|e| ActionError::new(format!("cannot create a scratch directory: {e}")))?;
-    let count = action.output_count();
-    let outputs: Vec<PathBuf> = (0..count)
+    let outputs: Vec<PathBuf> = (0..action.output_count())
         .map(|i| work.path().join(format!("out-{i}")))
         .collect();
     let mut ctx = RunContext::new(inputs, outputs.clone(), scratch, threads);
@@ -285,35 +261,15 @@ fn run_and_store(
         error
     };
     outcome.map_err(with_log)?;
-
-    let sha256 = env.remote.is_some_and(RemoteCache::wants_sha256);
-    let mut result = ActionResult::default();
-    for (i, path) in outputs.iter().enumerate() {
-        match fs::symlink_metadata(path) {
-            Ok(meta) if meta.is_file() => {}
-            Ok(_) => {
-                return Err(with_log(ActionError::new(format!(
-                    "output {i} is not a regular file"
-                ))));
-            }
-            Err(_) => {
-                return Err(with_log(ActionError::new(format!(
-                    "did not produce output {i}"
-                ))));
-            }
-        }
-        let cannot_store =
-            |e: std::io::Error| with_log(ActionError::new(format!("cannot store output {i}: {e}")));
-        if sha256 {
-            let (digest, size, sha) = env.store.put_blob_sha256(path).map_err(cannot_store)?;
-            result.outputs.push((digest, size));
-            result.sha256.push(hex::encode(sha));
-        } else {
-            result
-                .outputs
-                .push(env.store.put_blob(path).map_err(cannot_store)?);
-        }
+    // The key names the versions digested before the run; outputs made from any other
+    // version must never be stored under it (nor uploaded).
+    for file in &files {
+        env.sources
+            .check_unchanged(file)
+            .map_err(|e| with_log(ActionError::new(e.to_string())))?;
     }
+
+    let result = store_outputs(env.store, &outputs).map_err(with_log)?;
     env.store
         .put_action(&key, &result)
         .map_err(|e| with_log(ActionError::new(format!("cannot record the result: {e}"))))?;
@@ -321,4 +277,25 @@ fn run_and_store(
         remote.upload(&key, &result, env.store);
     }
     Ok((result, log))
+}
+
+/// Moves every output file into the store; `Err` if one is missing or not a regular file.
+fn store_outputs(store: &dyn Store, outputs: &[PathBuf]) -> Result<ActionResult, ActionError> {
+    let mut result = ActionResult::default();
+    for (i, path) in outputs.iter().enumerate() {
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => {
+                return Err(ActionError::new(format!(
+                    "output {i} is not a regular file"
+                )));
+            }
+            Err(_) => return Err(ActionError::new(format!("did not produce output {i}"))),
+        }
+        let stored = store
+            .put_blob(path)
+            .map_err(|e| ActionError::new(format!("cannot store output {i}: {e}")))?;
+        result.outputs.push(stored);
+    }
+    Ok(result)
 }

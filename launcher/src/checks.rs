@@ -32,6 +32,30 @@ pub fn key_is_trusted(public_key: &[u8; 32]) -> bool {
     trusted_keys().iter().any(|k| k.as_bytes() == public_key)
 }
 
+/// The checks `flavor extract` makes before writing anything, for CLI-mode `extract`:
+/// index, metadata and signature always (slot digests are checked as each slot streams),
+/// and under `strict` a trusted key. Nothing is only warned about.
+pub fn verify_to_extract(pkg: &Package, level: Validation) -> Result<()> {
+    let strict = level == Validation::Strict;
+    let report = pkg.verify(&VerifyOptions {
+        trusted_keys: if strict { trusted_keys() } else { Vec::new() },
+        skip_slots: true,
+    });
+    match report.failures().next() {
+        None if strict && !key_is_trusted(&pkg.index().public_key()) => Err(Failure::new(
+            exit::INTEGRITY,
+            "refusing to extract: strict validation needs the signing key in the trusted-keys directory (flavor key trust KEY)",
+        )),
+        None => Ok(()),
+        Some(first) => Err(Failure::new(
+            code_for(first.kind()),
+            format!(
+                "refusing to extract: {first}; the package is damaged or was tampered with (FLAVOR_LAUNCHER_CLI=1 … verify shows every check)"
+            ),
+        )),
+    }
+}
+
 /// Verify at `level`; returns whether the key is trusted (always false below strict).
 pub fn verify(pkg: &Package, level: Validation) -> Result<bool> {
     if level == Validation::None {

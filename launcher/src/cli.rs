@@ -1,14 +1,16 @@
 //! CLI mode (`FLAVOR_LAUNCHER_CLI=1`): `info`, `verify`, `metadata`, `extract <slot> <dir>`,
 //! `run [args]`, `help`. Without that variable the launcher interprets no arguments at all.
 
-use crate::checks;
+use crate::config::Validation;
 use crate::error::{Failure, Result, exit};
 use crate::launch::{launch, own_package};
+use crate::{checks, slots};
+use flavor_workenv::files;
 use pspf::verify::Outcome;
 use pspf::{Package, VerifyOptions};
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const HELP: &str = "flavor launcher, CLI mode (FLAVOR_LAUNCHER_CLI=1)
 
@@ -16,7 +18,8 @@ commands:
   info                  package name, version, slots, work environment
   verify                every integrity check, exit 0 only when all pass (107 otherwise)
   metadata              the metadata JSON exactly as signed
-  extract <slot> <dir>  decode one slot (number or id) into <dir>
+  extract <slot> <dir>  decode one slot (number or id) into <dir>, after the checks
+                        `flavor extract` makes (index, metadata, signature, slot digests)
   run [args…]           launch the package normally with args
   help                  this text
 
@@ -26,6 +29,47 @@ FLAVOR_WORKENV_CACHE=0, FLAVOR_CACHE=<root>, FLAVOR_LOG_LEVEL=off|error|warn|inf
 fn open() -> Result<(PathBuf, Package)> {
     let (exe, file) = own_package()?;
     Ok((exe, Package::from_file(file)?))
+}
+
+/// Extract slot `i` into `dir` the way `flavor extract` does: into a private staging
+/// directory beside `dir` (digests checked as it streams), then moved in; on any failure
+/// nothing is left in `dir`, nor any directory this created. Returns the path written.
+fn extract_staged(pkg: &Package, i: usize, dir: &Path) -> Result<PathBuf> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let created: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && std::fs::symlink_metadata(p).is_err())
+        .map(Path::to_path_buf)
+        .collect();
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    let staging = parent.join(format!(
+        ".{}.flavor-extract.{}",
+        name.as_deref().unwrap_or("extract"),
+        std::process::id()
+    ));
+    let result = (|| {
+        std::fs::create_dir_all(&parent).map_err(|e| Failure::io(parent.display(), e))?;
+        files::mkdir_private(&staging)?;
+        let written = slots::extract(pkg, i, &staging, true)?;
+        std::fs::create_dir_all(dir).map_err(|e| Failure::io(dir.display(), e))?;
+        files::merge_tree(&staging, dir)?;
+        let rel = written.strip_prefix(&staging).unwrap_or(Path::new(""));
+        Ok(if rel.as_os_str().is_empty() {
+            dir.to_path_buf()
+        } else {
+            dir.join(rel)
+        })
+    })();
+    let _ = files::remove_tree(&staging);
+    if result.is_err() {
+        for p in &created {
+            let _ = std::fs::remove_dir(p);
+        }
+    }
+    result
 }
 
 pub fn run(args: Vec<OsString>) -> Result<u8> {
@@ -90,9 +134,11 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
             let i = pkg.find_slot(&slot).ok_or_else(|| {
                 Failure::new(exit::USAGE, format!("no slot {slot:?} in this package"))
             })?;
-            let written = pkg
-                .extract_slot(i, &dir)
-                .map_err(|e| Failure::extract(format!("extracting slot {slot}: {e}")))?;
+            checks::verify_to_extract(&pkg, Validation::from_env())?;
+            let written = extract_staged(&pkg, i, &dir).map_err(|mut f| {
+                f.message = format!("extracting slot {slot}: {}", f.message);
+                f
+            })?;
             println!("{}", written.display());
             Ok(0)
         }

@@ -6,7 +6,7 @@
 //! Placeholders `{workenv}`, `{package_name}`, `{version}` are expanded in the command,
 //! `workenv.env`, setup commands and (beyond upstream) `execution.env` and `runtime.env.set`.
 
-use crate::plan::Plan;
+use flavor_workenv::ExecPlan;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -75,7 +75,7 @@ pub struct LaunchContext<'a> {
 /// The complete environment for the command, from the launcher's own environment.
 pub fn build_env(
     parent: impl Iterator<Item = (OsString, OsString)>,
-    plan: &Plan,
+    plan: &ExecPlan,
     ctx: &LaunchContext<'_>,
 ) -> Vec<(OsString, OsString)> {
     let mut env: BTreeMap<OsString, OsString> = parent.collect();
@@ -133,8 +133,8 @@ mod tests {
         assert!(!glob_match(b"HOME", b"HOMEX"));
     }
 
-    fn plan(policy: Option<RuntimeEnv>) -> Plan {
-        Plan {
+    fn plan(policy: Option<RuntimeEnv>) -> ExecPlan {
+        ExecPlan {
             plan_version: 1,
             index_sha256: String::new(),
             package: "p".into(),
@@ -147,7 +147,7 @@ mod tests {
             workenv_env: BTreeMap::from([("W".into(), "w".into())]),
             execution_env: BTreeMap::from([("E".into(), "e".into())]),
             volatile: vec![],
-            validation: "standard".into(),
+            validation: flavor_workenv::Validation::Standard,
             key_trusted: false,
         }
     }

@@ -67,3 +67,13 @@ impl From<pspf::Error> for Failure {
 }
 
 pub type Result<T> = std::result::Result<T, Failure>;
+
+impl From<flavor_workenv::Error> for Failure {
+    fn from(e: flavor_workenv::Error) -> Failure {
+        let code = match e {
+            flavor_workenv::Error::Outside { .. } => exit::EXTRACT,
+            _ => exit::IO,
+        };
+        Failure::new(code, e.to_string())
+    }
+}

@@ -1,60 +1,41 @@
 //! The first launch of a package build: extract, publish, set up, record the exec plan.
 //!
-//! Order (PSPF.md §7): take the lock; if another process finished meanwhile, use its work;
-//! clear what a crashed run left; stream every slot into a private staging directory
-//! (verifying digests as they stream); publish it with one rename; create
-//! `workenv.directories`; run setup commands with `{workenv}` = the final path; drop `init`
-//! slots; write the upstream bookkeeping; write the exec plan — the completion marker — last.
-//! A crash anywhere before the marker leaves nothing a later launch trusts.
+//! Order (PSPF.md §7): verify; refuse a rollback (strict) and record the version as seen;
+//! check that the cache directories are the user's own; take the lock; if another process
+//! finished meanwhile, use its work; clear what a crashed run left; stream every slot into a
+//! private staging directory (verifying digests as they stream); publish it with one rename;
+//! create `workenv.directories` (checked to stay inside before anything was extracted); run
+//! setup commands with `{workenv}` = the final path; drop `init` slots; write the upstream
+//! bookkeeping; write the exec plan — the completion marker — last. A crash anywhere before
+//! the marker leaves nothing a later launch trusts.
 
-use crate::checks;
 use crate::config::{Validation, workenv_cache_enabled};
 use crate::env::{LaunchContext, Placeholders, build_env};
 use crate::error::{Failure, Result, exit};
-use crate::layout::Layout;
 use crate::log::log_debug;
-use crate::plan::{PLAN_VERSION, Plan};
-use crate::setup;
+use crate::{checks, directories, rollback, setup, slots};
+use flavor_workenv::layout::{CACHEDIR_TAG_CONTENT, cachedir_tag};
+use flavor_workenv::{BuildLayout, EXEC_PLAN_VERSION, ExecPlan, files};
 use pspf::Package;
-use pspf::extract::relative_target;
+use pspf::metadata::Metadata;
 use std::fs::{self, File};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 fn mkdir_private(path: &Path) -> Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(|e| Failure::io(format!("cannot create {}", path.display()), e))
+    files::mkdir_private(path).map_err(|e| Failure::new(exit::IO, format!("cannot create {e}")))
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let written = File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
-    written.and_then(|()| fs::rename(&tmp, path)).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Failure::io(format!("cannot write {}", path.display()), e)
-    })
+    files::write_atomic(path, bytes)
+        .map_err(|e| Failure::new(exit::IO, format!("cannot write {e}")))
 }
 
+/// Remove a file, link or tree, never following a link inside it; best effort.
 fn remove_tree(path: &Path) {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => {
-            let _ = fs::remove_dir_all(path);
-        }
-        Ok(_) => {
-            let _ = fs::remove_file(path);
-        }
-        Err(_) => {}
-    }
+    let _ = files::remove_tree(path);
 }
 
 /// Prints one line if the first run takes longer than a second and stderr is a terminal.
@@ -86,16 +67,14 @@ impl Drop for Progress {
     }
 }
 
-/// Ensure the cache root exists and is tagged as a cache.
-fn prepare_root(layout: &Layout) -> Result<()> {
-    mkdir_private(&layout.versions())?;
-    mkdir_private(&layout.staging_parent())?;
-    let tag = layout.root.join("CACHEDIR.TAG");
+/// Ensure the cache root exists, is the user's own and is tagged as a cache.
+fn prepare_root(layout: &BuildLayout, root_may_be_link: bool) -> Result<()> {
+    mkdir_private(&layout.workenv.versions())?;
+    layout.check_private(root_may_be_link)?;
+    mkdir_private(&layout.workenv.staging_parent())?;
+    let tag = cachedir_tag(layout.root());
     if !tag.exists() {
-        let _ = fs::write(
-            &tag,
-            "Signature: 8a477f597d28d172789f06886806bc55\n# This directory holds work environments unpacked by flavor packages.\n# It can be deleted at any time; packages unpack again on their next run.\n",
-        );
+        let _ = fs::write(&tag, CACHEDIR_TAG_CONTENT);
     }
     Ok(())
 }
@@ -103,109 +82,117 @@ fn prepare_root(layout: &Layout) -> Result<()> {
 /// Make this package build's workenv ready and return its exec plan.
 pub fn prepare(
     pkg: &Package,
-    layout: &Layout,
+    layout: &BuildLayout,
     level: Validation,
     index_sha256: &str,
     ctx: &LaunchContext<'_>,
-) -> Result<Plan> {
+    root_may_be_link: bool,
+) -> Result<ExecPlan> {
     // Verify before parsing: damaged metadata is an integrity failure (107), not a format one.
     let key_trusted = checks::verify(pkg, level)?;
     let meta = pkg.metadata()?;
-    prepare_root(layout)?;
+    let workenv = layout.dir();
+    let ph = Placeholders {
+        workenv: &workenv,
+        package_name: &meta.package.name,
+        version: &meta.package.version,
+    };
+    let dirs = directories::plan(meta, &ph)?;
+    prepare_root(layout, root_may_be_link)?;
+    let (name, version) = (&meta.package.name, &meta.package.version);
+    rollback::enforce(
+        layout.root(),
+        &pkg.index().public_key(),
+        name,
+        version,
+        level,
+    )?;
     let lock = File::create(layout.lock())
         .map_err(|e| Failure::io(format!("cannot create {}", layout.lock().display()), e))?;
     lock.lock()
         .map_err(|e| Failure::io(format!("cannot lock {}", layout.lock().display()), e))?;
 
     if workenv_cache_enabled()
-        && let Some(plan) = Plan::load(&layout.ready())
+        && let Some(plan) = ExecPlan::load(&layout.ready())?
         && plan.serves(index_sha256, level)
     {
         log_debug!("another launch finished the extraction");
         return Ok(plan);
     }
-    // Whatever is here for this build was left by a crashed, damaged or forced run.
-    let _ = fs::remove_file(layout.ready());
-    remove_tree(&layout.workenv());
-    if let Ok(entries) = fs::read_dir(layout.staging_parent()) {
-        let prefix = format!("{}.", layout.hash);
-        for e in entries.flatten() {
-            if e.file_name().to_string_lossy().starts_with(&prefix) {
-                remove_tree(&e.path());
-            }
-        }
-    }
-
-    let _progress = Progress::start(&meta.package.name, &meta.package.version);
+    clear_leftovers(layout);
+    let _progress = Progress::start(name, version);
     let staging = layout.staging();
     mkdir_private(&staging)?;
-    let verify_slots = level.enforcing();
-    for i in 0..pkg.slot_count() {
-        let slot = meta.slots.get(i);
-        if slot.is_some_and(|s| s.self_ref == Some(true)) {
-            continue;
-        }
-        if let Err(e) = pkg.extract_slot_with(i, &staging, verify_slots) {
-            remove_tree(&staging);
-            let id = slot.map(|s| s.id.as_str()).unwrap_or("?");
-            let mut failure = Failure::from(e);
-            if !failure.message.starts_with(&format!("slot {i} ")) {
-                failure.message = format!("slot {i} ({id}): {}", failure.message);
-            }
-            if failure.code == exit::INTEGRITY {
-                failure.message.push_str(
-                    "; refusing to run a damaged package (FLAVOR_VALIDATION=relaxed runs it anyway, unsafely)",
-                );
-            }
-            return Err(failure);
-        }
+    if let Err(failure) = extract_all(pkg, meta, &staging, level.enforcing()) {
+        remove_tree(&staging);
+        return Err(failure);
     }
-    let workenv = layout.workenv();
     fs::rename(&staging, &workenv).map_err(|e| {
         remove_tree(&staging);
         Failure::io(format!("cannot publish {}", workenv.display()), e)
     })?;
-
-    let result = finish(pkg, layout, &workenv, index_sha256, level, key_trusted, ctx);
+    let result = directories::create(&dirs, &workenv)
+        .and_then(|()| finish(pkg, layout, &ph, index_sha256, level, key_trusted, ctx));
     if result.is_err() {
         remove_tree(&workenv);
     }
     result
 }
 
+/// Clear whatever is here for this build: it was left by a crashed, damaged or forced run.
+/// Runs under the build's lock, so no other launch is using any of it.
+fn clear_leftovers(layout: &BuildLayout) {
+    let _ = fs::remove_file(layout.ready());
+    remove_tree(&layout.dir());
+    if let Ok(entries) = fs::read_dir(layout.workenv.staging_parent()) {
+        let prefix = layout.staging_prefix();
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                remove_tree(&e.path());
+            }
+        }
+    }
+}
+
+/// Extract every slot (but a self-referential one) into `staging`.
+fn extract_all(pkg: &Package, meta: &Metadata, staging: &Path, verify: bool) -> Result<()> {
+    for i in 0..pkg.slot_count() {
+        if meta.slots.get(i).is_some_and(|s| s.self_ref == Some(true)) {
+            continue;
+        }
+        slots::extract_to_run(pkg, i, staging, verify)?;
+    }
+    Ok(())
+}
+
+/// Set up the published workenv and store the exec plan: the completion marker, last.
 fn finish(
     pkg: &Package,
-    layout: &Layout,
-    workenv: &Path,
+    layout: &BuildLayout,
+    ph: &Placeholders<'_>,
     index_sha256: &str,
     level: Validation,
     key_trusted: bool,
     ctx: &LaunchContext<'_>,
-) -> Result<Plan> {
+) -> Result<ExecPlan> {
     let meta = pkg.metadata()?;
-    let ph = Placeholders {
-        workenv,
-        package_name: &meta.package.name,
-        version: &meta.package.version,
-    };
-    let workenv_meta = meta.workenv.clone().unwrap_or_default();
-    for dir in &workenv_meta.directories {
-        let path = PathBuf::from(ph.expand(&dir.path));
-        let path = if path.is_absolute() {
-            path
-        } else {
-            workenv.join(path)
-        };
-        mkdir_private(&path)?;
-        let mode = dir
-            .mode
-            .as_deref()
-            .and_then(pspf::metadata::parse_mode)
-            .unwrap_or(0o700);
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-            .map_err(|e| Failure::io(path.display(), e))?;
+    let mut plan = exec_plan(meta, ph, index_sha256)?;
+    plan.validation = level;
+    plan.key_trusted = key_trusted;
+    if !meta.setup_commands.is_empty() {
+        let env = build_env(std::env::vars_os(), &plan, ctx);
+        setup::run_all(&meta.setup_commands, ph, &env)?;
     }
+    slots::drop_init_slots(pkg, ph.workenv)?;
+    write_bookkeeping(pkg, layout)?;
+    write_atomic(&layout.ready(), &plan.to_json())?;
+    Ok(plan)
+}
 
+/// The exec plan of a package whose workenv is `ph.workenv` (verified at `none` until the
+/// caller says otherwise).
+fn exec_plan(meta: &Metadata, ph: &Placeholders<'_>, index_sha256: &str) -> Result<ExecPlan> {
+    let workenv = ph.workenv;
     let words = shlex::split(&ph.expand(&meta.execution.command))
         .filter(|w| !w.is_empty())
         .ok_or_else(|| {
@@ -228,8 +215,13 @@ fn finish(
     if let Some(policy) = runtime_env.as_mut() {
         policy.set = ph.expand_map(&policy.set);
     }
-    let plan = Plan {
-        plan_version: PLAN_VERSION,
+    let workenv_env = meta
+        .workenv
+        .as_ref()
+        .map(|w| ph.expand_map(&w.env))
+        .unwrap_or_default();
+    Ok(ExecPlan {
+        plan_version: EXEC_PLAN_VERSION,
         index_sha256: index_sha256.to_string(),
         package: meta.package.name.clone(),
         version: meta.package.version.clone(),
@@ -238,7 +230,7 @@ fn finish(
         args: args.to_vec(),
         check,
         runtime_env,
-        workenv_env: ph.expand_map(&workenv_meta.env),
+        workenv_env,
         execution_env: ph.expand_map(&meta.execution.env),
         volatile: meta
             .slots
@@ -247,109 +239,49 @@ fn finish(
             .filter(|(_, s)| s.lifecycle.is(pspf::Lifecycle::Volatile))
             .map(|(i, _)| i)
             .collect(),
-        validation: level.name().into(),
-        key_trusted,
-    };
-
-    if !meta.setup_commands.is_empty() {
-        let env = build_env(std::env::vars_os(), &plan, ctx);
-        setup::run_all(&meta.setup_commands, &ph, &env)?;
-    }
-    drop_init_slots(pkg, workenv)?;
-    write_bookkeeping(pkg, layout)?;
-    let bytes = serde_json::to_vec(&plan)
-        .map_err(|e| Failure::new(exit::IO, format!("cannot encode the exec plan: {e}")))?;
-    write_atomic(&layout.ready(), &bytes)?;
-    Ok(plan)
-}
-
-/// Remove what `init` slots extracted, now that setup has run.
-fn drop_init_slots(pkg: &Package, workenv: &Path) -> Result<()> {
-    let meta = pkg.metadata()?;
-    for (i, slot) in meta.slots.iter().enumerate() {
-        if !slot.lifecycle.is(pspf::Lifecycle::Init) {
-            continue;
-        }
-        if pkg.slot_codec(i)?.is_tar() {
-            let mut archive = tar::Archive::new(pkg.slot_reader(i)?);
-            let mut dirs = Vec::new();
-            for entry in archive.entries().map_err(pspf::Error::from_io)? {
-                let entry = entry.map_err(pspf::Error::from_io)?;
-                let rel = relative_target(
-                    &entry
-                        .path()
-                        .map_err(pspf::Error::from_io)?
-                        .to_string_lossy(),
-                )?;
-                let path = workenv.join(rel);
-                if entry.header().entry_type().is_dir() {
-                    dirs.push(path);
-                } else {
-                    let _ = fs::remove_file(path);
-                }
-            }
-            dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-            for d in dirs {
-                let _ = fs::remove_dir(d);
-            }
-        } else {
-            let rel = relative_target(slot.destination())?;
-            if !rel.as_os_str().is_empty() {
-                remove_tree(&workenv.join(rel));
-            }
-        }
-    }
-    Ok(())
+        validation: Validation::None,
+        key_trusted: false,
+    })
 }
 
 /// The upstream bookkeeping files, describing the version now in use, and the
 /// `workenv/<name>` link to it.
-fn write_bookkeeping(pkg: &Package, layout: &Layout) -> Result<()> {
+fn write_bookkeeping(pkg: &Package, layout: &BuildLayout) -> Result<()> {
     let index = pkg.index();
-    let instance = layout.instance();
-    mkdir_private(&instance.join("extract"))?;
-    mkdir_private(&layout.meta().join("package"))?;
-    write_atomic(
-        &layout.meta().join("package/psp.json"),
-        pkg.metadata_json()?,
-    )?;
+    let names = &layout.workenv;
+    for file in [names.upstream_complete(), names.package_json()] {
+        if let Some(dir) = file.parent() {
+            mkdir_private(dir)?;
+        }
+    }
+    write_atomic(&names.package_json(), pkg.metadata_json()?)?;
     let mut index_json = index.summary_json();
-    index_json["workenv"] = serde_json::json!(layout.workenv());
+    index_json["workenv"] = serde_json::json!(layout.dir());
     write_atomic(
-        &instance.join("index.json"),
+        &names.index_json(),
         &serde_json::to_vec_pretty(&index_json).unwrap_or_default(),
     )?;
     write_atomic(
-        &instance.join("package.checksum"),
+        &names.package_checksum(),
         format!("{:08x}", index.index_checksum()).as_bytes(),
     )?;
     write_atomic(
-        &instance.join("extract/complete"),
+        &names.upstream_complete(),
         format!("{}\n", std::process::id()).as_bytes(),
     )?;
     // Point workenv/<name> at this version, unless something else (an upstream launcher's
     // real directory) lives there.
-    let link = layout.link();
+    let link = names.link();
     let is_ours = fs::symlink_metadata(&link).map(|m| m.file_type().is_symlink());
     if matches!(is_ours, Ok(true) | Err(_)) {
-        let target = PathBuf::from(format!(".{}.pspf", layout.name))
-            .join("versions")
-            .join(&layout.hash);
-        let tmp = layout
+        let target = layout.link_target();
+        let tmp = names
             .workenvs()
-            .join(format!(".{}.link.{}", layout.name, std::process::id()));
+            .join(format!(".{}.link.{}", names.name, std::process::id()));
         let _ = fs::remove_file(&tmp);
         if std::os::unix::fs::symlink(&target, &tmp).is_ok() && fs::rename(&tmp, &link).is_err() {
             let _ = fs::remove_file(&tmp);
         }
-    }
-    Ok(())
-}
-
-/// Re-extract `volatile` slots into an existing workenv (every launch).
-pub fn refresh_volatile(pkg: &Package, plan: &Plan) -> Result<()> {
-    for &i in &plan.volatile {
-        pkg.extract_slot(i, &plan.workenv)?;
     }
     Ok(())
 }

@@ -1,19 +1,22 @@
 //! A normal launch: warm fast path, or the first run, then exec.
 //!
-//! Warm path: read the trailer (one positioned read), hash the index, load the exec plan that
-//! the first run stored for exactly this index (verified at least as strictly as this launch
-//! asks for), check that the metadata bytes still match the
-//! index and that the command still exists, build the environment, exec. Anything unexpected
-//! falls back to the first-run path, which verifies and (re-)extracts.
+//! Warm path: read the trailer (one positioned read), hash the index, check that the cache
+//! directories leading to the plan are the user's own, load the exec plan that the first run
+//! stored for exactly this index (verified at least as strictly as this launch asks for; a
+//! plan file another user owns or may write is refused), check that the metadata bytes still
+//! match the index and that the command still exists, under `strict` apply the rollback
+//! rule, refresh `volatile` slots, build the environment, exec. Anything unexpected falls
+//! back to the first-run path, which verifies and (re-)extracts.
 
 use crate::checks;
 use crate::config::{self, Validation};
 use crate::env::{LaunchContext, build_env};
 use crate::error::{Failure, Result};
-use crate::firstrun;
-use crate::layout::{Layout, package_name};
-use crate::plan::Plan;
 use crate::run;
+use crate::{firstrun, rollback, slots};
+use flavor_workenv::dirs::CacheRoot;
+use flavor_workenv::layout::package_name;
+use flavor_workenv::{BuildLayout, ExecPlan};
 use pspf::index::TRAILER_SIZE;
 use pspf::{Index, Package};
 use sha2::{Digest, Sha256};
@@ -54,34 +57,40 @@ pub fn launch(user_args: Vec<OsString>) -> Result<u8> {
     let (index, file_len) = pspf::read_trailer(&file)?;
     let index_sha: [u8; 32] = Sha256::digest(index.raw()).into();
     let index_hex = hex::encode(index_sha);
-    let root = config::cache_root();
-    let layout = Layout::new(root, package_name(&exe), &index_sha);
+    let root = CacheRoot::from_env();
+    let layout = BuildLayout::for_index(root.path.clone(), package_name(&exe), &index_sha);
     let level = Validation::from_env();
     let ctx = LaunchContext {
-        cache_root: &layout.root,
+        cache_root: layout.root(),
         package_path: &exe,
     };
 
-    let warm = config::workenv_cache_enabled()
-        .then(|| Plan::load(&layout.ready()))
-        .flatten()
-        .filter(|p| {
+    let warm = if config::workenv_cache_enabled() {
+        layout.check_private(root.may_be_link())?;
+        ExecPlan::load(&layout.ready())?.filter(|p| {
             p.serves(&index_hex, level)
                 && (level == Validation::None || metadata_intact(&file, &index, file_len))
                 // Trust can be withdrawn after the first run: strict looks again (the
                 // trusted-keys directory only; nothing is re-verified when it still holds).
                 && (level != Validation::Strict || checks::key_is_trusted(&index.public_key()))
-        });
+        })
+    } else {
+        None
+    };
     let plan = match warm {
         Some(plan) => {
+            if level == Validation::Strict {
+                let key = index.public_key();
+                rollback::enforce(layout.root(), &key, &plan.package, &plan.version, level)?;
+            }
             if !plan.volatile.is_empty() {
-                firstrun::refresh_volatile(&Package::from_file(file)?, &plan)?;
+                slots::refresh_volatile(&Package::from_file(file)?, &plan, &layout)?;
             }
             plan
         }
         None => {
             let pkg = Package::from_file(file)?;
-            firstrun::prepare(&pkg, &layout, level, &index_hex, &ctx)?
+            firstrun::prepare(&pkg, &layout, level, &index_hex, &ctx, root.may_be_link())?
         }
     };
 

@@ -15,15 +15,16 @@
 mod checks;
 mod cli;
 mod config;
+mod directories;
 mod env;
 mod error;
 mod firstrun;
 mod launch;
-mod layout;
 mod log;
-mod plan;
+mod rollback;
 mod run;
 mod setup;
+mod slots;
 
 #[cfg(not(test))]
 #[unsafe(no_mangle)]

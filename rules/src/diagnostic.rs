@@ -48,6 +48,23 @@ pub struct ManifestError {
     source: Arc<NamedSource<String>>,
 }
 
+impl ManifestError {
+    /// `LINE:COLUMN: message` (1-based, columns in characters), or the message alone.
+    fn line(&self) -> String {
+        let text = self.source.inner();
+        match &self.problem.span {
+            Some(span) if span.start <= text.len() && text.is_char_boundary(span.start) => {
+                let before = &text[..span.start];
+                let line = before.matches('\n').count() + 1;
+                let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+                let column = before[line_start..].chars().count() + 1;
+                format!("{line}:{column}: {}", self.problem.message)
+            }
+            _ => self.problem.message.clone(),
+        }
+    }
+}
+
 impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.problem.message)
@@ -104,9 +121,10 @@ impl ManifestErrors {
         }
     }
 
-    /// The messages alone, one per problem (for logs and JSON output).
+    /// One line per problem (for logs and JSON output): `LINE:COLUMN: message`, or the message
+    /// alone for a problem with no place in the file.
     pub fn messages(&self) -> Vec<String> {
-        self.errors.iter().map(|e| e.to_string()).collect()
+        self.errors.iter().map(ManifestError::line).collect()
     }
 
     /// Render every problem as miette does on a terminal without colours.

@@ -12,33 +12,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// The per-user flavor configuration directory.
-pub fn config_dir() -> Option<PathBuf> {
-    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(x).join("flavor"));
-    }
-    std::env::var_os("HOME")
-        .filter(|v| !v.is_empty())
-        .map(|h| PathBuf::from(h).join(".config/flavor"))
-}
-
-/// Directory of the per-user signing key.
-pub fn user_key_dir() -> Option<PathBuf> {
-    config_dir().map(|d| d.join("keys"))
-}
-
-/// Directory of keys the launcher trusts under strict validation, found as the launcher finds
-/// it: `$FLAVOR_TRUSTED_KEYS_DIR`, else `$FLAVOR_CONFIG_DIR/trusted-keys`, else
-/// `<config dir>/trusted-keys`.
-pub fn trusted_keys_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("FLAVOR_TRUSTED_KEYS_DIR").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(d));
-    }
-    if let Some(d) = std::env::var_os("FLAVOR_CONFIG_DIR").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(d).join("trusted-keys"));
-    }
-    config_dir().map(|d| d.join("trusted-keys"))
-}
+use flavor_workenv::dirs::{trusted_keys_dir, user_key_dir};
 
 /// Write `text` to a new temporary file (0600) in `dir` whose name no other process uses.
 fn write_temp(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {

@@ -6,11 +6,13 @@
 //! emptied `dist/` goes too. The build cache is `.flavor/cache` at the workspace root, removed
 //! whole; a cache named by `$FLAVOR_BUILD_CACHE` loses only the entries flavor writes there.
 
-use super::build::{build_cache_dir, report_manifest_errors};
-use crate::report::{human_bytes, print_json};
-use anyhow::{Context, bail};
+use crate::build_cache::BuildCache;
+use crate::diagnostics::load_workspace;
+use crate::messages::{CleanOutcome, RemovedFile, SkippedFile, print_document};
+use crate::report::human_bytes;
+use anyhow::Context;
 use flavor_rules::Manifest;
-use serde_json::json;
+use flavor_rules::workspace::Workspace;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,16 +26,6 @@ pub struct Args {
     #[arg(long)]
     json: bool,
 }
-
-/// What flavor writes into a build cache directory.
-const CACHE_ENTRIES: &[&str] = &[
-    "ac",
-    "cas",
-    "tmp",
-    "launchers",
-    "sources.json",
-    super::cache::LAST_BUILD,
-];
 
 /// The package files a manifest's build writes.
 fn output_paths(m: &Manifest) -> Vec<PathBuf> {
@@ -63,93 +55,86 @@ fn display(p: &Path) -> String {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let ws = match flavor_rules::workspace::load(&std::env::current_dir()?) {
-        Ok(ws) => ws,
-        Err(errors) => {
-            report_manifest_errors(&errors, args.json);
-            bail!("cannot load the workspace, so nothing was removed");
-        }
+    let ws = load_workspace(&std::env::current_dir()?, args.json)
+        .context("cannot load the workspace, so nothing was removed")?;
+    let (removed, skipped) = remove_packages(&ws, args.dry_run)?;
+    let cache = BuildCache::for_workspace(&ws.root);
+    let cache_bytes = if cache.dir().is_dir() {
+        cache.disk_usage()
+    } else {
+        0
     };
-    let mut removed: Vec<(PathBuf, u64)> = Vec::new();
-    let mut skipped: Vec<(PathBuf, &str)> = Vec::new();
-    let mut dists = Vec::new();
+    if !args.dry_run {
+        cache
+            .clear(&ws.root)
+            .with_context(|| format!("removing {}", cache.dir().display()))?;
+    }
+    let outcome = CleanOutcome {
+        dry_run: args.dry_run,
+        removed,
+        skipped,
+        cache: cache.dir().to_path_buf(),
+        cache_bytes,
+    };
+    if args.json {
+        print_document(&outcome);
+    } else {
+        print_human(&outcome);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes (unless `dry_run`) the packages the manifests write, and `dist/` directories
+/// that leaves empty; returns what was removed and what was left alone.
+fn remove_packages(
+    ws: &Workspace,
+    dry_run: bool,
+) -> anyhow::Result<(Vec<RemovedFile>, Vec<SkippedFile>)> {
+    let (mut removed, mut skipped) = (Vec::new(), Vec::new());
     for m in &ws.packages {
         for path in output_paths(m) {
             let Ok(meta) = fs::symlink_metadata(&path) else {
                 continue;
             };
             if !meta.is_file() || !is_package(&path) {
-                skipped.push((path, "not a PSPF package; left alone"));
+                let reason = "not a PSPF package; left alone".to_string();
+                skipped.push(SkippedFile { path, reason });
                 continue;
             }
-            if !args.dry_run {
+            if !dry_run {
                 fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
             }
-            removed.push((path, meta.len()));
+            let bytes = meta.len();
+            removed.push(RemovedFile { path, bytes });
         }
-        dists.push(m.dir.join("dist"));
-    }
-    if !args.dry_run {
-        for d in dists {
+        if !dry_run {
             // Only when empty: anything else in dist/ is not ours to delete.
-            let _ = fs::remove_dir(d);
+            let _ = fs::remove_dir(m.dir.join("dist"));
         }
     }
+    Ok((removed, skipped))
+}
 
-    let cache = build_cache_dir(&ws.root);
-    let default_cache = ws.root.join(".flavor").join("cache");
-    let mut cache_bytes = 0;
-    if cache.is_dir() {
-        cache_bytes = super::workenv::disk_usage(&cache);
-        if !args.dry_run {
-            if cache == default_cache {
-                fs::remove_dir_all(&cache)
-                    .with_context(|| format!("removing {}", cache.display()))?;
-                let _ = fs::remove_dir(ws.root.join(".flavor"));
-            } else {
-                for entry in CACHE_ENTRIES {
-                    super::extract::remove_any(&cache.join(entry))
-                        .with_context(|| format!("removing {}", cache.join(entry).display()))?;
-                }
-                let _ = fs::remove_dir(&cache);
-            }
-        }
-    }
-
-    if args.json {
-        print_json(&json!({
-            "dry_run": args.dry_run,
-            "removed": removed.iter().map(|(p, n)| json!({
-                "path": p.display().to_string(), "bytes": n,
-            })).collect::<Vec<_>>(),
-            "skipped": skipped.iter().map(|(p, why)| json!({
-                "path": p.display().to_string(), "reason": why,
-            })).collect::<Vec<_>>(),
-            "cache": cache.display().to_string(),
-            "cache_bytes": cache_bytes,
-        }));
-        return Ok(ExitCode::SUCCESS);
-    }
-    let verb = if args.dry_run {
+fn print_human(outcome: &CleanOutcome) {
+    let verb = if outcome.dry_run {
         "would remove"
     } else {
         "removed"
     };
-    for (p, n) in &removed {
-        println!("{verb} {} ({})", display(p), human_bytes(*n));
+    for f in &outcome.removed {
+        println!("{verb} {} ({})", display(&f.path), human_bytes(f.bytes));
     }
-    for (p, why) in &skipped {
-        println!("skipped {}: {why}", display(p));
+    for f in &outcome.skipped {
+        println!("skipped {}: {}", display(&f.path), f.reason);
     }
-    if cache_bytes > 0 || cache.exists() {
+    if outcome.cache_bytes > 0 || outcome.cache.exists() {
         println!(
             "{verb} build cache {} ({})",
-            display(&cache),
-            human_bytes(cache_bytes)
+            display(&outcome.cache),
+            human_bytes(outcome.cache_bytes)
         );
     }
-    if removed.is_empty() && cache_bytes == 0 {
+    if outcome.removed.is_empty() && outcome.cache_bytes == 0 {
         println!("nothing to clean");
     }
-    Ok(ExitCode::SUCCESS)
 }

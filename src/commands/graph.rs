@@ -1,6 +1,7 @@
 //! `flavor graph [--format dot|json]`: the planned action graph, without building.
 
-use super::build::{Session, report_manifest_errors};
+use crate::diagnostics::open_session;
+use crate::messages::{GraphDocument, GraphOutput, print_document};
 use std::process::ExitCode;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -12,37 +13,34 @@ pub enum Format {
 #[derive(clap::Args)]
 pub struct Args {
     /// Packages or targets to plan (default as for `flavor build`).
-    pub names: Vec<String>,
+    names: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "dot")]
-    pub format: Format,
+    format: Format,
     /// Plan a release build.
     #[arg(long)]
-    pub release: bool,
+    release: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let session = match Session::open(&std::env::current_dir()?) {
-        Ok(s) => s,
-        Err(errors) => {
-            report_manifest_errors(&errors, matches!(args.format, Format::Json));
-            return Ok(ExitCode::from(1));
-        }
-    };
+    let json = matches!(args.format, Format::Json);
+    let session = open_session(&std::env::current_dir()?, json)?;
     let plan = session.plan_only(&args.names, args.release)?;
     match args.format {
         Format::Dot => print!("{}", plan.graph.to_dot()),
-        Format::Json => {
-            let mut graph = plan.graph.to_json();
-            graph["outputs"] = serde_json::json!(plan
+        Format::Json => print_document(&GraphDocument {
+            graph: plan.graph.to_json(),
+            outputs: plan
                 .outputs
                 .iter()
-                .map(|o| serde_json::json!({
-                    "package": o.package, "target": o.target, "action": o.action.0, "path": o.path,
-                }))
-                .collect::<Vec<_>>());
-            crate::report::print_json(&graph);
-        }
+                .map(|o| GraphOutput {
+                    package: o.package.clone(),
+                    target: o.target.clone(),
+                    action: o.action.0,
+                    path: o.path.clone(),
+                })
+                .collect(),
+        }),
     }
     Ok(ExitCode::SUCCESS)
 }

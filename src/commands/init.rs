@@ -4,9 +4,8 @@
 //! a Python script run by the host's `python3`), plus a `.gitignore` for `dist/` and `.flavor/`
 //! when there is none. Refuses to overwrite anything: `flavor build` then works at once.
 
-use crate::report::print_json;
+use crate::messages::{InitOutcome, print_document};
 use anyhow::{Context, bail};
-use serde_json::json;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -191,10 +190,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         written.push(gitignore);
     }
     if args.json {
-        print_json(&json!({
-            "package": name,
-            "files": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        }));
+        print_document(&InitOutcome {
+            package: name,
+            files: written,
+        });
         return Ok(ExitCode::SUCCESS);
     }
     for p in &written {

@@ -48,7 +48,7 @@ struct ListArgs {
 }
 
 fn trusted_dir() -> anyhow::Result<PathBuf> {
-    flavor_rules::signing::trusted_keys_dir()
+    flavor_workenv::dirs::trusted_keys_dir()
         .context("no trusted-keys directory: set FLAVOR_TRUSTED_KEYS_DIR, XDG_CONFIG_HOME or HOME")
 }
 
@@ -74,7 +74,7 @@ fn read_public_key(spec: &str) -> anyhow::Result<VerifyingKey> {
 
 /// The public key of the user's own signing key, if there is one.
 fn own_key() -> Option<VerifyingKey> {
-    let dir = flavor_rules::signing::user_key_dir()?;
+    let dir = flavor_workenv::dirs::user_key_dir()?;
     let text = fs::read_to_string(dir.join(super::keygen::PUBLIC_FILE)).ok()?;
     public_key_from_pem(&text).ok()
 }

@@ -47,7 +47,7 @@ fn random_key() -> anyhow::Result<SigningKey> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let default_dir = flavor_rules::signing::user_key_dir();
+    let default_dir = flavor_workenv::dirs::user_key_dir();
     let dir = match (&args.out_dir, &default_dir) {
         (Some(d), _) => d.clone(),
         (None, Some(d)) => d.clone(),

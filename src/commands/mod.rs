@@ -1,8 +1,8 @@
-//! One module per `flavor` subcommand.
+//! One module per `flavor` subcommand. A command uses the shared modules beside `commands/`
+//! (session, diagnostics, messages, …), never another command.
 
 pub mod build;
 pub mod cache;
-pub mod cache_push;
 pub mod clean;
 pub mod completions;
 pub mod extract;

@@ -1,7 +1,8 @@
 //! `flavor run [PACKAGE|TARGET] [-- ARGS…]`: build, then run the package with ARGS.
 
-use super::build::{Session, report_failures, report_manifest_errors};
+use crate::diagnostics::{open_session, report_failures};
 use crate::progress::{Mode, Progress};
+use crate::session::BuildSettings;
 use anyhow::bail;
 use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
@@ -9,25 +10,19 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub struct Args {
     /// Package or target to run (default: the only or current package).
-    pub name: Option<String>,
+    name: Option<String>,
     /// Release build.
     #[arg(long)]
-    pub release: bool,
+    release: bool,
     /// Arguments for the package.
     #[arg(last = true)]
-    pub args: Vec<String>,
+    args: Vec<String>,
     #[command(flatten)]
-    pub remote: crate::remote::RemoteArgs,
+    remote: crate::remote::RemoteArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut session = match Session::open(&std::env::current_dir()?) {
-        Ok(s) => s,
-        Err(errors) => {
-            report_manifest_errors(&errors, false);
-            return Ok(ExitCode::from(1));
-        }
-    };
+    let mut session = open_session(&std::env::current_dir()?, false)?;
     let names: Vec<String> = args.name.iter().cloned().collect();
     let plan = session.plan(&names, args.release)?;
     let output = match plan.outputs.as_slice() {
@@ -48,12 +43,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for n in &plan.notices {
         progress.say(&format!("note: {n}"));
     }
-    session.connect_remote(&args.remote, &progress)?;
-    let build_args = super::build::Args {
-        release: args.release,
-        ..Default::default()
-    };
-    let report = session.build(&plan, &build_args, &progress);
+    session.connect_remote(&args.remote.settings(), &progress)?;
+    let report = session.build(&plan, &BuildSettings::default(), &progress);
     progress.finish();
     if !report_failures(&report, &progress) {
         session.finish_remote(&progress);

@@ -9,12 +9,15 @@
 //! `flavor.toml` reloads the plan; a manifest that does not parse, or a failing step, is
 //! reported and the watcher waits for the next change.
 
-use super::build::{Session, report_failures, report_manifest_errors};
+use crate::diagnostics::{report_failures, report_manifest_errors};
+use crate::messages::{Counts, Event, Rebuild};
 use crate::progress::{Mode, Progress};
+use crate::session::{BuildSettings, Session};
 use anyhow::Context;
+use flavor_engine::Report;
+use flavor_rules::plan::BuildPlan;
 use notify::RecursiveMode;
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
-use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode};
@@ -26,25 +29,25 @@ use std::time::{Duration, Instant};
 #[derive(clap::Args)]
 pub struct Args {
     /// Packages or targets to watch (default as for `flavor build`).
-    pub names: Vec<String>,
+    names: Vec<String>,
     /// After each successful build, (re)start the package with the arguments after `--`
     /// (with `--json`, its standard output goes to standard error).
     #[arg(long)]
-    pub run: bool,
+    run: bool,
     /// Release builds.
     #[arg(long)]
-    pub release: bool,
+    release: bool,
     /// One JSON event per line.
     #[arg(long)]
-    pub json: bool,
+    json: bool,
     /// Debounce window in milliseconds.
     #[arg(long, default_value_t = 50)]
-    pub debounce_ms: u64,
+    debounce_ms: u64,
     /// Arguments for `--run`.
     #[arg(last = true)]
-    pub args: Vec<String>,
+    args: Vec<String>,
     #[command(flatten)]
-    pub remote: crate::remote::RemoteArgs,
+    remote: crate::remote::RemoteArgs,
 }
 
 /// What decides whether a changed path matters.
@@ -152,90 +155,37 @@ impl Watcher {
             Ok(p) => p,
             Err(e) => {
                 self.say(&format!("error: {e:#}"));
-                self.progress
-                    .json(json!({"event": "plan_error", "message": format!("{e:#}")}));
-                let outputs = Vec::new();
-                let filter = Filter::new(&session, outputs);
+                self.progress.json(&Event::PlanError {
+                    message: format!("{e:#}"),
+                });
+                let filter = Filter::new(&session, Vec::new());
                 return Some((session, filter));
             }
         };
-        if let Err(e) = session.connect_remote(&self.args.remote, &self.progress) {
+        if let Err(e) = session.connect_remote(&self.args.remote.settings(), &self.progress) {
             self.say(&format!(
                 "warning: {e:#}; building without the remote cache"
             ));
         }
-        let build_args = super::build::Args {
-            release: self.args.release,
-            ..Default::default()
-        };
-        let report = session.build(&plan, &build_args, &self.progress);
+        let report = session.build(&plan, &BuildSettings::default(), &self.progress);
         session.finish_remote(&self.progress);
-        let mut ok = report_failures(&report, &self.progress);
-        let installed = if ok {
-            match session.install(&plan, &report) {
-                Ok(installed) => installed,
-                Err(e) => {
-                    ok = false;
-                    self.say(&format!("error: {e:#}"));
-                    self.progress
-                        .json(json!({"event": "install_error", "message": format!("{e:#}")}));
-                    Vec::new()
-                }
-            }
-        } else {
-            Vec::new()
+        let installed = self.install(&session, &plan, &report);
+        let rebuild = Rebuild {
+            ok: installed.is_some(),
+            changed: changed
+                .iter()
+                .map(|p| relative(p, &session.workspace.root))
+                .collect(),
+            counts: Counts::of(&report),
+            seconds: began.elapsed().as_secs_f64(),
+            packages: installed.unwrap_or_default(),
         };
-        let secs = began.elapsed().as_secs_f64();
-        let changed_list: Vec<String> = changed
-            .iter()
-            .map(|p| {
-                p.strip_prefix(&session.workspace.root)
-                    .unwrap_or(p)
-                    .display()
-                    .to_string()
-            })
-            .collect();
-        self.progress.json(json!({
-            "event": "rebuild", "ok": ok, "changed": changed_list, "built": report.built(),
-            "cached": report.cached(), "remote_hits": report.remote_hits(),
-            "failed": report.failed().len(), "seconds": secs,
-            "packages": installed.iter().map(|o| &o.path).collect::<Vec<_>>(),
-        }));
-        let what = if changed_list.is_empty() {
-            "initial build".to_string()
-        } else if changed_list.len() <= 3 {
-            changed_list.join(", ")
-        } else {
-            format!("{} files", changed_list.len())
-        };
-        let status = if ok { "rebuilt" } else { "FAILED" };
-        let dest = installed
-            .iter()
-            .map(|o| {
-                o.path
-                    .strip_prefix(&session.workspace.root)
-                    .unwrap_or(&o.path)
-                    .display()
-                    .to_string()
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        self.say(&format!(
-            "[{what}] {status}: {} ran, {} cached{} in {secs:.2}s{}",
-            report.built(),
-            report.cached(),
-            match report.remote_hits() {
-                0 => String::new(),
-                n => format!(" ({n} from the remote cache)"),
-            },
-            if dest.is_empty() {
-                String::new()
-            } else {
-                format!(" → {dest}")
-            }
-        ));
+        let (ok, first) = (rebuild.ok, rebuild.packages.first().cloned());
+        let line = rebuild_line(&rebuild, &session.workspace.root);
+        self.progress.json(&Event::Rebuild(rebuild));
+        self.say(&line);
         if ok {
-            self.last_ok = installed.first().map(|o| o.path.clone());
+            self.last_ok = first;
             if self.args.run {
                 self.restart();
             }
@@ -243,6 +193,29 @@ impl Watcher {
         let outputs = plan.outputs.iter().map(|o| o.path.clone()).collect();
         let filter = Filter::new(&session, outputs);
         Some((session, filter))
+    }
+
+    /// Writes the packages of a successful build; their paths, or `None` if the build or
+    /// the install failed (said already).
+    fn install(
+        &self,
+        session: &Session,
+        plan: &BuildPlan,
+        report: &Report,
+    ) -> Option<Vec<PathBuf>> {
+        if !report_failures(report, &self.progress) {
+            return None;
+        }
+        match session.install(plan, report) {
+            Ok(installed) => Some(installed.into_iter().map(|o| o.path).collect()),
+            Err(e) => {
+                self.say(&format!("error: {e:#}"));
+                self.progress.json(&Event::InstallError {
+                    message: format!("{e:#}"),
+                });
+                None
+            }
+        }
     }
 
     fn stop_child(&mut self) {
@@ -278,6 +251,41 @@ impl Watcher {
             }
         }
     }
+}
+
+/// `path` relative to `root`, as text.
+fn relative(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// `[src/main.rs] rebuilt: 2 ran, 7 cached in 0.31s → dist/hello.psp`
+fn rebuild_line(rebuild: &Rebuild, root: &Path) -> String {
+    let changed = &rebuild.changed;
+    let what = match changed.len() {
+        0 => "initial build".to_string(),
+        1..=3 => changed.join(", "),
+        n => format!("{n} files"),
+    };
+    let dest: Vec<String> = rebuild.packages.iter().map(|p| relative(p, root)).collect();
+    format!(
+        "[{what}] {}: {} ran, {} cached{} in {:.2}s{}",
+        if rebuild.ok { "rebuilt" } else { "FAILED" },
+        rebuild.counts.built,
+        rebuild.counts.cached,
+        match rebuild.counts.remote_hits {
+            0 => String::new(),
+            n => format!(" ({n} from the remote cache)"),
+        },
+        rebuild.seconds,
+        if dest.is_empty() {
+            String::new()
+        } else {
+            format!(" → {}", dest.join(", "))
+        }
+    )
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -318,7 +326,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     watcher.say(&format!("watching {} (Ctrl-C to stop)", root.display()));
     watcher
         .progress
-        .json(json!({"event": "watching", "root": root}));
+        .json(&Event::Watching { root: root.clone() });
 
     while !stop.load(Ordering::SeqCst) {
         let first = match rx.recv_timeout(Duration::from_millis(200)) {
@@ -355,6 +363,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     watcher.stop_child();
     watcher.say("stopped watching");
-    watcher.progress.json(json!({"event": "stopped"}));
+    watcher.progress.json(&Event::Stopped);
     Ok(ExitCode::SUCCESS)
 }

@@ -84,6 +84,12 @@ pub fn ac_entries(data_dir: &Path) -> BTreeMap<PathBuf, ActionResult> {
         .collect()
 }
 
+/// The SHA-256 the remote cache recorded for the local blob `blake3` (64 hex digits) in the
+/// build cache `cache_dir` (its index: `sha256/<2 hex>/<blake3>`), if any.
+pub fn recorded_sha256(cache_dir: &Path, blake3: &str) -> Option<String> {
+    fs::read_to_string(cache_dir.join("sha256").join(&blake3[..2]).join(blake3)).ok()
+}
+
 /// The `/ac/` entry (path) whose single output is the blob with SHA-256 `sha256`.
 pub fn ac_entry_for_output(data_dir: &Path, sha256: &str) -> PathBuf {
     let found: Vec<PathBuf> = ac_entries(data_dir)

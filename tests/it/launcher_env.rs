@@ -177,10 +177,14 @@ fn cache_probe(sb: &Sandbox, env: &[(&str, &Path)]) -> (String, String) {
 }
 
 #[test]
-fn without_home_xdg_or_flavor_cache_the_root_is_the_temp_dir() {
+fn without_home_xdg_or_flavor_cache_the_root_is_a_private_dir_in_the_temp_dir() {
     let sb = Sandbox::new();
     let (root, workenv) = cache_probe(&sb, &[("TMPDIR", &sb.tmp())]);
-    let expected = sb.tmp().join("flavor");
+    // Per user: the temp dir is shared (see launcher_trust for what another user's is).
+    // SAFETY: geteuid has no preconditions.
+    let expected = sb
+        .tmp()
+        .join(format!("flavor-{}", unsafe { libc::geteuid() }));
     assert_eq!(root, expected.display().to_string());
     assert!(workenv.starts_with(&root), "{workenv} under {root}");
     assert!(Path::new(&workenv).join("bin/app").is_file());

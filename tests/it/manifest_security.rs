@@ -44,7 +44,8 @@ fn packages_written(p: &Project) -> Vec<String> {
         .collect()
 }
 
-/// The complete messages of the manifest errors `flavor build --json` reports.
+/// The complete messages of the manifest errors `flavor build --json` reports
+/// (`LINE:COLUMN: message`).
 fn json_messages(p: &Project) -> Vec<String> {
     let out = p.flavor(&["build", "--json"]);
     out.expect_code(1);
@@ -228,7 +229,7 @@ fn a_nul_in_a_target_gets_a_located_complete_message() {
     let (err, _) = refused(
         &p,
         "flavor.toml:11:10",
-        &["slot target `bin/a\\0b` contains a NUL character (at character 6)"],
+        &["11:10: slot target `bin/a\\0b` contains a NUL character (at character 6)"],
     );
     assert!(!err.contains('\0'), "{err:?}");
 }
@@ -242,7 +243,7 @@ fn a_manifest_that_is_not_utf8_gets_a_located_complete_message() {
     let (err, _) = refused(
         &p,
         "flavor.toml:7:6",
-        &["the manifest is not UTF-8: byte 0xe9 at line 7, column 6 is not valid UTF-8"],
+        &["7:6: the manifest is not UTF-8: byte 0xe9 at line 7, column 6 is not valid UTF-8"],
     );
     assert!(err.contains("re-save it as UTF-8"), "{err}");
 }

@@ -2,6 +2,8 @@
 //! binary, one module per area.
 
 mod cache;
+mod changes;
 mod common;
 mod failures;
+mod gc;
 mod parallel;

@@ -37,11 +37,11 @@ fn plan_clean(w: &Workenv, cutoff: Option<u64>) -> Vec<Removal> {
             out.push(version_removal(w, v, reason));
         }
     }
-    if let Ok(rd) = fs::read_dir(w.meta.join("tmp")) {
+    if let Ok(rd) = fs::read_dir(w.paths.staging_parent()) {
         for e in rd.flatten() {
             let f = e.file_name().to_string_lossy().into_owned();
             out.push(Removal {
-                name: w.name.clone(),
+                name: w.paths.name.clone(),
                 hash: f.split('.').next().map(str::to_string),
                 reason: "leftover staging directory".into(),
                 bytes: disk_usage(&e.path()),
@@ -103,7 +103,7 @@ pub(super) fn clean(root: &Path, args: CleanArgs) -> anyhow::Result<ExitCode> {
         for r in plan_clean(&w, cutoff) {
             let hashes: Vec<&str> = match &r.hash {
                 Some(h) => vec![h.as_str()],
-                None => w.versions.iter().map(|v| v.hash.as_str()).collect(),
+                None => w.versions.iter().map(|v| v.build.hash.as_str()).collect(),
             };
             let ok = args.dry_run || apply(&w, &r, &hashes)?;
             done.push((r, ok));

@@ -1,9 +1,11 @@
 //! `flavor workenv list|info NAME|clean [--older-than DAYS]|remove NAME`: the work
 //! environments that launchers unpacked into the cache root.
 //!
-//! The cache root is found as the launcher finds it (`$FLAVOR_CACHE`, else the grandparent of
-//! `$FLAVOR_WORKENV`, else `$XDG_CACHE_HOME/flavor`, else `~/.cache/flavor`, else
-//! `<temp dir>/flavor`). Two layouts live under `<root>/workenv/`:
+//! The cache root, the on-disk layout and the exec plan come from the `flavor-workenv` crate,
+//! the one the launcher links, so this command finds and reads exactly what launchers write
+//! (`$FLAVOR_CACHE`, else the grandparent of `$FLAVOR_WORKENV`, else `$XDG_CACHE_HOME/flavor`,
+//! else `~/.cache/flavor`, else `<temp dir>/flavor`). Two layouts live under
+//! `<root>/workenv/`:
 //!
 //! - flavor's: `<name>` is a symbolic link to `.<name>.pspf/versions/<hash>/`, one directory per
 //!   package build, each complete once `versions/<hash>.ready` (the exec plan) exists;
@@ -25,9 +27,7 @@ mod remove;
 mod scan;
 mod show;
 
-pub(crate) use disk::disk_usage;
-
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -89,29 +89,11 @@ struct CleanArgs {
     json: bool,
 }
 
-/// The cache root, found exactly as the launcher finds it (PSPF.md §7).
-pub(crate) fn cache_root() -> PathBuf {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(root) = var("FLAVOR_CACHE") {
-        return PathBuf::from(root);
-    }
-    if let Some(workenv) = var("FLAVOR_WORKENV")
-        && let Some(root) = Path::new(&workenv).parent().and_then(Path::parent)
-        && !root.as_os_str().is_empty()
-    {
-        return root.to_path_buf();
-    }
-    if let Some(xdg) = var("XDG_CACHE_HOME") {
-        return PathBuf::from(xdg).join("flavor");
-    }
-    if let Some(home) = var("HOME") {
-        return PathBuf::from(home).join(".cache").join("flavor");
-    }
-    std::env::temp_dir().join("flavor")
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let root = args.cache.clone().unwrap_or_else(cache_root);
+    let root = args
+        .cache
+        .clone()
+        .unwrap_or_else(flavor_workenv::dirs::cache_root);
     match args.command {
         WorkenvCommand::List(a) => show::list(&root, a),
         WorkenvCommand::Info(a) => show::info(&root, a),

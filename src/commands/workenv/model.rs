@@ -1,6 +1,7 @@
 //! What is known about a workenv and the package builds it holds: their layout, link kind,
 //! state and last use.
 
+use flavor_workenv::{BuildLayout, WorkenvLayout};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,8 +32,7 @@ impl VersionState {
 
 /// One package build in flavor's layout (`versions/<hash>/`).
 pub(super) struct Version {
-    pub(super) hash: String,
-    pub(super) dir: PathBuf,
+    pub(super) build: BuildLayout,
     pub(super) package: Option<String>,
     pub(super) version: Option<String>,
     pub(super) state: VersionState,
@@ -40,20 +40,21 @@ pub(super) struct Version {
     pub(super) last_use: Option<u64>,
 }
 
+/// Which launchers' layout a workenv is in.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Layout {
+pub(super) enum LayoutKind {
     Flavor,
     Upstream,
     /// flavor's versions beside a real directory an upstream launcher wrote at `<name>`.
     Mixed,
 }
 
-impl Layout {
+impl LayoutKind {
     pub(super) fn name(self) -> &'static str {
         match self {
-            Layout::Flavor => "flavor",
-            Layout::Upstream => "upstream",
-            Layout::Mixed => "flavor+upstream",
+            LayoutKind::Flavor => "flavor",
+            LayoutKind::Upstream => "upstream",
+            LayoutKind::Mixed => "flavor+upstream",
         }
     }
 }
@@ -67,11 +68,10 @@ pub(super) enum Link {
 
 /// Everything known about one workenv name.
 pub(super) struct Workenv {
-    pub(super) name: String,
-    pub(super) link: PathBuf,
-    pub(super) meta: PathBuf,
+    /// Where its files are (`paths.name` is the workenv name).
+    pub(super) paths: WorkenvLayout,
     pub(super) link_kind: Link,
-    pub(super) layout: Layout,
+    pub(super) layout: LayoutKind,
     pub(super) package: Option<String>,
     pub(super) version: Option<String>,
     pub(super) versions: Vec<Version>,

@@ -4,13 +4,14 @@
 use super::disk::read_quietly;
 use super::model::{Link, Version, Workenv};
 use anyhow::Context;
+use flavor_workenv::{WorkenvLayout, files};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 /// The extraction lock of a package build, held while it is removed; `None` when a launcher
 /// holds it (an extraction is running right now).
-fn lock_version(meta: &Path, hash: &str) -> Option<Option<File>> {
-    let path = meta.join("versions").join(format!("{hash}.lock"));
+fn lock_version(paths: &WorkenvLayout, hash: &str) -> Option<Option<File>> {
+    let path = paths.build(hash).lock();
     let Ok(file) = fs::OpenOptions::new().read(true).write(true).open(&path) else {
         return Some(None);
     };
@@ -29,10 +30,10 @@ pub(super) struct Removal {
     pub(super) bytes: u64,
 }
 
+/// Remove each path (a file, a link itself, or a tree), never following a link inside it.
 fn remove_paths(paths: &[PathBuf]) -> anyhow::Result<()> {
     for p in paths {
-        crate::commands::extract::remove_any(p)
-            .with_context(|| format!("removing {}", p.display()))?;
+        files::remove_tree(p).with_context(|| format!("removing {}", p.display()))?;
     }
     Ok(())
 }
@@ -47,16 +48,15 @@ fn alive(pid: &str) -> bool {
 }
 
 /// An upstream launcher is extracting into this workenv: its lock file names a live process.
-fn upstream_busy(meta: &Path) -> bool {
-    read_quietly(&meta.join("instance/extract/lock"))
-        .is_some_and(|b| alive(String::from_utf8_lossy(&b).trim()))
+fn upstream_busy(paths: &WorkenvLayout) -> bool {
+    read_quietly(&paths.upstream_lock()).is_some_and(|b| alive(String::from_utf8_lossy(&b).trim()))
 }
 
 /// Delete a removal while holding the locks of the builds it covers; returns `false` (and
 /// deletes nothing) when a launcher is extracting one of them (flavor's: its build lock is
 /// held; upstream's: its lock file or staging directory names a live process).
 pub(super) fn apply(w: &Workenv, r: &Removal, hashes: &[&str]) -> anyhow::Result<bool> {
-    if r.hash.is_none() && upstream_busy(&w.meta) {
+    if r.hash.is_none() && upstream_busy(&w.paths) {
         return Ok(false);
     }
     let mut guards = Vec::new();
@@ -64,7 +64,7 @@ pub(super) fn apply(w: &Workenv, r: &Removal, hashes: &[&str]) -> anyhow::Result
         if alive(h) {
             return Ok(false);
         }
-        match lock_version(&w.meta, h) {
+        match lock_version(&w.paths, h) {
             Some(g) => guards.push(g),
             None => return Ok(false),
         }
@@ -74,12 +74,12 @@ pub(super) fn apply(w: &Workenv, r: &Removal, hashes: &[&str]) -> anyhow::Result
 }
 
 pub(super) fn whole(w: &Workenv, reason: String) -> Removal {
-    let mut paths = vec![w.meta.clone()];
+    let mut paths = vec![w.paths.meta()];
     if !matches!(w.link_kind, Link::Missing) {
-        paths.insert(0, w.link.clone());
+        paths.insert(0, w.paths.link());
     }
     Removal {
-        name: w.name.clone(),
+        name: w.paths.name.clone(),
         hash: None,
         reason,
         paths,
@@ -88,18 +88,14 @@ pub(super) fn whole(w: &Workenv, reason: String) -> Removal {
 }
 
 pub(super) fn version_removal(w: &Workenv, v: &Version, reason: String) -> Removal {
-    let versions = w.meta.join("versions");
-    let mut paths = vec![
-        versions.join(format!("{}.ready", v.hash)),
-        v.dir.clone(),
-        versions.join(format!("{}.lock", v.hash)),
-    ];
-    if matches!(&w.link_kind, Link::Symlink(t) if t.file_name() == Some(v.hash.as_ref())) {
-        paths.push(w.link.clone());
+    let b = &v.build;
+    let mut paths = vec![b.ready(), b.dir(), b.lock()];
+    if matches!(&w.link_kind, Link::Symlink(t) if t.file_name() == Some(b.hash.as_ref())) {
+        paths.push(w.paths.link());
     }
     Removal {
-        name: w.name.clone(),
-        hash: Some(v.hash.clone()),
+        name: w.paths.name.clone(),
+        hash: Some(b.hash.clone()),
         reason,
         paths,
         bytes: v.size,

@@ -2,10 +2,11 @@
 //! use, size, last use and whether the workenv can serve a launch; names typed by the user.
 
 use super::disk::{disk_usage, read_quietly, touched};
-use super::model::{Layout, Link, Version, VersionState, Workenv};
+use super::model::{LayoutKind, Link, Version, VersionState, Workenv};
 use anyhow::{Context, bail};
+use flavor_workenv::layout::{strip_package_extension, workenv_names, workenvs_dir};
+use flavor_workenv::{BuildLayout, ExecPlan, WorkenvLayout};
 use serde_json::Value;
-use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
@@ -21,43 +22,40 @@ fn package_of(json: &Value) -> (Option<String>, Option<String>) {
     )
 }
 
-fn inspect_version(versions: &Path, hash: &str, current: Option<&str>) -> Version {
-    let dir = versions.join(hash);
-    let ready = versions.join(format!("{hash}.ready"));
-    let plan: Option<Value> = read_quietly(&ready).and_then(|b| serde_json::from_slice(&b).ok());
-    let state = if fs::symlink_metadata(&ready).is_err() {
-        VersionState::Incomplete
-    } else if plan.is_none() {
-        VersionState::Damaged("unreadable completion marker".into())
-    } else if !dir.is_dir() {
-        VersionState::Damaged("workenv directory missing".into())
-    } else if let Some(check) = plan
-        .as_ref()
-        .and_then(|p| p["check"].as_str())
-        .filter(|c| fs::symlink_metadata(c).is_err())
-    {
-        VersionState::Damaged(format!("{check} missing"))
-    } else if current.is_some_and(|c| c != hash) {
-        VersionState::Inactive
-    } else {
-        VersionState::Current
+fn inspect_version(build: BuildLayout, current: Option<&str>) -> Version {
+    let (dir, ready) = (build.dir(), build.ready());
+    let plan = read_quietly(&ready).map(|b| ExecPlan::from_json(&b, &ready));
+    let state = match &plan {
+        _ if fs::symlink_metadata(&ready).is_err() => VersionState::Incomplete,
+        None => VersionState::Damaged("unreadable completion marker".into()),
+        Some(Err(e)) => VersionState::Damaged(format!("unreadable completion marker ({e})")),
+        Some(Ok(_)) if !dir.is_dir() => VersionState::Damaged("workenv directory missing".into()),
+        Some(Ok(ExecPlan {
+            check: Some(check), ..
+        })) if fs::symlink_metadata(check).is_err() => {
+            VersionState::Damaged(format!("{} missing", check.display()))
+        }
+        _ if current.is_some_and(|c| c != build.hash) => VersionState::Inactive,
+        _ => VersionState::Current,
     };
-    let (package, version) = plan.as_ref().map(package_of).unwrap_or_default();
-    let lock = versions.join(format!("{hash}.lock"));
+    let (package, version) = match plan {
+        Some(Ok(p)) => (Some(p.package), Some(p.version)),
+        _ => (None, None),
+    };
+    let lock = build.lock();
     Version {
-        hash: hash.to_string(),
         size: disk_usage(&dir) + disk_usage(&ready) + disk_usage(&lock),
         last_use: touched(&ready).max(touched(&dir)),
-        dir,
+        build,
         package,
         version,
         state,
     }
 }
 
-fn inspect(workenvs: &Path, name: &str) -> Workenv {
-    let link = workenvs.join(name);
-    let meta = workenvs.join(format!(".{name}.pspf"));
+fn inspect(root: &Path, name: &str) -> Workenv {
+    let paths = WorkenvLayout::new(root, name);
+    let (link, meta) = (paths.link(), paths.meta());
     let link_kind = match fs::symlink_metadata(&link) {
         Ok(m) if m.file_type().is_symlink() => {
             Link::Symlink(fs::read_link(&link).unwrap_or_default())
@@ -67,43 +65,23 @@ fn inspect(workenvs: &Path, name: &str) -> Workenv {
         Err(_) => Link::Missing,
     };
     let current = match &link_kind {
-        Link::Symlink(target)
-            if target.parent().and_then(Path::file_name) == Some("versions".as_ref()) =>
-        {
-            target.file_name().map(|f| f.to_string_lossy().into_owned())
-        }
+        Link::Symlink(target) => WorkenvLayout::linked_hash(target),
         _ => None,
     };
-    let versions_dir = meta.join("versions");
-    let mut hashes = BTreeSet::new();
-    if let Ok(rd) = fs::read_dir(&versions_dir) {
-        for e in rd.flatten() {
-            let f = e.file_name().to_string_lossy().into_owned();
-            match f.split_once('.') {
-                None if e.path().is_dir() => {
-                    hashes.insert(f);
-                }
-                Some((h, "ready")) if !h.is_empty() => {
-                    hashes.insert(h.to_string());
-                }
-                _ => {}
-            }
-        }
-    }
-    let versions: Vec<Version> = hashes
-        .iter()
-        .map(|h| inspect_version(&versions_dir, h, current.as_deref()))
+    let versions: Vec<Version> = paths
+        .build_hashes()
+        .into_iter()
+        .map(|h| inspect_version(paths.build(h), current.as_deref()))
         .collect();
-    let instance = meta.join("instance");
-    let upstream_complete = matches!(link_kind, Link::Dir)
-        && fs::symlink_metadata(instance.join("extract/complete")).is_ok();
+    let upstream_complete =
+        matches!(link_kind, Link::Dir) && fs::symlink_metadata(paths.upstream_complete()).is_ok();
     let layout = match (versions.is_empty(), &link_kind) {
-        (true, _) => Layout::Upstream,
-        (false, Link::Dir) => Layout::Mixed,
-        (false, _) => Layout::Flavor,
+        (true, _) => LayoutKind::Upstream,
+        (false, Link::Dir) => LayoutKind::Mixed,
+        (false, _) => LayoutKind::Flavor,
     };
     let psp: Option<Value> =
-        read_quietly(&meta.join("package/psp.json")).and_then(|b| serde_json::from_slice(&b).ok());
+        read_quietly(&paths.package_json()).and_then(|b| serde_json::from_slice(&b).ok());
     let shown = versions
         .iter()
         .find(|v| v.state == VersionState::Current)
@@ -120,15 +98,18 @@ fn inspect(workenvs: &Path, name: &str) -> Workenv {
     };
     let stale = match (&link_kind, layout) {
         (Link::Other, _) => Some(format!("{} is not a directory or link", link.display())),
-        (_, Layout::Upstream) => match link_kind {
+        (_, LayoutKind::Upstream) => match link_kind {
             Link::Dir if upstream_complete => None,
             Link::Dir => Some("no completion marker (an interrupted first run)".into()),
             Link::Symlink(_) => Some("link to a missing version".into()),
             _ => Some("bookkeeping without a workenv".into()),
         },
-        (_, Layout::Mixed) if upstream_complete => None,
+        (_, LayoutKind::Mixed) if upstream_complete => None,
         (Link::Symlink(_), _) => {
-            match versions.iter().find(|v| Some(&v.hash) == current.as_ref()) {
+            match versions
+                .iter()
+                .find(|v| Some(&v.build.hash) == current.as_ref())
+            {
                 Some(v) if v.state == VersionState::Current => None,
                 Some(v) => Some(format!("the linked build is {}", v.state.label())),
                 None => Some("link to a missing version".into()),
@@ -139,9 +120,9 @@ fn inspect(workenvs: &Path, name: &str) -> Workenv {
     };
     let mut last_use = versions.iter().filter_map(|v| v.last_use).max();
     for marker in [
-        instance.join("package.checksum"),
-        instance.join("extract/complete"),
-        meta.join("package/psp.json"),
+        paths.package_checksum(),
+        paths.upstream_complete(),
+        paths.package_json(),
     ] {
         last_use = last_use.max(touched(&marker));
     }
@@ -154,9 +135,7 @@ fn inspect(workenvs: &Path, name: &str) -> Workenv {
             _ => 0,
         };
     Workenv {
-        name: name.to_string(),
-        link,
-        meta,
+        paths,
         link_kind,
         layout,
         package,
@@ -171,24 +150,9 @@ fn inspect(workenvs: &Path, name: &str) -> Workenv {
 
 /// Every workenv under `root`, sorted by name.
 pub(super) fn scan(root: &Path) -> anyhow::Result<Vec<Workenv>> {
-    let workenvs = root.join("workenv");
-    let rd = match fs::read_dir(&workenvs) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", workenvs.display())),
-    };
-    let mut names = BTreeSet::new();
-    for e in rd.flatten() {
-        let f = e.file_name().to_string_lossy().into_owned();
-        if let Some(n) = f.strip_prefix('.').and_then(|r| r.strip_suffix(".pspf")) {
-            if !n.is_empty() && e.path().is_dir() {
-                names.insert(n.to_string());
-            }
-        } else if !f.starts_with('.') && e.file_type().is_ok_and(|t| t.is_dir() || t.is_symlink()) {
-            names.insert(f);
-        }
-    }
-    Ok(names.iter().map(|n| inspect(&workenvs, n)).collect())
+    let names =
+        workenv_names(root).with_context(|| format!("reading {}", workenvs_dir(root).display()))?;
+    Ok(names.iter().map(|n| inspect(root, n)).collect())
 }
 
 /// A workenv name from what the user typed: a name, or a package path (`dist/hello.psp` →
@@ -198,11 +162,7 @@ fn workenv_name(arg: &str) -> anyhow::Result<String> {
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let name = [".pspf", ".psp"]
-        .iter()
-        .find_map(|ext| file.strip_suffix(ext).filter(|s| !s.is_empty()))
-        .unwrap_or(&file)
-        .to_string();
+    let name = strip_package_extension(&file).to_string();
     if name.is_empty() || name.starts_with('.') || (arg.contains('/') && file.is_empty()) {
         bail!("{arg:?} is not a workenv name");
     }
@@ -212,18 +172,20 @@ fn workenv_name(arg: &str) -> anyhow::Result<String> {
 pub(super) fn find(root: &Path, arg: &str) -> anyhow::Result<Workenv> {
     let name = workenv_name(arg)?;
     let all = scan(root)?;
-    let known: Vec<String> = all.iter().map(|w| w.name.clone()).collect();
-    all.into_iter().find(|w| w.name == name).with_context(|| {
-        format!(
-            "no workenv named {name:?} in {} ({})",
-            root.display(),
-            if known.is_empty() {
-                "it holds none".to_string()
-            } else {
-                format!("there are: {}", known.join(", "))
-            }
-        )
-    })
+    let known: Vec<String> = all.iter().map(|w| w.paths.name.clone()).collect();
+    all.into_iter()
+        .find(|w| w.paths.name == name)
+        .with_context(|| {
+            format!(
+                "no workenv named {name:?} in {} ({})",
+                root.display(),
+                if known.is_empty() {
+                    "it holds none".to_string()
+                } else {
+                    format!("there are: {}", known.join(", "))
+                }
+            )
+        })
 }
 
 #[cfg(test)]

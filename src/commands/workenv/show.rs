@@ -30,7 +30,7 @@ fn when(t: Option<u64>, now: u64) -> String {
 
 fn workenv_json(w: &Workenv) -> Value {
     json!({
-        "name": w.name,
+        "name": w.paths.name,
         "layout": w.layout.name(),
         "package": w.package,
         "version": w.version,
@@ -40,11 +40,11 @@ fn workenv_json(w: &Workenv) -> Value {
         "valid": w.stale.is_none(),
         "status": if w.stale.is_none() { "valid" } else { "stale" },
         "reason": w.stale,
-        "path": w.link.display().to_string(),
-        "bookkeeping": w.meta.display().to_string(),
+        "path": w.paths.link().display().to_string(),
+        "bookkeeping": w.paths.meta().display().to_string(),
         "versions": w.versions.iter().map(|v| json!({
-            "hash": v.hash,
-            "path": v.dir.display().to_string(),
+            "hash": v.build.hash,
+            "path": v.build.dir().display().to_string(),
             "package": v.package,
             "version": v.version,
             "state": v.state.label(),
@@ -76,7 +76,12 @@ pub(super) fn list(root: &Path, args: ListArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let now = unix_seconds(SystemTime::now());
-    let width = all.iter().map(|w| w.name.len()).max().unwrap_or(4).max(4);
+    let width = all
+        .iter()
+        .map(|w| w.paths.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let pwidth = all.iter().map(|w| what(w).len()).max().unwrap_or(7).max(7);
     println!(
         "  {:<width$}  {:<pwidth$}  {:>9}  {:<15}  status",
@@ -85,7 +90,7 @@ pub(super) fn list(root: &Path, args: ListArgs) -> anyhow::Result<ExitCode> {
     for w in &all {
         println!(
             "  {:<width$}  {:<pwidth$}  {:>9}  {:<15}  {}",
-            w.name,
+            w.paths.name,
             what(w),
             human_bytes(w.size),
             when(w.last_use, now),
@@ -102,7 +107,7 @@ pub(super) fn info(root: &Path, args: NameArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let now = unix_seconds(SystemTime::now());
-    println!("{}  ({} layout)", w.name, w.layout.name());
+    println!("{}  ({} layout)", w.paths.name, w.layout.name());
     println!("  package   {}", what(&w));
     println!("  status    {}", status(&w));
     println!("  size      {}", human_bytes(w.size));
@@ -114,20 +119,20 @@ pub(super) fn info(root: &Path, args: NameArgs) -> anyhow::Result<ExitCode> {
         }
     );
     match &w.link_kind {
-        Link::Symlink(t) => println!("  workenv   {} → {}", w.link.display(), t.display()),
+        Link::Symlink(t) => println!("  workenv   {} → {}", w.paths.link().display(), t.display()),
         Link::Dir => println!(
             "  workenv   {} (directory{})",
-            w.link.display(),
+            w.paths.link().display(),
             if w.upstream_complete {
                 ", complete"
             } else {
                 ", incomplete"
             }
         ),
-        Link::Other => println!("  workenv   {} (not a directory)", w.link.display()),
-        Link::Missing => println!("  workenv   {} (missing)", w.link.display()),
+        Link::Other => println!("  workenv   {} (not a directory)", w.paths.link().display()),
+        Link::Missing => println!("  workenv   {} (missing)", w.paths.link().display()),
     }
-    println!("  records   {}", w.meta.display());
+    println!("  records   {}", w.paths.meta().display());
     if !w.versions.is_empty() {
         println!("  builds");
         for v in &w.versions {
@@ -137,7 +142,7 @@ pub(super) fn info(root: &Path, args: NameArgs) -> anyhow::Result<ExitCode> {
             };
             println!(
                 "    {}  {:<20}  {:>9}  {:<15}  {}",
-                v.hash,
+                v.build.hash,
                 pkg,
                 human_bytes(v.size),
                 when(v.last_use, now),

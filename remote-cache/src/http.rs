@@ -1,17 +1,28 @@
-//! The HTTP side of the remote cache: `GET`, `HEAD` and `PUT` of `<base>/ac/<hex>` and
-//! `<base>/cas/<hex>` with [`ureq`], an optional bearer token, timeouts, and every failure
-//! sorted into a [`Failure`] the caller can act on (go offline, warn, or treat as a miss).
+//! The Bazel HTTP remote-cache protocol: `GET`, `HEAD` and `PUT` of `<base>/ac/<hex>` (an
+//! `ActionResult` protobuf) and `<base>/cas/<sha256>` (the bytes) with [`ureq`], an optional
+//! bearer token, timeouts, and every failure sorted into a [`Failure`] the caller can act on
+//! (go offline, warn, or treat as a miss). bazel-remote, BuildBuddy-style caches and a plain
+//! WebDAV server (nginx `dav_methods PUT`) serve it.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use bazel_remote_apis::build::bazel::remote::execution::v2 as re;
+use prost::Message;
 use ureq::Agent;
+
+use crate::RemoteError;
+use crate::transport::{Failure, Transport};
+
+/// The largest `/ac/` body accepted (an entry names a few digests; anything near this is
+/// not ours).
+const MAX_AC_BODY: u64 = 1 << 20;
 
 /// Which half of the cache a request is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+enum Kind {
     /// `/ac/<key>`: action results.
     Ac,
     /// `/cas/<sha256>`: blobs.
@@ -23,28 +34,6 @@ impl Kind {
         match self {
             Kind::Ac => "ac",
             Kind::Cas => "cas",
-        }
-    }
-}
-
-/// Why a request did not give what was asked.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// No answer: connection refused or reset, timeout, name not found, TLS, a body cut
-    /// short. Further requests would likely fail the same way.
-    Unreachable(String),
-    /// The server answered with an unexpected status.
-    Status(u16),
-    /// The answer's body was unusable (too long, not what was asked for).
-    Body(String),
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Unreachable(why) => write!(f, "{why}"),
-            Failure::Status(code) => write!(f, "HTTP status {code}"),
-            Failure::Body(why) => write!(f, "{why}"),
         }
     }
 }
@@ -62,30 +51,34 @@ impl From<ureq::Error> for Failure {
 }
 
 /// A client for one remote cache base URL.
-pub(crate) struct Client {
+pub(crate) struct HttpTransport {
     agent: Agent,
     base: String,
     auth: Option<String>,
 }
 
-impl Client {
+impl HttpTransport {
     /// A client for `base` (`http://` or `https://`, any path prefix), sending
     /// `Authorization: Bearer <token>` when a token is given.
     pub(crate) fn new(
         base: &str,
         token: Option<&str>,
         timeout: Duration,
-    ) -> Result<Client, String> {
+    ) -> Result<HttpTransport, RemoteError> {
         let base = base.trim_end_matches('/');
+        let invalid = |reason: String| RemoteError::InvalidUrl {
+            url: base.to_string(),
+            reason,
+        };
         let rest = base
             .strip_prefix("http://")
             .or_else(|| base.strip_prefix("https://"))
-            .ok_or_else(|| format!("`{base}` is not an http:// or https:// URL"))?;
+            .ok_or_else(|| invalid("is not an http:// or https:// URL".into()))?;
         if rest.is_empty() || rest.starts_with('/') {
-            return Err(format!("`{base}` names no host"));
+            return Err(invalid("names no host".into()));
         }
         base.parse::<ureq::http::Uri>()
-            .map_err(|e| format!("`{base}` is not a valid URL: {e}"))?;
+            .map_err(|e| invalid(format!("is not a valid URL: {e}")))?;
         let config = Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(timeout))
@@ -94,7 +87,7 @@ impl Client {
             .timeout_per_write(Some(timeout))
             .user_agent(concat!("flavor/", env!("CARGO_PKG_VERSION")))
             .build();
-        Ok(Client {
+        Ok(HttpTransport {
             agent: config.new_agent(),
             base: base.to_string(),
             auth: token.map(|t| format!("Bearer {t}")),
@@ -102,24 +95,19 @@ impl Client {
     }
 
     /// The URL of an object.
-    pub(crate) fn url(&self, kind: Kind, hex: &str) -> String {
+    fn url(&self, kind: Kind, hex: &str) -> String {
         format!("{}/{}/{hex}", self.base, kind.segment())
     }
 
     /// The object's bytes (at most `limit`), or `None` if the server does not have it.
-    pub(crate) fn get_bytes(
-        &self,
-        kind: Kind,
-        hex: &str,
-        limit: u64,
-    ) -> Result<Option<Vec<u8>>, Failure> {
+    fn get_bytes(&self, kind: Kind, hex: &str, limit: u64) -> Result<Option<Vec<u8>>, Failure> {
         let mut out = Vec::new();
         Ok(self.get_into(kind, hex, &mut out, limit)?.map(|_| out))
     }
 
     /// Streams the object into `dest` (at most `limit` bytes); its length, or `None` if the
     /// server does not have it.
-    pub(crate) fn get_into(
+    fn get_into(
         &self,
         kind: Kind,
         hex: &str,
@@ -142,7 +130,7 @@ impl Client {
     }
 
     /// True if the server has the object with this size (`HEAD`).
-    pub(crate) fn has(&self, kind: Kind, hex: &str, size: u64) -> Result<bool, Failure> {
+    fn has(&self, kind: Kind, hex: &str, size: u64) -> Result<bool, Failure> {
         let mut request = self.agent.head(self.url(kind, hex));
         if let Some(auth) = &self.auth {
             request = request.header("Authorization", auth);
@@ -161,7 +149,7 @@ impl Client {
     }
 
     /// Uploads a file.
-    pub(crate) fn put_file(&self, kind: Kind, hex: &str, path: &Path) -> Result<(), Failure> {
+    fn put_file(&self, kind: Kind, hex: &str, path: &Path) -> Result<(), Failure> {
         let file = File::open(path)
             .map_err(|e| Failure::Body(format!("cannot read {}: {e}", path.display())))?;
         let mut request = self.agent.put(self.url(kind, hex));
@@ -175,7 +163,7 @@ impl Client {
     }
 
     /// Uploads bytes.
-    pub(crate) fn put_bytes(&self, kind: Kind, hex: &str, bytes: &[u8]) -> Result<(), Failure> {
+    fn put_bytes(&self, kind: Kind, hex: &str, bytes: &[u8]) -> Result<(), Failure> {
         let mut request = self.agent.put(self.url(kind, hex));
         if let Some(auth) = &self.auth {
             request = request.header("Authorization", auth);
@@ -184,6 +172,42 @@ impl Client {
             .header("Content-Type", "application/octet-stream")
             .send(bytes)?;
         put_status(response.status().as_u16())
+    }
+}
+
+impl Transport for HttpTransport {
+    fn endpoint(&self) -> &str {
+        &self.base
+    }
+
+    fn get_action_result(&self, key: &str) -> Result<Option<re::ActionResult>, Failure> {
+        let Some(body) = self.get_bytes(Kind::Ac, key, MAX_AC_BODY)? else {
+            return Ok(None);
+        };
+        re::ActionResult::decode(&body[..])
+            .map(Some)
+            .map_err(|e| Failure::Malformed(format!("not an ActionResult protobuf ({e})")))
+    }
+
+    fn put_action_result(&self, key: &str, result: &re::ActionResult) -> Result<(), Failure> {
+        self.put_bytes(Kind::Ac, key, &result.encode_to_vec())
+    }
+
+    fn has_blob(&self, sha256: &str, size: u64) -> Result<bool, Failure> {
+        self.has(Kind::Cas, sha256, size)
+    }
+
+    fn get_blob(
+        &self,
+        sha256: &str,
+        size: u64,
+        dest: &mut dyn Write,
+    ) -> Result<Option<u64>, Failure> {
+        self.get_into(Kind::Cas, sha256, dest, size)
+    }
+
+    fn put_blob(&self, sha256: &str, _size: u64, path: &Path) -> Result<(), Failure> {
+        self.put_file(Kind::Cas, sha256, path)
     }
 }
 

@@ -1,24 +1,21 @@
-//! What goes over the wire: the remote action key (a SHA-256 derived from the local blake3
-//! action key) and `/ac/` bodies as REAPI `ActionResult` protobufs (types from the
-//! `bazel-remote-apis` crate), so bazel-remote and other Bazel caches accept them as their
-//! own.
+//! What the server holds, in REAPI terms: the remote action key (a SHA-256 derived from the
+//! local blake3 action key) and action results as REAPI `ActionResult` messages (types from
+//! the `bazel-remote-apis` crate), so bazel-remote and other Bazel caches accept them as
+//! their own — over HTTP or gRPC alike.
 //!
 //! An action's outputs are recorded as output files `out-0`, `out-1`, … (the names the engine
 //! gives them), each with its SHA-256 digest and size, exit code 0.
 
 use bazel_remote_apis::build::bazel::remote::execution::v2 as re;
-use prost::Message;
 use sha2::{Digest as _, Sha256};
 
-use crate::Digest;
+use flavor_engine::Digest;
+
+use crate::index::is_sha256_hex;
 
 /// Versions the mapping from local keys to remote ones: bump it when what an `/ac/` entry
 /// means changes, so old entries are simply never looked up again.
 const REMOTE_KEY_DOMAIN: &[u8] = b"flavor remote cache key v1\0";
-
-/// The largest `/ac/` body accepted (an entry names a few digests; anything near this is
-/// not ours).
-pub(crate) const MAX_AC_BODY: u64 = 1 << 20;
 
 /// The `/ac/` key (64 hex digits) for a local action key.
 pub(crate) fn remote_key(local: &Digest) -> String {
@@ -44,9 +41,9 @@ fn output_path(i: usize) -> String {
     format!("out-{i}")
 }
 
-/// The `/ac/` body for outputs `(sha256 hex, size)`.
-pub(crate) fn encode(outputs: &[(String, u64)]) -> Vec<u8> {
-    let result = re::ActionResult {
+/// The action result for outputs `(sha256 hex, size)`.
+pub(crate) fn encode(outputs: &[(String, u64)]) -> re::ActionResult {
+    re::ActionResult {
         output_files: outputs
             .iter()
             .enumerate()
@@ -61,15 +58,15 @@ pub(crate) fn encode(outputs: &[(String, u64)]) -> Vec<u8> {
             .collect(),
         exit_code: 0,
         ..Default::default()
-    };
-    result.encode_to_vec()
+    }
 }
 
-/// Reads an `/ac/` body that should describe `expected` outputs. `Err` says what is wrong
-/// with it (not protobuf, a failed action, other outputs, a malformed digest).
-pub(crate) fn decode(body: &[u8], expected: usize) -> Result<Vec<RemoteOutput>, String> {
-    let result = re::ActionResult::decode(body)
-        .map_err(|e| format!("not an ActionResult protobuf ({e})"))?;
+/// The outputs of an action result that should describe `expected` outputs. `Err` says what
+/// is wrong with it (a failed action, other outputs, a malformed digest).
+pub(crate) fn decode(
+    result: re::ActionResult,
+    expected: usize,
+) -> Result<Vec<RemoteOutput>, String> {
     if result.exit_code != 0 {
         return Err(format!(
             "records a failed action (exit {})",
@@ -97,12 +94,7 @@ pub(crate) fn decode(body: &[u8], expected: usize) -> Result<Vec<RemoteOutput>, 
             let digest = file
                 .digest
                 .ok_or_else(|| format!("output {i} has no digest"))?;
-            let valid_hash = digest.hash.len() == 64
-                && digest
-                    .hash
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-            if !valid_hash {
+            if !is_sha256_hex(&digest.hash) {
                 return Err(format!("output {i} has a malformed SHA-256"));
             }
             let size = u64::try_from(digest.size_bytes)
@@ -120,6 +112,7 @@ pub(crate) fn decode(body: &[u8], expected: usize) -> Result<Vec<RemoteOutput>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message;
 
     fn hex64(c: char) -> String {
         std::iter::repeat_n(c, 64).collect()
@@ -143,8 +136,8 @@ mod tests {
     #[test]
     fn action_results_round_trip() {
         let outputs = vec![(hex64('a'), 5), (hex64('0'), 0)];
-        let body = encode(&outputs);
-        let decoded = decode(&body, 2).unwrap();
+        let body = encode(&outputs).encode_to_vec();
+        let decoded = decode(re::ActionResult::decode(&body[..]).unwrap(), 2).unwrap();
         assert_eq!(
             decoded,
             vec![
@@ -172,19 +165,14 @@ mod tests {
     #[test]
     fn bad_entries_are_refused_with_a_reason() {
         let body = encode(&[(hex64('a'), 5)]);
-        assert!(decode(&body, 2).unwrap_err().contains("1 output files"));
-        assert!(decode(b"\xff\xff\xff", 1).unwrap_err().contains("protobuf"));
+        assert!(decode(body, 2).unwrap_err().contains("1 output files"));
         let failed = re::ActionResult {
             exit_code: 1,
             ..Default::default()
         };
-        assert!(
-            decode(&failed.encode_to_vec(), 0)
-                .unwrap_err()
-                .contains("failed")
-        );
+        assert!(decode(failed, 0).unwrap_err().contains("failed"));
         let upper = encode(&[(hex64('A'), 5)]);
-        assert!(decode(&upper, 1).unwrap_err().contains("malformed"));
+        assert!(decode(upper, 1).unwrap_err().contains("malformed"));
         let renamed = re::ActionResult {
             output_files: vec![re::OutputFile {
                 path: "../etc/passwd".into(),
@@ -196,11 +184,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert!(
-            decode(&renamed.encode_to_vec(), 1)
-                .unwrap_err()
-                .contains("expected `out-0`")
-        );
+        assert!(decode(renamed, 1).unwrap_err().contains("expected `out-0`"));
     }
 
     #[test]
@@ -217,7 +201,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let decoded = decode(&result.encode_to_vec(), 1).unwrap();
+        let decoded = decode(result, 1).unwrap();
         assert_eq!(decoded[0].inline.as_deref(), Some(&b"abc"[..]));
     }
 }

@@ -1,24 +1,28 @@
-//! Background uploads: a few threads take queued results ([`Job`]s) and send each one's
-//! blobs (`HEAD` first, so blobs the server has are not sent again), then its `/ac/` entry
-//! — only once every blob is there. [`Uploader::wait`] blocks until the queue is empty.
+//! Background uploads: a few threads take queued results ([`Job`]s), find each output's
+//! SHA-256 (from the index, or by hashing it), and send its blobs (asking first whether the
+//! server has the large ones, so they are not sent again), then its action cache entry —
+//! only once every blob is there. [`Uploader::wait`] blocks until the queue is empty.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use super::http::Kind;
-use super::{Shared, bump, reapi};
+use flavor_engine::Digest;
+
+use crate::reapi;
+use crate::shared::{Shared, bump};
+use crate::transport::Failure;
 
 /// Blobs at least this large are asked about (`HEAD`) before they are sent.
 const HEAD_FIRST: u64 = 256 * 1024;
 
 /// One output blob to upload.
 pub(crate) struct File {
-    /// Where the blob is in the local store.
+    /// Its local name.
+    pub(crate) blob: Digest,
+    /// Where it is in the local store.
     pub(crate) path: PathBuf,
-    /// Its SHA-256 (64 hex digits): its remote name.
-    pub(crate) sha256: String,
     pub(crate) size: u64,
 }
 
@@ -143,27 +147,33 @@ fn work(shared: &Shared, receiver: &Mutex<Receiver<Job>>, pending: &Pending) {
 
 /// Sends a job's blobs, then its entry; stops at the first failure.
 fn send(shared: &Shared, job: &Job) {
-    let client = &shared.client;
+    let transport = &shared.transport;
+    let mut outputs = Vec::with_capacity(job.files.len());
     for file in &job.files {
+        let sha256 = match shared.index.sha256_of(&file.blob, &file.path) {
+            Ok(sha256) => sha256,
+            Err(e) => {
+                let failure = Failure::Body(format!("cannot read {}: {e}", file.path.display()));
+                return shared.upload_failed("a blob", &failure);
+            }
+        };
         // Below this size a PUT costs about what a HEAD does: just send it.
-        if file.size >= HEAD_FIRST && !shared.is_damaged(&file.sha256) {
-            match client.has(Kind::Cas, &file.sha256, file.size) {
-                Ok(true) => continue,
-                Ok(false) => {}
+        let mut send = true;
+        if file.size >= HEAD_FIRST && !shared.is_damaged(&sha256) {
+            match transport.has_blob(&sha256, file.size) {
+                Ok(has) => send = !has,
                 Err(failure) => return shared.failed("checking for a blob", &failure),
             }
         }
-        if let Err(failure) = client.put_file(Kind::Cas, &file.sha256, &file.path) {
-            return shared.upload_failed("a blob", &failure);
+        if send {
+            if let Err(failure) = transport.put_blob(&sha256, file.size, &file.path) {
+                return shared.upload_failed("a blob", &failure);
+            }
+            bump(&shared.counters.uploaded_bytes, file.size);
         }
-        bump(&shared.counters.uploaded_bytes, file.size);
+        outputs.push((sha256, file.size));
     }
-    let outputs: Vec<(String, u64)> = job
-        .files
-        .iter()
-        .map(|f| (f.sha256.clone(), f.size))
-        .collect();
-    match client.put_bytes(Kind::Ac, &job.key, &reapi::encode(&outputs)) {
+    match transport.put_action_result(&job.key, &reapi::encode(&outputs)) {
         Ok(()) => bump(&shared.counters.uploads, 1),
         Err(failure) => shared.upload_failed("an action result", &failure),
     }

@@ -1,15 +1,15 @@
 //! `flavor cache push`: upload to the shared remote cache what the current manifests use and
-//! the local build cache holds (debug and release plans), waiting for the uploads. Seeds a
-//! remote from a machine whose cache was warm before the remote was set up — builds upload
-//! only what they run.
+//! the local build cache holds (debug and release plans, the engine's live set), waiting for
+//! the uploads. Seeds a remote from a machine whose cache was warm before the remote was set
+//! up — builds upload only what they run.
 
-use super::build::{Session, report_manifest_errors};
-use super::cache::{Live, mark_live};
+use crate::diagnostics::open_session;
+use crate::messages::{PushOutcome, RemoteSummary, print_document};
 use crate::progress::{Mode, Progress};
 use crate::remote::RemoteArgs;
 use crate::report::human_bytes;
 use anyhow::{Context, bail};
-use serde_json::json;
+use flavor_engine::LiveSet;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -22,16 +22,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut session = match Session::open(&std::env::current_dir()?) {
-        Ok(s) => s,
-        Err(errors) => {
-            report_manifest_errors(&errors, args.json);
-            return Ok(ExitCode::from(1));
-        }
-    };
+    let mut session = open_session(&std::env::current_dir()?, args.json)?;
     let mode = if args.json { Mode::Json } else { Mode::Human };
     let progress = Progress::new(mode, 0, false);
-    session.connect_remote(&args.remote, &progress)?;
+    session.connect_remote(&args.remote.settings(), &progress)?;
     let Some(remote) = session.remote.clone() else {
         bail!(
             "no remote cache to push to: set [cache] remote in the root flavor.toml, \
@@ -45,39 +39,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             remote.url()
         );
     }
-    let names: Vec<String> = session
-        .workspace
-        .packages
-        .iter()
-        .filter_map(|m| m.package.as_ref().map(|p| p.name.value.clone()))
-        .collect();
-    let mut live = Live::default();
-    for release in [false, true] {
-        let plan = session
-            .plan_only(&names, release)
-            .context("planning the workspace")?;
-        mark_live(&session, &plan, &mut live);
+    let mut live = LiveSet::new();
+    for plan in session
+        .plans_of_everything()
+        .context("planning the workspace")?
+    {
+        let targets: Vec<_> = plan.outputs.iter().map(|o| o.action).collect();
+        live.mark(&plan.graph, &targets, &session.store, &session.sources);
     }
-    let mut keys: Vec<_> = live.keys.into_iter().collect();
+    let mut keys: Vec<_> = live.keys().iter().copied().collect();
     keys.sort();
-    let mut queued = 0;
-    for key in &keys {
-        if remote
-            .push(key, &session.store)
-            .with_context(|| format!("reading the cached result {key}"))?
-        {
-            queued += 1;
-        }
-    }
+    let queued = keys
+        .iter()
+        .filter(|key| remote.push(key, &session.store))
+        .count();
     session.finish_remote(&progress);
     let stats = remote.stats();
     let ok = stats.uploads == queued as u64;
     if args.json {
-        crate::report::print_json(&json!({
-            "ok": ok,
-            "results": keys.len(),
-            "remote": crate::remote::stats_json(&remote, &stats),
-        }));
+        print_document(&PushOutcome {
+            ok,
+            results: keys.len(),
+            remote: RemoteSummary::of(&remote),
+        });
     } else {
         eprintln!(
             "{} {} of {} result{} to {} ({} sent; blobs the server had were skipped)",

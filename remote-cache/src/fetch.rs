@@ -1,0 +1,145 @@
+//! Lookups: on a local miss, find the action's entry on the server, download every output
+//! into the local store — checking each against its SHA-256 and size as it streams — and let
+//! the action accept them ([`Action::vet_remote_outputs`]) before they are used.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use flavor_engine::{Action, ActionResult, Digest, Store};
+use sha2::{Digest as _, Sha256};
+
+use crate::reapi::{self, RemoteOutput};
+use crate::shared::{Shared, bump};
+use crate::transport::Failure;
+
+/// Looks `key` up for `action`; see [`RemoteCache::fetch`](flavor_engine::RemoteCache::fetch).
+pub(crate) fn fetch(
+    shared: &Shared,
+    key: &Digest,
+    action: &dyn Action,
+    inputs: &[PathBuf],
+    store: &dyn Store,
+) -> Option<ActionResult> {
+    if shared.offline() {
+        return None;
+    }
+    let remote_key = reapi::remote_key(key);
+    let entry = match shared.transport.get_action_result(&remote_key) {
+        Ok(Some(entry)) => entry,
+        Ok(None) => {
+            bump(&shared.counters.misses, 1);
+            return None;
+        }
+        Err(Failure::Malformed(why)) => {
+            shared.reject(&format!("entry ac/{remote_key} {why}"));
+            return None;
+        }
+        Err(failure) => {
+            shared.failed("looking up an action", &failure);
+            return None;
+        }
+    };
+    let outputs = match reapi::decode(entry, action.output_count()) {
+        Ok(outputs) => outputs,
+        Err(why) => {
+            shared.reject(&format!("entry ac/{remote_key} {why}"));
+            return None;
+        }
+    };
+    let mut result = ActionResult::default();
+    let mut paths = Vec::with_capacity(outputs.len());
+    for output in outputs {
+        let (digest, size) = download(shared, &output, store)?;
+        paths.push(store.blob_path(&digest)?);
+        result.outputs.push((digest, size));
+    }
+    if let Err(why) = action.vet_remote_outputs(inputs, &paths) {
+        shared.reject(&format!(
+            "the result for {} was refused: {why}",
+            action.label()
+        ));
+        return None;
+    }
+    bump(&shared.counters.hits, 1);
+    Some(result)
+}
+
+/// Downloads one blob into `store`, checking its SHA-256 and size, and records its SHA-256
+/// in the index.
+fn download(shared: &Shared, output: &RemoteOutput, store: &dyn Store) -> Option<(Digest, u64)> {
+    let local_error = |e: std::io::Error| {
+        shared.warn(format!(
+            "cannot store a download from remote cache {}: {e}; building locally",
+            shared.url()
+        ));
+    };
+    let tmp = tempfile::NamedTempFile::new_in(store.tmp_dir())
+        .map_err(local_error)
+        .ok()?;
+    let file = tmp.as_file().try_clone().map_err(local_error).ok()?;
+    let mut sink = HashingWriter {
+        inner: BufWriter::new(file),
+        sha: Sha256::new(),
+    };
+    let got = match &output.inline {
+        Some(bytes) => sink.write_all(bytes).map(|()| bytes.len() as u64),
+        None => match shared
+            .transport
+            .get_blob(&output.sha256, output.size, &mut sink)
+        {
+            Ok(Some(n)) => Ok(n),
+            Ok(None) => {
+                // Evicted since the entry was written: a plain miss.
+                bump(&shared.counters.misses, 1);
+                return None;
+            }
+            Err(Failure::Body(why)) => {
+                shared.reject(&format!("blob cas/{} {why}", output.sha256));
+                return None;
+            }
+            Err(failure) => {
+                shared.failed("downloading a blob", &failure);
+                return None;
+            }
+        },
+    };
+    let got = got.and_then(|n| sink.inner.flush().map(|()| n));
+    let got = got.map_err(local_error).ok()?;
+    let HashingWriter { inner, sha } = sink;
+    drop(inner);
+    let sha = hex::encode(sha.finalize());
+    if got != output.size || sha != output.sha256 {
+        shared.mark_damaged(&output.sha256);
+        shared.reject(&format!(
+            "blob cas/{} does not match its digest ({got} bytes with SHA-256 {sha}, \
+             expected {} bytes)",
+            output.sha256, output.size
+        ));
+        return None;
+    }
+    bump(&shared.counters.downloaded_bytes, got);
+    let path = tmp.into_temp_path();
+    let stored = store.put_blob(&path).map_err(local_error).ok()?;
+    // put_blob moved the file away; nothing left for the guard to delete.
+    let _ = path.keep();
+    // Best effort: without the entry, an upload of this blob hashes it again.
+    let _ = shared.index.record(&stored.0, &sha);
+    Some(stored)
+}
+
+/// Writes through to `inner` while hashing with SHA-256.
+struct HashingWriter<W: Write> {
+    inner: W,
+    sha: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
