@@ -48,6 +48,7 @@ for codec in tar.zst tar.gz; do
 [package]
 name = "stdlib"
 version = "1.0.0"
+allow_sources_outside = ["../stdlib"]   # the payload is shared by both projects
 
 [execution]
 command = "/bin/true"

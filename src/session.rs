@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use flavor_engine::{BuildOptions, Digest, LocalStore, RemoteCache, Report, SourceDigests, Store};
 use flavor_remote::Remote;
-use flavor_rules::plan::{Plan, PlanOptions, PlannedOutput, plan};
+use flavor_rules::plan::{BuildPlan, PlanOptions, PlannedOutput, plan};
 use flavor_rules::workspace::{Workspace, load};
 use flavor_rules::{Manifest, ManifestErrors, Problem};
 
@@ -159,19 +159,19 @@ impl Session {
 
     /// The plan of a build of `names` (creating the per-user signing key if a package
     /// needs it and it does not exist yet).
-    pub fn plan(&self, names: &[String], release: bool) -> anyhow::Result<Plan> {
+    pub fn plan(&self, names: &[String], release: bool) -> anyhow::Result<BuildPlan> {
         self.plan_with(names, release, true)
     }
 
     /// The plan for a command that only looks at it: no key is created (a throwaway one
     /// stands in for a missing per-user key).
-    pub fn plan_only(&self, names: &[String], release: bool) -> anyhow::Result<Plan> {
+    pub fn plan_only(&self, names: &[String], release: bool) -> anyhow::Result<BuildPlan> {
         self.plan_with(names, release, false)
     }
 
     /// The debug and release plans of every package, as a command that only looks at them
     /// sees them (what the manifests use, for `cache gc` and `cache push`).
-    pub fn plans_of_everything(&self) -> anyhow::Result<Vec<Plan>> {
+    pub fn plans_of_everything(&self) -> anyhow::Result<Vec<BuildPlan>> {
         let names = self.package_names();
         [false, true]
             .into_iter()
@@ -184,7 +184,7 @@ impl Session {
         names: &[String],
         release: bool,
         create_user_key: bool,
-    ) -> anyhow::Result<Plan> {
+    ) -> anyhow::Result<BuildPlan> {
         let selected = self.select(names)?;
         let launcher = crate::builtin_launcher::materialise(&self.cache.launchers_dir())?;
         let timestamp = std::env::var("SOURCE_DATE_EPOCH")
@@ -216,7 +216,7 @@ impl Session {
     }
 
     /// Runs the engine for `plan`'s outputs, reporting progress, and records the build.
-    pub fn build(&self, plan: &Plan, settings: &BuildSettings, progress: &Progress) -> Report {
+    pub fn build(&self, plan: &BuildPlan, settings: &BuildSettings, progress: &Progress) -> Report {
         let options = BuildOptions {
             jobs: settings.jobs,
             targets: Some(plan.outputs.iter().map(|o| o.action).collect()),
@@ -237,7 +237,7 @@ impl Session {
 
     /// Copies built packages to their output paths (atomically, mode 0755), skipping those
     /// already identical; returns those written.
-    pub fn install(&self, plan: &Plan, report: &Report) -> anyhow::Result<Vec<PlannedOutput>> {
+    pub fn install(&self, plan: &BuildPlan, report: &Report) -> anyhow::Result<Vec<PlannedOutput>> {
         let mut installed = Vec::new();
         for out in &plan.outputs {
             let Some(digest) = report.output(out.action, 0) else {

@@ -236,7 +236,7 @@ fn exec_plan(meta: &Metadata, ph: &Placeholders<'_>, index_sha256: &str) -> Resu
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.lifecycle == "volatile")
+            .filter(|(_, s)| s.lifecycle.is(pspf::Lifecycle::Volatile))
             .map(|(i, _)| i)
             .collect(),
         validation: Validation::None,

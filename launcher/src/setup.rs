@@ -8,7 +8,8 @@
 
 use crate::env::{Placeholders, glob_match};
 use crate::error::{Failure, Result, exit};
-use serde_json::Value;
+use pspf::setup::SetupMode;
+use pspf::{SetupCommand, SetupEntry};
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -16,21 +17,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn field<'a>(cmd: &'a Value, name: &str, i: usize) -> Result<&'a str> {
-    cmd.get(name).and_then(Value::as_str).ok_or_else(|| {
-        Failure::extract(format!(
-            "setup command {i}: missing string field {name:?} in {cmd}"
-        ))
-    })
-}
-
-fn mode_of(cmd: &Value, default: u32) -> Option<u32> {
-    match cmd.get("mode") {
-        None | Some(Value::Null) => Some(default),
-        Some(Value::Number(n)) => n.as_u64().and_then(|m| u32::try_from(m).ok()),
-        Some(Value::String(s)) => pspf::metadata::parse_mode(s),
-        Some(_) => None,
-    }
+/// The mode bits of `mode`, or `default` when none is given (the reader checked the bits).
+fn bits(mode: &Option<SetupMode>, default: u32) -> u32 {
+    mode.as_ref().and_then(SetupMode::bits).unwrap_or(default)
 }
 
 fn run_command(words: Vec<String>, env: &[(OsString, OsString)], i: usize) -> Result<()> {
@@ -70,74 +59,86 @@ fn chmod(path: &Path, mode: u32) -> Result<()> {
         .map_err(|e| Failure::io(format!("chmod {:o} {}", mode, path.display()), e))
 }
 
-/// Run every setup command in order; the first failure stops and is returned.
+/// Run every setup command in order; the first failure stops and is returned. A malformed
+/// entry (unknown type, missing field, bad mode) is an error, never silently skipped.
 pub fn run_all(
-    commands: &[Value],
+    commands: &[SetupEntry],
     ph: &Placeholders<'_>,
     env: &[(OsString, OsString)],
 ) -> Result<()> {
-    for (i, cmd) in commands.iter().enumerate() {
-        let kind = cmd.get("type").and_then(Value::as_str).unwrap_or("");
-        match kind {
-            "execute" => run_command(split(&ph.expand(field(cmd, "command", i)?), i)?, env, i)?,
-            "enumerate_and_execute" => {
-                let base = field(cmd, "command", i)?;
-                let spec = cmd.get("enumerate").unwrap_or(&Value::Null);
-                let dir = PathBuf::from(ph.expand(field(spec, "path", i)?));
-                let pattern = spec.get("pattern").and_then(Value::as_str).unwrap_or("*");
-                let mut matches: Vec<PathBuf> = fs::read_dir(&dir)
-                    .map_err(|e| Failure::io(format!("setup command {i}: {}", dir.display()), e))?
-                    .filter_map(|e| e.ok())
-                    .filter(|e| glob_match(pattern.as_bytes(), e.file_name().as_bytes()))
-                    .map(|e| e.path())
-                    .collect();
-                matches.sort();
-                for m in matches {
-                    let mut words = split(&ph.expand(base), i)?;
-                    words.push(m.to_string_lossy().into_owned());
-                    run_command(words, env, i)?;
-                }
-            }
-            "write_file" => {
-                let path = PathBuf::from(ph.expand(field(cmd, "path", i)?));
-                let content = ph.expand(cmd.get("content").and_then(Value::as_str).unwrap_or(""));
-                if let Some(parent) = path.parent() {
-                    fs::create_dir_all(parent).map_err(|e| Failure::io(parent.display(), e))?;
-                }
-                fs::write(&path, content).map_err(|e| Failure::io(path.display(), e))?;
-                if cmd.get("mode").is_some() {
-                    let mode = mode_of(cmd, 0o644).ok_or_else(|| {
-                        Failure::extract(format!("setup command {i}: bad mode in {cmd}"))
-                    })?;
-                    chmod(&path, mode)?;
-                }
-            }
-            "chmod" => {
-                let path = PathBuf::from(ph.expand(field(cmd, "path", i)?));
-                let mode = mode_of(cmd, 0o700).ok_or_else(|| {
-                    Failure::extract(format!("setup command {i}: bad mode in {cmd}"))
-                })?;
-                if path.file_name().is_some_and(|n| n == "*") {
-                    let dir = path.parent().unwrap_or(Path::new("."));
-                    let entries = fs::read_dir(dir).map_err(|e| Failure::io(dir.display(), e))?;
-                    for entry in entries.flatten() {
-                        if entry.file_type().is_ok_and(|t| t.is_file()) {
-                            chmod(&entry.path(), mode)?;
-                        }
-                    }
-                } else {
-                    chmod(&path, mode)?;
-                }
-            }
-            other => {
+    for (i, entry) in commands.iter().enumerate() {
+        match entry {
+            SetupEntry::Command(cmd) => run_one(cmd, i, ph, env)?,
+            SetupEntry::Invalid { problem, .. } => {
                 return Err(Failure::new(
                     exit::EXTRACT,
-                    format!(
-                        "setup command {i}: unknown type {other:?} (known: execute, enumerate_and_execute, write_file, chmod)"
-                    ),
+                    format!("setup command {i}: {problem}"),
                 ));
             }
         }
     }
     Ok(())
+}
+
+fn run_one(
+    cmd: &SetupCommand,
+    i: usize,
+    ph: &Placeholders<'_>,
+    env: &[(OsString, OsString)],
+) -> Result<()> {
+    match cmd {
+        SetupCommand::Execute { command } => run_command(split(&ph.expand(command), i)?, env, i),
+        SetupCommand::EnumerateAndExecute {
+            command,
+            path,
+            pattern,
+        } => {
+            let dir = PathBuf::from(ph.expand(path));
+            let pattern = pattern.as_deref().unwrap_or("*");
+            let mut matches: Vec<PathBuf> = fs::read_dir(&dir)
+                .map_err(|e| Failure::io(format!("setup command {i}: {}", dir.display()), e))?
+                .filter_map(|e| e.ok())
+                .filter(|e| glob_match(pattern.as_bytes(), e.file_name().as_bytes()))
+                .map(|e| e.path())
+                .collect();
+            matches.sort();
+            for m in matches {
+                let mut words = split(&ph.expand(command), i)?;
+                words.push(m.to_string_lossy().into_owned());
+                run_command(words, env, i)?;
+            }
+            Ok(())
+        }
+        SetupCommand::WriteFile {
+            path,
+            content,
+            mode,
+        } => {
+            let path = PathBuf::from(ph.expand(path));
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(|e| Failure::io(parent.display(), e))?;
+            }
+            fs::write(&path, ph.expand(content)).map_err(|e| Failure::io(path.display(), e))?;
+            if mode.is_some() {
+                chmod(&path, bits(mode, 0o644))?;
+            }
+            Ok(())
+        }
+        SetupCommand::Chmod { path, mode } => {
+            let path = PathBuf::from(ph.expand(path));
+            let mode = bits(mode, 0o700);
+            if path.file_name().is_some_and(|n| n == "*") {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                let entries = fs::read_dir(dir).map_err(|e| Failure::io(dir.display(), e))?;
+                for entry in entries.flatten() {
+                    if entry.file_type().is_ok_and(|t| t.is_file()) {
+                        chmod(&entry.path(), mode)?;
+                    }
+                }
+                Ok(())
+            } else {
+                chmod(&path, mode)
+            }
+        }
+    }
 }

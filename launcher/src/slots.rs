@@ -45,7 +45,7 @@ pub fn extract_to_run(pkg: &Package, i: usize, dest: &Path, verify: bool) -> Res
 pub fn drop_init_slots(pkg: &Package, workenv: &Path) -> Result<()> {
     let meta = pkg.metadata()?;
     for (i, slot) in meta.slots.iter().enumerate() {
-        if slot.lifecycle != "init" {
+        if !slot.lifecycle.is(pspf::Lifecycle::Init) {
             continue;
         }
         if pkg.slot_codec(i)?.is_tar() {

@@ -88,8 +88,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             codec,
             stored,
             decoded_size,
-            purpose: "payload".into(),
-            lifecycle: "cache".into(),
+            purpose: pspf::Purpose::Payload,
+            lifecycle: pspf::Lifecycle::Cache,
             permissions: mode,
         });
     }

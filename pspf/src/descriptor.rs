@@ -9,7 +9,9 @@
 //! verifier against the stored bytes and the signed metadata, so changing any of them is
 //! detected. The hint bytes (`purpose`, `lifecycle`, `priority`, `platform`, reserved) and
 //! `name_hash`/`original_size` are covered by nothing: writers disagree on them and no reader
-//! acts on them, so a verifier cannot tell a changed hint from another writer's choice.
+//! acts on them, so a verifier cannot tell a changed hint from another writer's choice. The
+//! purpose and lifecycle bytes come from [`Purpose::descriptor_byte`](crate::Purpose::descriptor_byte)
+//! and [`Lifecycle::descriptor_byte`](crate::Lifecycle::descriptor_byte).
 
 use crate::error::{Error, Result};
 use crate::index::le_u64;
@@ -125,34 +127,6 @@ pub fn checksum_from_digest(digest: &[u8; 32]) -> u64 {
 pub fn name_hash(name: &str) -> u64 {
     let digest: [u8; 32] = Sha256::digest(name.as_bytes()).into();
     checksum_from_digest(&digest)
-}
-
-/// Lifecycle string → descriptor byte (PSPF.md §3); unknown strings map to 2 (runtime).
-pub fn lifecycle_byte(lifecycle: &str) -> u8 {
-    match lifecycle {
-        "init" | "initialization" => 0,
-        "startup" => 1,
-        "runtime" => 2,
-        "shutdown" => 3,
-        "cache" | "cached" => 4,
-        "temp" | "temporary" => 5,
-        "lazy" => 6,
-        "eager" => 7,
-        "dev" | "development" => 8,
-        "config" => 9,
-        "platform" => 10,
-        "attestation" => 11,
-        _ => 2,
-    }
-}
-
-/// Purpose string → descriptor byte (Rust/Go mapping): payload 0, runtime 1, tool 2, else 0.
-pub fn purpose_byte(purpose: &str) -> u8 {
-    match purpose {
-        "runtime" => 1,
-        "tool" => 2,
-        _ => 0,
-    }
 }
 
 #[cfg(test)]

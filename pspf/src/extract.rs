@@ -314,8 +314,8 @@ mod tests {
             codec,
             decoded_size: fs::metadata(&path).unwrap().len(),
             stored: path,
-            purpose: "payload".into(),
-            lifecycle: "runtime".into(),
+            purpose: crate::Purpose::Payload,
+            lifecycle: crate::Lifecycle::Runtime,
             permissions: 0o644,
         };
         let slots = vec![

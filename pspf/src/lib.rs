@@ -42,9 +42,11 @@ pub mod ops;
 pub mod reader;
 #[cfg(feature = "write")]
 pub mod repack;
+pub mod setup;
 pub mod stream;
 mod untar;
 pub mod verify;
+pub mod vocabulary;
 #[cfg(feature = "write")]
 pub mod writer;
 
@@ -56,8 +58,14 @@ pub use ops::{Codec, Operations};
 pub use reader::{Package, read_trailer};
 #[cfg(feature = "write")]
 pub use repack::repack;
+pub use setup::{SetupCommand, SetupEntry, SetupKind};
 pub use stream::SlotReader;
 pub use verify::{Report, VerifyOptions};
+pub use vocabulary::{Lenient, Lifecycle, Purpose, Term};
+
+/// serde, for the [`vocabulary!`] macro's expansion in other crates.
+#[doc(hidden)]
+pub use serde as __serde;
 #[cfg(feature = "write")]
 pub use writer::{
     PackagePlan, PackageSpec, SlotInput, WriteSummary, flavor_metadata, plan_package, write_package,

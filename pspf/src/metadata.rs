@@ -7,6 +7,9 @@
 //! gzip level 9 with mtime 0, so the same metadata always gives the same bytes.
 
 use crate::error::{Error, Result};
+use crate::ops::Codec;
+use crate::setup::SetupEntry;
+use crate::vocabulary::{Lenient, Lifecycle, Purpose, Term};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -42,10 +45,9 @@ pub struct Metadata {
     pub runtime: Option<Runtime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workenv: Option<Workenv>,
-    /// Setup commands as stored (`{"type": "execute" | "enumerate_and_execute" | "write_file" |
-    /// "chmod", …}`); interpreted by the launcher.
+    /// Setup commands, run by the first launch (a malformed entry is kept with its problem).
     #[serde(default, deserialize_with = "null_as_default")]
-    pub setup_commands: Vec<Value>,
+    pub setup_commands: Vec<SetupEntry>,
 }
 
 /// `package{name, version, description}`.
@@ -78,12 +80,14 @@ pub struct SlotMetadata {
     /// `sha256:<64 hex>` of the stored bytes (Python's `_attestation` slot: 16 bare hex digits).
     #[serde(default, deserialize_with = "lenient_string")]
     pub checksum: String,
-    #[serde(default, deserialize_with = "lenient_string")]
-    pub operations: String,
-    #[serde(default, deserialize_with = "lenient_string")]
-    pub purpose: String,
-    #[serde(default, deserialize_with = "lenient_string")]
-    pub lifecycle: String,
+    /// The codec by name (the descriptor's op chain is what readers decode by).
+    #[serde(default, deserialize_with = "lenient_term")]
+    pub operations: Lenient<Codec>,
+    #[serde(default, deserialize_with = "lenient_term")]
+    pub purpose: Lenient<Purpose>,
+    /// What launchers act on (`init`, `volatile`); unknown values behave like `runtime`.
+    #[serde(default, deserialize_with = "lenient_term")]
+    pub lifecycle: Lenient<Lifecycle>,
     /// Octal mode string such as `"0755"`; `None` when absent or `null`.
     #[serde(default, deserialize_with = "lenient_opt_string")]
     pub permissions: Option<String>,
@@ -190,6 +194,15 @@ fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String
     Ok(value_to_string(Value::deserialize(d)?).unwrap_or_default())
 }
 
+/// A vocabulary field read leniently: any scalar is taken as its text; null is absent.
+fn lenient_term<'de, D: Deserializer<'de>, T: Term>(
+    d: D,
+) -> std::result::Result<Lenient<T>, D::Error> {
+    Ok(value_to_string(Value::deserialize(d)?)
+        .map(|s| Lenient::parse(&s))
+        .unwrap_or_default())
+}
+
 fn lenient_opt_string<'de, D: Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Option<String>, D::Error> {
@@ -268,6 +281,31 @@ impl Metadata {
             }
         }
         Ok(meta)
+    }
+
+    /// Every value no vocabulary knows (a slot's unknown lifecycle, purpose or codec name, a
+    /// setup command flavor cannot run), as messages naming where it is. Readers keep such
+    /// values instead of failing; `inspect` and `verify` report them.
+    pub fn unrecognised(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, s) in self.slots.iter().enumerate() {
+            let terms = [
+                ("operations", s.operations.unrecognised()),
+                ("purpose", s.purpose.unrecognised()),
+                ("lifecycle", s.lifecycle.unrecognised()),
+            ];
+            for (field, problem) in terms {
+                if let Some(p) = problem {
+                    out.push(format!("slots[{i}] ({}).{field}: {p}", s.id));
+                }
+            }
+        }
+        for (i, entry) in self.setup_commands.iter().enumerate() {
+            if let SetupEntry::Invalid { problem, .. } = entry {
+                out.push(format!("setup_commands[{i}]: {problem}"));
+            }
+        }
+        out
     }
 
     /// Canonical JSON: pretty, two-space indent, object keys sorted at every level.
@@ -354,6 +392,29 @@ mod tests {
         assert_eq!(m.execution.env["K"], "V");
         assert_eq!(m.slots[0].permissions, None);
         assert_eq!(m.execution.primary_slot, None);
+    }
+
+    #[test]
+    fn unknown_vocabulary_is_kept_and_reported() {
+        let json = br#"{
+            "package": {"name": "p", "version": "1"},
+            "slots": [{"id": "a", "target": "x", "lifecycle": "hibernate", "purpose": "code",
+                       "operations": "tar,bzip2"},
+                      {"id": "b", "target": "y", "lifecycle": "cached", "purpose": 7}],
+            "execution": {"command": "x"},
+            "setup_commands": [{"type": "shell", "command": "true"}]
+        }"#;
+        let m = Metadata::from_json(json).unwrap();
+        assert_eq!(m.slots[0].lifecycle, Lenient::Unknown("hibernate".into()));
+        assert!(m.slots[1].lifecycle.is(Lifecycle::Cache));
+        assert_eq!(m.slots[0].purpose, Lenient::Known(Purpose::Code));
+        assert_eq!(m.slots[1].purpose.as_str(), "7");
+        let report = m.unrecognised();
+        assert_eq!(report.len(), 4, "{report:?}");
+        assert!(report[0].starts_with("slots[0] (a).operations: unknown codec `tar,bzip2`"));
+        assert!(report[1].starts_with("slots[0] (a).lifecycle: unknown lifecycle `hibernate`"));
+        assert!(report[2].starts_with("slots[1] (b).purpose: unknown purpose `7`"));
+        assert!(report[3].starts_with("setup_commands[0]: unknown type \"shell\""));
     }
 
     #[test]

@@ -39,54 +39,26 @@ impl Operations {
     }
 }
 
-/// The codecs flavor writes and reads (PSPF.md §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Codec {
-    Raw,
-    Gzip,
-    Zstd,
-    Tar,
-    TarGz,
-    TarZst,
+crate::vocabulary! {
+    /// The codecs flavor writes and reads (PSPF.md §4), with the spellings upstream writers
+    /// put into metadata (`tar,gzip`, `none`, `""`, …) read as the same codec.
+    pub enum Codec("codec") {
+        /// Stored as is.
+        Raw = "raw" (upstream "none" | ""),
+        /// gzip.
+        Gzip = "gzip" (upstream "gz"),
+        /// zstd.
+        Zstd = "zstd" (upstream "zst"),
+        /// An uncompressed tar archive.
+        Tar = "tar",
+        /// A gzip-compressed tar archive.
+        TarGz = "tar.gz" | "tgz" (upstream "tar,gzip" | "tar+gzip" | "tar|gzip"),
+        /// A zstd-compressed tar archive.
+        TarZst = "tar.zst" (upstream "tzst" | "tar,zstd" | "tar+zstd" | "tar|zstd"),
+    }
 }
 
 impl Codec {
-    pub const ALL: [Codec; 6] = [
-        Codec::Raw,
-        Codec::Gzip,
-        Codec::Zstd,
-        Codec::Tar,
-        Codec::TarGz,
-        Codec::TarZst,
-    ];
-
-    /// The canonical name, as written in manifests and metadata.
-    pub fn name(self) -> &'static str {
-        match self {
-            Codec::Raw => "raw",
-            Codec::Gzip => "gzip",
-            Codec::Zstd => "zstd",
-            Codec::Tar => "tar",
-            Codec::TarGz => "tar.gz",
-            Codec::TarZst => "tar.zst",
-        }
-    }
-
-    /// Parse a codec name, accepting the spellings upstream writers put into metadata
-    /// (`tgz`, `tar,gzip`, `none`, `""`, …). `None` for anything else.
-    pub fn from_name(name: &str) -> Option<Codec> {
-        let n = name.trim().to_ascii_lowercase();
-        Some(match n.as_str() {
-            "" | "raw" | "none" => Codec::Raw,
-            "gzip" | "gz" => Codec::Gzip,
-            "zstd" | "zst" => Codec::Zstd,
-            "tar" => Codec::Tar,
-            "tar.gz" | "tgz" | "tar,gzip" | "tar+gzip" | "tar|gzip" => Codec::TarGz,
-            "tar.zst" | "tzst" | "tar,zstd" | "tar+zstd" | "tar|zstd" => Codec::TarZst,
-            _ => return None,
-        })
-    }
-
     /// The op chain this codec writes.
     pub fn operations(self) -> Operations {
         Operations(match self {
@@ -136,12 +108,6 @@ impl Codec {
     /// True when the upstream launchers (Rust 0.3.0/0.5.4, Go 0.5.4) can decode this codec.
     pub fn upstream_readable(self) -> bool {
         !matches!(self, Codec::Zstd | Codec::TarZst)
-    }
-}
-
-impl std::fmt::Display for Codec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -207,7 +173,7 @@ mod tests {
 
     #[test]
     fn every_codec_round_trips_through_its_op_chain_and_name() {
-        for codec in Codec::ALL {
+        for &codec in Codec::ALL {
             assert_eq!(
                 Codec::from_operations(codec.operations(), "t").unwrap(),
                 codec
@@ -223,6 +189,7 @@ mod tests {
         assert_eq!(Codec::from_name("none"), Some(Codec::Raw));
         assert_eq!(Codec::from_name(""), Some(Codec::Raw));
         assert_eq!(Codec::from_name("tar.bz2"), None);
+        assert_eq!(Codec::from_name("TAR"), None, "spellings are exact");
         // TAR, 0, GZIP: the Rust reader skips the zero byte.
         assert_eq!(
             Codec::from_operations(Operations(0x10_00_01), "t").unwrap(),

@@ -342,11 +342,11 @@ impl Package {
 
         let ops = Codec::from_operations(desc.operations, &format!("slot {i}")).and_then(|codec| {
             let Some(m) = slot_meta else { return Ok(()) };
-            match Codec::from_name(&m.operations) {
+            match m.operations.known() {
                 Some(named) if named != codec => Err(Error::DescriptorMismatch {
                     what: format!("slot {i} operations"),
                     descriptor: format!("{codec} ({:#x})", desc.operations.0),
-                    metadata: format!("{:?}", m.operations),
+                    metadata: format!("{:?}", m.operations.as_str()),
                 }),
                 _ => Ok(()),
             }

@@ -7,15 +7,14 @@
 //! complete, with mode 0755. Same inputs → byte-identical output: metadata keys are sorted, the
 //! gzip header carries no time, and nothing reads a clock.
 
-use crate::descriptor::{
-    SlotDescriptor, checksum_from_digest, lifecycle_byte, name_hash, purpose_byte,
-};
+use crate::descriptor::{SlotDescriptor, checksum_from_digest, name_hash};
 use crate::error::{Error, Result};
 use crate::index::{IndexFields, MAGIC_END, MAGIC_START, PAGE_SIZE};
 use crate::keys::SigningKey;
 use crate::metadata::{Execution, Metadata, PackageInfo, SlotMetadata, gzip_metadata};
 use crate::ops::Codec;
 use crate::stream::sha256_reader;
+use crate::vocabulary::{Lifecycle, Purpose};
 use ed25519_dalek::Signer;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -39,8 +38,10 @@ pub struct SlotInput {
     pub stored: PathBuf,
     /// Size after decoding (the descriptor's `original_size`).
     pub decoded_size: u64,
-    pub purpose: String,
-    pub lifecycle: String,
+    /// What the slot holds.
+    pub purpose: Purpose,
+    /// When it is needed.
+    pub lifecycle: Lifecycle,
     /// File mode for single-file slots (descriptor permissions).
     pub permissions: u32,
 }
@@ -190,9 +191,9 @@ pub fn plan_package(spec: PackageSpec<'_>) -> Result<PackagePlan<'_>> {
             size,
             decoded_size: Some(s.decoded_size),
             checksum: format!("sha256:{}", hex::encode(digest)),
-            operations: s.codec.name().into(),
-            purpose: s.purpose.clone(),
-            lifecycle: s.lifecycle.clone(),
+            operations: s.codec.into(),
+            purpose: s.purpose.into(),
+            lifecycle: s.lifecycle.into(),
             permissions: Some(format!("{:04o}", s.permissions & 0o7777)),
             resolution: Some("build".into()),
             self_ref: None,
@@ -241,8 +242,8 @@ pub fn plan_package(spec: PackageSpec<'_>) -> Result<PackagePlan<'_>> {
             original_size: s.decoded_size,
             operations: s.codec.operations(),
             checksum: checksum_from_digest(digest),
-            purpose: purpose_byte(&s.purpose),
-            lifecycle: lifecycle_byte(&s.lifecycle),
+            purpose: s.purpose.descriptor_byte(),
+            lifecycle: s.lifecycle.descriptor_byte(),
             priority: 1,
             platform: 0,
             reserved: [0, 0],

@@ -2,6 +2,7 @@
 //! the slot's include/exclude globs, and never `dist/`, `.flavor/` or `.git/`. Modes are
 //! normalised to 0755 (directories, executables) or 0644.
 
+use crate::Error;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -9,22 +10,33 @@ use std::path::{Path, PathBuf};
 /// One collected entry, with its path relative to the source directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Collected {
+    /// A regular file.
     File {
+        /// Its path relative to the source directory.
         rel: String,
+        /// Its absolute path.
         path: PathBuf,
+        /// Its normalised mode (0755 or 0644).
         mode: u32,
     },
+    /// A directory.
     Dir {
+        /// Its path relative to the source directory.
         rel: String,
+        /// Its mode (0755).
         mode: u32,
     },
+    /// A symbolic link (stored as a link, never followed).
     Symlink {
+        /// Its path relative to the source directory.
         rel: String,
+        /// What it points to, as written.
         target: String,
     },
 }
 
 impl Collected {
+    /// Its path relative to the source directory.
     pub fn rel(&self) -> &str {
         match self {
             Collected::File { rel, .. }
@@ -34,35 +46,43 @@ impl Collected {
     }
 }
 
-fn globset(patterns: &[String]) -> Result<Option<GlobSet>, String> {
+fn globset(what: &str, patterns: &[String]) -> Result<Option<GlobSet>, Error> {
     if patterns.is_empty() {
         return Ok(None);
     }
+    let bad = |pattern: &str| {
+        let what = what.to_string();
+        let pattern = pattern.to_string();
+        move |source| Error::Glob {
+            what,
+            pattern,
+            source,
+        }
+    };
     let mut b = GlobSetBuilder::new();
     for p in patterns {
-        b.add(Glob::new(p).map_err(|e| format!("bad glob {p:?}: {e}"))?);
+        b.add(Glob::new(p).map_err(bad(p))?);
         // `dir/**` style patterns should also match the directory's contents when written
         // as a bare directory name.
         if !p.contains('*') {
-            b.add(Glob::new(&format!("{p}/**")).map_err(|e| e.to_string())?);
+            let dir = format!("{p}/**");
+            b.add(Glob::new(&dir).map_err(bad(&dir))?);
         }
     }
-    b.build().map(Some).map_err(|e| e.to_string())
+    b.build().map(Some).map_err(bad(&patterns.join(", ")))
 }
 
-/// Walk `source` (a directory) and return its entries sorted by path. `never` lists absolute
-/// directories that are never collected (the package's `dist/`, `.flavor/`).
-pub fn collect_dir(
-    source: &Path,
-    include: &[String],
-    exclude: &[String],
-    never: &[PathBuf],
-) -> Result<Vec<Collected>, String> {
-    let include = globset(include)?;
-    let exclude = globset(exclude)?;
+fn walk_error(what: &str, path: &Path) -> impl FnOnce(ignore::Error) -> Error {
+    let what = what.to_string();
+    let path = path.to_path_buf();
+    move |source| Error::Walk { what, path, source }
+}
+
+/// The walk of a directory slot: sorted, `.gitignore` honoured, links not followed, never
+/// into `.git/`, `.flavor/` or the `never` directories.
+fn walker(source: &Path, never: &[PathBuf]) -> ignore::Walk {
     let never: Vec<PathBuf> = never.to_vec();
-    let mut out = Vec::new();
-    let walker = ignore::WalkBuilder::new(source)
+    ignore::WalkBuilder::new(source)
         .hidden(false)
         .git_ignore(true)
         .git_global(false)
@@ -78,27 +98,41 @@ pub fn collect_dir(
             }
             !never.iter().any(|n| e.path() == n)
         })
-        .build();
-    for entry in walker {
-        let entry = entry.map_err(|e| e.to_string())?;
-        if entry.depth() == 0 {
-            continue;
-        }
-        let rel_path = entry
-            .path()
-            .strip_prefix(source)
-            .map_err(|e| e.to_string())?;
-        let rel = rel_path.to_string_lossy().replace('\\', "/");
-        if exclude.as_ref().is_some_and(|g| g.is_match(rel_path)) {
-            continue;
-        }
-        let Some(ft) = entry.file_type() else {
+        .build()
+}
+
+/// Walk `source` (a directory) and return its entries sorted by path. `never` lists absolute
+/// directories that are never collected (the package's `dist/`, `.flavor/`). `what` names the
+/// slot in errors.
+pub fn collect_dir(
+    what: &str,
+    source: &Path,
+    include: &[String],
+    exclude: &[String],
+    never: &[PathBuf],
+) -> Result<Vec<Collected>, Error> {
+    let include = globset(what, include)?;
+    let exclude = globset(what, exclude)?;
+    let unreadable = |path: &Path| {
+        let what = what.to_string();
+        let path = path.to_path_buf();
+        move |source| Error::Read { what, path, source }
+    };
+    let mut out = Vec::new();
+    for entry in walker(source, never) {
+        let entry = entry.map_err(walk_error(what, source))?;
+        let (Some(ft), Ok(rel_path)) = (entry.file_type(), entry.path().strip_prefix(source))
+        else {
             continue;
         };
+        if entry.depth() == 0 || exclude.as_ref().is_some_and(|g| g.is_match(rel_path)) {
+            continue;
+        }
+        let rel = rel_path.to_string_lossy().replace('\\', "/");
         let meta = entry
             .path()
             .symlink_metadata()
-            .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+            .map_err(unreadable(entry.path()))?;
         // Normalised like `cargo package` does: only "executable or not" survives, so a
         // checkout's umask never changes the package.
         let mode = if ft.is_dir() || meta.permissions().mode() & 0o111 != 0 {
@@ -110,33 +144,27 @@ pub fn collect_dir(
             if include.is_none() {
                 out.push(Collected::Dir { rel, mode });
             }
+        } else if include.as_ref().is_some_and(|g| !g.is_match(rel_path)) {
             continue;
-        }
-        if include.as_ref().is_some_and(|g| !g.is_match(rel_path)) {
-            continue;
-        }
-        if ft.is_symlink() {
-            let target = std::fs::read_link(entry.path())
-                .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(entry.path()).map_err(unreadable(entry.path()))?;
             out.push(Collected::Symlink {
                 rel,
                 target: target.to_string_lossy().into_owned(),
             });
         } else if ft.is_file() {
-            out.push(Collected::File {
-                rel,
-                path: entry.path().to_path_buf(),
-                mode,
-            });
+            let path = entry.path().to_path_buf();
+            out.push(Collected::File { rel, path, mode });
         }
     }
     out.sort_by(|a, b| a.rel().cmp(b.rel()));
     Ok(out)
 }
 
-/// Files under `base` matching any of `patterns` (a step's `inputs`), sorted.
-pub fn glob_files(base: &Path, patterns: &[String]) -> Result<Vec<PathBuf>, String> {
-    let Some(set) = globset(patterns)? else {
+/// Files under `base` matching any of `patterns` (a step's `inputs`), sorted. `what` names
+/// the step in errors.
+pub fn glob_files(what: &str, base: &Path, patterns: &[String]) -> Result<Vec<PathBuf>, Error> {
+    let Some(set) = globset(what, patterns)? else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
@@ -148,7 +176,7 @@ pub fn glob_files(base: &Path, patterns: &[String]) -> Result<Vec<PathBuf>, Stri
         })
         .build()
     {
-        let entry = entry.map_err(|e| e.to_string())?;
+        let entry = entry.map_err(walk_error(what, base))?;
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
@@ -177,7 +205,7 @@ mod tests {
         fs::set_permissions(src.join("run"), fs::Permissions::from_mode(0o700)).unwrap();
         fs::set_permissions(src.join("sub/data"), fs::Permissions::from_mode(0o640)).unwrap();
         fs::set_permissions(src.join("sub"), fs::Permissions::from_mode(0o700)).unwrap();
-        let got = collect_dir(&src, &[], &[], &[]).unwrap();
+        let got = collect_dir("slot `t`", &src, &[], &[], &[]).unwrap();
         let summary: Vec<(String, u32)> = got
             .iter()
             .map(|c| match c {

@@ -9,13 +9,18 @@ use std::sync::Arc;
 /// One problem in a manifest.
 #[derive(Debug, Clone)]
 pub struct Problem {
+    /// What is wrong, in one sentence.
     pub message: String,
+    /// Where, in the manifest's text.
     pub span: Option<Range<usize>>,
+    /// The note under the span.
     pub label: String,
+    /// What to do about it.
     pub help: Option<String>,
 }
 
 impl Problem {
+    /// A problem at `span`.
     pub fn new(message: impl Into<String>, span: Option<Range<usize>>) -> Problem {
         Problem {
             message: message.into(),
@@ -24,10 +29,12 @@ impl Problem {
             help: None,
         }
     }
+    /// With the note under the span.
     pub fn label(mut self, label: impl Into<String>) -> Problem {
         self.label = label.into();
         self
     }
+    /// With a help line.
     pub fn help(mut self, help: impl Into<String>) -> Problem {
         self.help = Some(help.into());
         self
@@ -39,6 +46,23 @@ impl Problem {
 pub struct ManifestError {
     problem: Problem,
     source: Arc<NamedSource<String>>,
+}
+
+impl ManifestError {
+    /// `LINE:COLUMN: message` (1-based, columns in characters), or the message alone.
+    fn line(&self) -> String {
+        let text = self.source.inner();
+        match &self.problem.span {
+            Some(span) if span.start <= text.len() && text.is_char_boundary(span.start) => {
+                let before = &text[..span.start];
+                let line = before.matches('\n').count() + 1;
+                let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+                let column = before[line_start..].chars().count() + 1;
+                format!("{line}:{column}: {}", self.problem.message)
+            }
+            _ => self.problem.message.clone(),
+        }
+    }
 }
 
 impl fmt::Display for ManifestError {
@@ -75,11 +99,14 @@ impl Diagnostic for ManifestError {
 /// Every problem found in one manifest.
 #[derive(Debug, Clone)]
 pub struct ManifestErrors {
+    /// The manifest's path, as shown.
     pub file: String,
+    /// One diagnostic per problem.
     pub errors: Vec<ManifestError>,
 }
 
 impl ManifestErrors {
+    /// The `problems` of the manifest `file` whose text is `text`.
     pub fn new(file: &str, text: &str, problems: Vec<Problem>) -> ManifestErrors {
         let source = Arc::new(NamedSource::new(file, text.to_string()));
         ManifestErrors {
@@ -94,9 +121,10 @@ impl ManifestErrors {
         }
     }
 
-    /// The messages alone, one per problem (for logs and JSON output).
+    /// One line per problem (for logs and JSON output): `LINE:COLUMN: message`, or the message
+    /// alone for a problem with no place in the file.
     pub fn messages(&self) -> Vec<String> {
-        self.errors.iter().map(|e| e.to_string()).collect()
+        self.errors.iter().map(ManifestError::line).collect()
     }
 
     /// Render every problem as miette does on a terminal without colours.

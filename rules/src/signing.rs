@@ -4,6 +4,7 @@
 //! announced once and added to the launcher's trusted keys. Keys are never written into the
 //! repository.
 
+use crate::Error;
 use crate::manifest::Package;
 use pspf::keys::{SigningKey, private_key_from_pem, private_key_to_pem, public_key_to_pem};
 use std::fs;
@@ -108,50 +109,51 @@ pub fn trust_key(key: &pspf::keys::VerifyingKey) -> std::io::Result<PathBuf> {
 
 /// A resolved signing key and, when it was just created, a line to tell the user.
 pub struct ResolvedKey {
+    /// The key.
     pub key: SigningKey,
+    /// "created your signing key in …", once.
     pub announcement: Option<String>,
 }
 
 /// Resolve the signing key of `pkg`, whose manifest lives in `dir`. Without `create`, a
 /// missing per-user key is replaced by a throwaway one instead of being created.
-pub fn resolve(pkg: &Package, dir: &Path, create: bool) -> Result<ResolvedKey, String> {
+pub fn resolve(pkg: &Package, dir: &Path, create: bool) -> Result<ResolvedKey, Error> {
     if let Some(file) = &pkg.signing.private_key {
         let path = dir.join(&file.value);
-        let text = fs::read_to_string(&path)
-            .map_err(|e| format!("[signing] private_key {}: {e}", path.display()))?;
-        let key = private_key_from_pem(&text)
-            .map_err(|e| format!("[signing] private_key {}: {e}", path.display()))?;
+        let bad = |reason: String| Error::PrivateKey {
+            path: path.clone(),
+            reason,
+        };
+        let text = fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+        let key = private_key_from_pem(&text).map_err(|e| bad(e.to_string()))?;
         return Ok(ResolvedKey {
             key,
             announcement: None,
         });
     }
     if let Some(var) = &pkg.signing.key_seed_env {
-        let seed = std::env::var(&var.value).map_err(|_| {
-            format!(
-                "[signing] key_seed_env names {}, which is not set; export it or use private_key",
-                var.value
-            )
+        let seed = std::env::var(&var.value).map_err(|_| Error::SeedNotSet {
+            var: var.value.clone(),
         })?;
         return Ok(ResolvedKey {
             key: pspf::keys::signing_key_from_seed(&seed),
             announcement: None,
         });
     }
-    let dir = user_key_dir().ok_or_else(|| {
-        "no signing key: set [signing] private_key or key_seed_env (no HOME for a per-user key)"
-            .to_string()
-    })?;
+    let dir = user_key_dir().ok_or(Error::NoKeyDirectory)?;
     let private = dir.join("flavor-private.key");
     if let Ok(text) = fs::read_to_string(&private) {
-        let key = private_key_from_pem(&text).map_err(|e| format!("{}: {e}", private.display()))?;
+        let key = private_key_from_pem(&text).map_err(|e| Error::UserKey {
+            path: private.clone(),
+            reason: e.to_string(),
+        })?;
         return Ok(ResolvedKey {
             key,
             announcement: None,
         });
     }
     let mut seed = [0u8; 32];
-    getrandom(&mut seed).map_err(|e| format!("cannot generate a key: {e}"))?;
+    getrandom(&mut seed).map_err(Error::Random)?;
     let key = SigningKey::from_bytes(&seed);
     seed.fill(0);
     if !create {
@@ -160,8 +162,10 @@ pub fn resolve(pkg: &Package, dir: &Path, create: bool) -> Result<ResolvedKey, S
             announcement: None,
         });
     }
-    let (key, created) =
-        create_key_pair(&dir, key).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+    let (key, created) = create_key_pair(&dir, key).map_err(|source| Error::CreateUserKey {
+        dir: dir.clone(),
+        source,
+    })?;
     if !created {
         // Another build created it a moment ago (and announces it).
         return Ok(ResolvedKey {

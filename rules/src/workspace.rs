@@ -75,10 +75,9 @@ fn members(root: &Manifest) -> Result<Vec<PathBuf>, ManifestErrors> {
         }
     }
     if !problems.is_empty() {
-        let text = std::fs::read_to_string(&root.path).unwrap_or_default();
         return Err(ManifestErrors::new(
             &root.path.display().to_string(),
-            &text,
+            &root.text,
             problems,
         ));
     }
@@ -137,6 +136,12 @@ pub fn load(start: &Path) -> Result<Workspace, Vec<ManifestErrors>> {
             }
         }
         Err(e) => errors.push(e),
+    }
+    // Paths must stay inside the project: the workspace root.
+    for m in &packages {
+        if let Err(e) = m.check_paths(&root_manifest.dir) {
+            errors.push(e);
+        }
     }
     if !errors.is_empty() {
         return Err(errors);

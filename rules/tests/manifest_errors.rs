@@ -122,3 +122,45 @@ fn source_outside_the_manifest_directory_needs_a_target() {
         "{GOOD_HEAD}\n[[slot]]\nid = \"lib\"\nsource = \"src/../src\"\n"
     )));
 }
+
+#[test]
+fn setup_commands_take_the_fields_of_their_type() {
+    insta::assert_snapshot!(errors(&format!(
+        "{GOOD_HEAD}\n[[setup]]\ntype = \"chmod\"\npath = \"{{workenv}}/x\"\ncontent = \"x\"\n\n[[setup]]\ntype = \"write_file\"\nmode = \"rw\"\n\n[[setup]]\ntype = \"shell\"\ncommand = \"true\"\n"
+    )));
+}
+
+#[test]
+fn every_missing_key_and_wrong_type_is_reported_in_one_run() {
+    let out = errors(&format!(
+        "{GOOD_HEAD}\n[[slot]]\nsource = \"src\"\nlevel = \"high\"\n\n[[step]]\noutputs = [\"x\"]\nenv = {{ A = 1 }}\n\n[[target]]\noutput = 3\n"
+    ));
+    for expected in [
+        "a [[slot]] is missing the required key `id`",
+        "slot.level must be an integer, found string",
+        "a [[step]] is missing the required key `id`",
+        "a [[step]] is missing the required key `command`",
+        "step.env.A must be a string, found integer",
+        "a [[target]] is missing the required key `name`",
+        "target.output must be a string, found integer",
+    ] {
+        assert!(out.contains(expected), "no {expected:?} in\n{out}");
+    }
+    assert_eq!(out.matches("flavor::manifest").count(), 7, "{out}");
+}
+
+#[test]
+fn workenv_directories_stay_inside_the_workenv() {
+    let out = errors(&format!(
+        "{GOOD_HEAD}\n[workenv]\ndirectories = [{{ path = \"{{workenv}}/../../x\" }}, {{ path = \"/etc/x\" }}, {{ path = \"{{workenv}}/var\" }}, {{ path = \"var/../..\" }}]\n"
+    ));
+    for bad in ["{workenv}/../../x", "/etc/x", "var/../.."] {
+        assert!(
+            out.contains(&format!(
+                "workenv directory `{bad}` leaves the work environment"
+            )),
+            "{bad}: {out}"
+        );
+    }
+    assert_eq!(out.matches("flavor::manifest").count(), 3, "{out}");
+}

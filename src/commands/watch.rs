@@ -15,7 +15,7 @@ use crate::progress::{Mode, Progress};
 use crate::session::{BuildSettings, Session};
 use anyhow::Context;
 use flavor_engine::Report;
-use flavor_rules::plan::Plan;
+use flavor_rules::plan::BuildPlan;
 use notify::RecursiveMode;
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use std::collections::BTreeSet;
@@ -197,7 +197,12 @@ impl Watcher {
 
     /// Writes the packages of a successful build; their paths, or `None` if the build or
     /// the install failed (said already).
-    fn install(&self, session: &Session, plan: &Plan, report: &Report) -> Option<Vec<PathBuf>> {
+    fn install(
+        &self,
+        session: &Session,
+        plan: &BuildPlan,
+        report: &Report,
+    ) -> Option<Vec<PathBuf>> {
         if !report_failures(report, &self.progress) {
             return None;
         }

@@ -6,7 +6,7 @@ use super::launcher;
 use pspf::encode::{Compression, compress};
 use pspf::keys::SigningKey;
 use pspf::metadata::{Metadata, Runtime, RuntimeEnv, Workenv, WorkenvDirectory};
-use pspf::{Codec, PackageSpec, SlotInput, flavor_metadata, write_package};
+use pspf::{Codec, Lifecycle, PackageSpec, Purpose, SlotInput, flavor_metadata, write_package};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -39,7 +39,7 @@ pub struct Slot {
     pub target: String,
     pub codec: Codec,
     pub content: Content,
-    pub lifecycle: String,
+    pub lifecycle: Lifecycle,
     pub mode: u32,
 }
 
@@ -51,7 +51,7 @@ impl Slot {
             target: target.into(),
             codec: Codec::Raw,
             content: Content::Bytes(content.into()),
-            lifecycle: "runtime".into(),
+            lifecycle: Lifecycle::Runtime,
             mode,
         }
     }
@@ -63,7 +63,7 @@ impl Slot {
             target: "{workenv}".into(),
             codec: Codec::Tar,
             content: Content::Bytes(archive),
-            lifecycle: "runtime".into(),
+            lifecycle: Lifecycle::Runtime,
             mode: 0o644,
         }
     }
@@ -74,8 +74,10 @@ impl Slot {
         self
     }
 
+    /// Set the lifecycle by name (`"volatile"`, `"init"`, …).
     pub fn lifecycle(mut self, lifecycle: &str) -> Slot {
-        self.lifecycle = lifecycle.into();
+        self.lifecycle = Lifecycle::from_name(lifecycle)
+            .unwrap_or_else(|| panic!("{lifecycle:?} is not a lifecycle"));
         self
     }
 }
@@ -112,7 +114,9 @@ impl PackageBuilder {
     }
 
     pub fn setup(mut self, command: Value) -> PackageBuilder {
-        self.metadata.setup_commands.push(command);
+        self.metadata
+            .setup_commands
+            .push(pspf::SetupEntry::from_json(command));
         self
     }
 
@@ -171,8 +175,8 @@ impl PackageBuilder {
                 codec: slot.codec,
                 stored,
                 decoded_size,
-                purpose: "payload".into(),
-                lifecycle: slot.lifecycle.clone(),
+                purpose: Purpose::Payload,
+                lifecycle: slot.lifecycle,
                 permissions: slot.mode,
             });
         }

@@ -202,8 +202,8 @@ fn package(sb: &Sandbox, file: &str, slots: Vec<Encoded>) -> PathBuf {
                 codec: s.codec,
                 stored,
                 decoded_size: s.decoded_size,
-                purpose: "payload".into(),
-                lifecycle: "runtime".into(),
+                purpose: pspf::vocabulary::Purpose::Payload,
+                lifecycle: pspf::vocabulary::Lifecycle::Runtime,
                 permissions: 0o755,
             }
         })

@@ -23,6 +23,7 @@ mod launcher_run;
 mod launcher_security;
 mod launcher_setup;
 mod launcher_trust;
+mod manifest_security;
 mod reapi_harness;
 mod remote_cache;
 mod remote_faults;

@@ -47,8 +47,8 @@ fn one_slot(dir: &Path, name: &str, codec: Codec, stored: &[u8], decoded_size: u
         codec,
         stored: path,
         decoded_size,
-        purpose: "payload".into(),
-        lifecycle: "runtime".into(),
+        purpose: pspf::Purpose::Payload,
+        lifecycle: pspf::Lifecycle::Runtime,
         permissions: 0o644,
     };
     let out = dir.join(format!("{name}.psp"));

@@ -198,8 +198,8 @@ pub fn build_package(dir: &Path, name: &str, sources: &[SlotSource]) -> Built {
             codec: s.codec,
             stored,
             decoded_size,
-            purpose: "payload".into(),
-            lifecycle: "runtime".into(),
+            purpose: pspf::Purpose::Payload,
+            lifecycle: pspf::Lifecycle::Runtime,
             permissions: s.permissions,
         });
     }

@@ -151,8 +151,8 @@ fn every_codec_round_trips_through_write_and_read() {
         assert_eq!(m.target, src.target);
         assert_eq!(m.size, fs::metadata(&input.stored).unwrap().len());
         assert_eq!(m.checksum, format!("sha256:{}", sha256_file(&input.stored)));
-        assert_eq!(Codec::from_name(&m.operations), Some(src.codec));
-        assert_eq!(m.operations, src.codec.name());
+        assert_eq!(m.operations.known(), Some(src.codec));
+        assert_eq!(m.operations.as_str(), src.codec.name());
         assert_eq!(
             m.permissions.as_deref(),
             Some(&*format!("{:04o}", src.permissions))
@@ -337,8 +337,8 @@ fn big_slot_streams_with_bounded_memory() {
         codec,
         stored: stored.to_path_buf(),
         decoded_size: SIZE,
-        purpose: "payload".into(),
-        lifecycle: "runtime".into(),
+        purpose: pspf::Purpose::Payload,
+        lifecycle: pspf::Lifecycle::Runtime,
         permissions: 0o644,
     };
     let t = Instant::now();

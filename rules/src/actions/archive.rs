@@ -37,10 +37,14 @@ impl<W: Write> Write for Counting<W> {
 pub enum EntryKind {
     /// A regular file whose bytes are the action's input number `input`.
     File {
+        /// Which of the action's inputs.
         input: usize,
     },
+    /// A directory.
     Dir,
+    /// A symbolic link.
     Symlink {
+        /// What it points to, as written.
         target: String,
     },
 }
@@ -48,15 +52,23 @@ pub enum EntryKind {
 /// One entry: its path inside the archive, kind and mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveEntry {
+    /// Its path inside the archive.
     pub path: String,
+    /// File, directory or link.
     pub kind: EntryKind,
+    /// Its mode.
     pub mode: u32,
 }
 
+/// Write a deterministic tar of `entries` (optionally compressed as it is written).
 pub struct ArchiveAction {
+    /// What the action is called in progress and errors.
     pub label: String,
+    /// The entries, in the order written.
     pub entries: Vec<ArchiveEntry>,
+    /// The files the `File` entries read.
     pub inputs: Vec<Input>,
+    /// The one mtime of every entry.
     pub mtime: u64,
     /// Compress the archive as it is written (codec and level).
     pub compression: Option<(Codec, i32)>,

@@ -7,10 +7,15 @@ use serde_json::json;
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 
+/// Compress one input with a codec's compression.
 pub struct CompressAction {
+    /// What the action is called in progress and errors.
     pub label: String,
+    /// The codec (gzip or zstd; the tar part of a tar codec is the input's).
     pub codec: Codec,
+    /// The compression level.
     pub level: i32,
+    /// The bytes to compress.
     pub input: Input,
 }
 

@@ -14,41 +14,65 @@ use std::path::PathBuf;
 /// One slot of the package: what to record and which inputs hold its bytes.
 #[derive(Debug, Clone)]
 pub struct PackageSlot {
+    /// The slot id.
     pub id: String,
+    /// The source recorded in the metadata.
     pub source: String,
+    /// The target recorded in the metadata (`{workenv}` for tar slots).
     pub target: String,
+    /// How the stored bytes are encoded.
     pub codec: Codec,
-    pub purpose: String,
-    pub lifecycle: String,
+    /// What it holds.
+    pub purpose: pspf::Purpose,
+    /// When it is needed.
+    pub lifecycle: pspf::Lifecycle,
+    /// The slot's mode.
     pub permissions: u32,
     /// The stored (encoded) bytes.
     pub stored: Input,
     /// The decoded bytes (to record the decoded size), or — when `decoded_size_file` — a text
     /// file holding that size (written by an archive action that compressed as it went).
     pub decoded: Input,
+    /// Whether `decoded` holds the decoded size as text.
     pub decoded_size_file: bool,
 }
 
 /// Everything of the metadata that does not come from slots.
 #[derive(Debug, Clone, Default)]
 pub struct PackageSpecParams {
+    /// `package.name`.
     pub name: String,
+    /// `package.version`.
     pub version: String,
+    /// `package.description`.
     pub description: Option<String>,
+    /// `execution.command`.
     pub command: String,
+    /// `execution.env`.
     pub env: BTreeMap<String, String>,
+    /// The launcher's environment policy.
     pub runtime_env: Option<RuntimeEnv>,
+    /// `workenv.directories`: path and octal mode.
     pub workenv_dirs: Vec<(String, Option<String>)>,
+    /// `workenv.env`.
     pub workenv_env: BTreeMap<String, String>,
-    pub setup: Vec<Value>,
+    /// Setup commands.
+    pub setup: Vec<pspf::SetupCommand>,
+    /// The build time recorded (`SOURCE_DATE_EPOCH` or 0).
     pub timestamp: u64,
 }
 
+/// Write a signed package: a launcher, metadata and slots.
 pub struct PackageAction {
+    /// What the action is called in progress and errors.
     pub label: String,
+    /// The metadata that does not come from slots.
     pub spec: PackageSpecParams,
+    /// The slots, in order.
     pub slots: Vec<PackageSlot>,
+    /// The launcher binary to put in front.
     pub launcher: Input,
+    /// The key that signs the metadata (only its public half enters the action key).
     pub key: SigningKey,
 }
 
@@ -72,7 +96,12 @@ impl PackageAction {
                 env: s.workenv_env.clone(),
             });
         }
-        m.setup_commands = s.setup.clone();
+        m.setup_commands = s
+            .setup
+            .iter()
+            .cloned()
+            .map(pspf::SetupEntry::from)
+            .collect();
         m
     }
 }
@@ -180,8 +209,8 @@ impl PackageAction {
                 } else {
                     std::fs::metadata(decoded)?.len()
                 },
-                purpose: s.purpose.clone(),
-                lifecycle: s.lifecycle.clone(),
+                purpose: s.purpose,
+                lifecycle: s.lifecycle,
                 permissions: s.permissions,
             });
         }

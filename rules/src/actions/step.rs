@@ -13,13 +13,17 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
+/// Run a build step's command and capture its declared outputs.
 pub struct StepAction {
+    /// The step id.
     pub id: String,
+    /// The command, run with `sh -c`.
     pub command: String,
     /// Absolute working directory.
     pub cwd: PathBuf,
     /// Working directory relative to the workspace root (what enters the key).
     pub cwd_label: String,
+    /// The whole environment it runs with.
     pub env: BTreeMap<String, String>,
     /// Declared outputs, relative to `cwd`.
     pub outputs: Vec<String>,

@@ -1,55 +1,140 @@
-//! Semantic checks of a parsed manifest: names that must come from a fixed set, references
-//! between slots and steps, step cycles, paths that must exist, duplicate ids, octal modes.
+//! Checks of a package that need more than one key: names that become file names, NUL
+//! characters, references between slots and steps, step cycles (petgraph), paths that must
+//! exist or stay inside the workenv, duplicate ids, compression levels and globs.
 
-use super::schema::*;
+use super::lower::not_octal;
+use super::model::*;
 use crate::diagnostic::{Problem, did_you_mean};
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::DiGraph;
+use petgraph::visit::EdgeRef;
+use std::collections::HashMap;
+use std::path::{Component, Path};
 
-fn one_of(p: &mut Vec<Problem>, what: &str, v: &Spanned<String>, allowed: &[&str]) {
-    if allowed.contains(&v.value.as_str()) {
-        return;
+/// Check a package whose manifest is in `dir`.
+pub(crate) fn check_package(pkg: &Package, dir: &Path, p: &mut Vec<Problem>) {
+    names(pkg, p);
+    nul_characters(pkg, p);
+    duplicates(p, "slot", pkg.slots.iter().map(|s| &s.id));
+    duplicates(p, "step", pkg.steps.iter().map(|s| &s.id));
+    duplicates(p, "target", pkg.targets.iter().map(|t| &t.name));
+    let step_ids: Vec<&str> = pkg.steps.iter().map(|s| s.id.value.as_str()).collect();
+    for slot in &pkg.slots {
+        slot_source(slot, dir, &step_ids, p);
+        slot_values(slot, p);
     }
-    let mut problem = Problem::new(format!("unknown {what} `{}`", v.value), v.span.clone())
-        .label(format!("not a {what}"));
-    problem = match did_you_mean(&v.value, allowed) {
-        Some(s) => problem.help(format!(
-            "did you mean `{s}`? (one of: {})",
-            allowed.join(", ")
-        )),
-        None => problem.help(format!("use one of: {}", allowed.join(", "))),
-    };
-    p.push(problem);
+    steps(pkg, &step_ids, p);
+    if let Some(problem) = cycle(&pkg.steps) {
+        p.push(problem);
+    }
+    for d in &pkg.workenv_dirs {
+        // `{workenv}/var` or `var`: a directory inside the workenv, never one beside it.
+        let rel = match d.path.value.strip_prefix("{workenv}") {
+            Some(rest) => rest.trim_start_matches('/'),
+            None => d.path.value.as_str(),
+        };
+        if leaves(rel) {
+            p.push(
+                Problem::new(
+                    format!(
+                        "workenv directory `{}` leaves the work environment",
+                        d.path.value
+                    ),
+                    d.path.span.clone(),
+                )
+                .label("absolute or contains `..`")
+                .help("workenv directories are inside the workenv: \"{workenv}/var\" or \"var\""),
+            );
+        }
+        if let Some(m) = &d.mode
+            && pspf::metadata::parse_mode(&m.value).is_none()
+        {
+            p.push(not_octal("workenv directory mode", m));
+        }
+    }
+    signing_and_targets(pkg, dir, p);
 }
 
-fn mode(p: &mut Vec<Problem>, what: &str, v: &Spanned<String>) {
-    if pspf::metadata::parse_mode(&v.value).is_none() {
-        p.push(
-            Problem::new(
-                format!("{what} `{}` is not an octal file mode", v.value),
-                v.span.clone(),
-            )
-            .label("expected octal digits")
-            .help("write it as a string of octal digits, e.g. \"0755\" or \"644\""),
-        );
+/// Why `name` cannot become (part of) a file name, if it cannot.
+pub fn bad_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("is empty")
+    } else if name == "." || name == ".." {
+        Some("is a directory reference")
+    } else if name.contains(['/', '\\']) {
+        Some("contains a path separator")
+    } else if name.contains(char::is_control) {
+        Some("contains a control character")
+    } else {
+        None
     }
 }
 
-fn relative_inside(p: &mut Vec<Problem>, what: &str, v: &Spanned<String>) {
-    let path = Path::new(&v.value);
-    if path.is_absolute()
-        || path
-            .components()
-            .any(|c| c == std::path::Component::ParentDir)
-    {
-        p.push(
-            Problem::new(
-                format!("{what} `{}` leaves the work environment", v.value),
-                v.span.clone(),
-            )
-            .label("absolute or contains `..`")
-            .help("slot targets are paths inside the workenv, such as \"bin\" or \"lib/app\""),
-        );
+/// Package names, slot ids and target names end up in file names (`dist/<name>.psp`,
+/// `dist/<name>-<target>.psp`, the workenv): nothing that could leave a directory.
+fn names(pkg: &Package, p: &mut Vec<Problem>) {
+    let mut named = vec![("package name", &pkg.name)];
+    named.extend(pkg.slots.iter().map(|s| ("slot id", &s.id)));
+    named.extend(pkg.targets.iter().map(|t| ("target name", &t.name)));
+    for (what, v) in named {
+        // A missing name was reported already (it has no span).
+        if v.span.is_none() {
+            continue;
+        }
+        if let Some(why) = bad_name(&v.value) {
+            p.push(
+                Problem::new(
+                    format!("{what} `{}` {why}", v.value.escape_debug()),
+                    v.span.clone(),
+                )
+                .label(format!("not a valid {what}"))
+                .help(format!(
+                    "a {what} becomes part of a file name: use letters, digits, `.`, `-` \
+                         and `_`, without `/` and not `..`"
+                )),
+            );
+        }
+    }
+}
+
+/// Strings that become paths or command lines may not hold a NUL (no file or argument can).
+fn nul_characters(pkg: &Package, p: &mut Vec<Problem>) {
+    let mut fields: Vec<(&str, &Spanned<String>)> = vec![("execution.command", &pkg.command)];
+    for s in &pkg.slots {
+        if let SlotSource::Path(src) = &s.source {
+            fields.push(("slot source", src));
+        }
+        fields.extend(s.target.iter().map(|t| ("slot target", t)));
+    }
+    for s in &pkg.steps {
+        fields.push(("step command", &s.command));
+        fields.extend(s.cwd.iter().map(|c| ("step cwd", c)));
+        fields.extend(s.outputs.iter().map(|o| ("step output", o)));
+    }
+    for t in &pkg.targets {
+        fields.extend(t.output.iter().map(|o| ("target output", o)));
+        fields.extend(t.launcher.iter().map(|l| ("target launcher", l)));
+    }
+    fields.extend(
+        pkg.workenv_dirs
+            .iter()
+            .map(|d| ("workenv directory", &d.path)),
+    );
+    for (what, v) in fields {
+        if let Some(at) = v.value.find('\0') {
+            p.push(
+                Problem::new(
+                    format!(
+                        "{what} `{}` contains a NUL character (at character {})",
+                        v.value.escape_debug(),
+                        v.value[..at].chars().count() + 1
+                    ),
+                    v.span.clone(),
+                )
+                .label("NUL here")
+                .help("remove the \\u0000: no path or command line can hold one"),
+            );
+        }
     }
 }
 
@@ -83,6 +168,24 @@ fn duplicates<'a>(
     }
 }
 
+fn leaves(path: &str) -> bool {
+    let path = Path::new(path);
+    path.is_absolute() || path.components().any(|c| c == Component::ParentDir)
+}
+
+fn relative_inside(p: &mut Vec<Problem>, what: &str, v: &Spanned<String>) {
+    if leaves(&v.value) {
+        p.push(
+            Problem::new(
+                format!("{what} `{}` leaves the work environment", v.value),
+                v.span.clone(),
+            )
+            .label("absolute or contains `..`")
+            .help("slot targets are paths inside the workenv, such as \"bin\" or \"lib/app\""),
+        );
+    }
+}
+
 fn step_ref(p: &mut Vec<Problem>, what: &str, r: &Spanned<String>, steps: &[&str]) {
     if steps.contains(&r.value.as_str()) {
         return;
@@ -102,158 +205,86 @@ fn step_ref(p: &mut Vec<Problem>, what: &str, r: &Spanned<String>, steps: &[&str
     p.push(problem);
 }
 
-/// Find a cycle among steps' `needs`, as the list of ids along it (first repeated at the end).
-fn find_cycle(steps: &[Step]) -> Option<(Vec<String>, Option<std::ops::Range<usize>>)> {
-    let index: BTreeMap<&str, &Step> = steps.iter().map(|s| (s.id.value.as_str(), s)).collect();
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        Active,
-        Done,
-    }
-    fn visit<'a>(
-        id: &'a str,
-        index: &BTreeMap<&'a str, &'a Step>,
-        marks: &mut HashMap<&'a str, Mark>,
-        path: &mut Vec<&'a str>,
-    ) -> Option<Vec<String>> {
-        match marks.get(id) {
-            Some(Mark::Done) => return None,
-            Some(Mark::Active) => {
-                let start = path.iter().position(|p| *p == id).unwrap_or(0);
-                let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
-                cycle.push(id.to_string());
-                return Some(cycle);
-            }
-            None => {}
+fn slot_source(slot: &Slot, dir: &Path, step_ids: &[&str], p: &mut Vec<Problem>) {
+    let src = match &slot.source {
+        SlotSource::Step(step) => {
+            return step_ref(p, &format!("slot `{}`", slot.id.value), step, step_ids);
         }
-        marks.insert(id, Mark::Active);
-        path.push(id);
-        if let Some(step) = index.get(id) {
-            for need in &step.needs {
-                if index.contains_key(need.value.as_str())
-                    && let Some(c) = visit(&need.value, index, marks, path)
-                {
-                    return Some(c);
-                }
-            }
-        }
-        path.pop();
-        marks.insert(id, Mark::Done);
-        None
+        SlotSource::Path(src) => src,
+    };
+    if !src.value.is_empty() && !src.value.contains('\0') && !dir.join(&src.value).exists() {
+        p.push(
+            Problem::new(
+                format!(
+                    "slot `{}`: source `{}` does not exist",
+                    slot.id.value, src.value
+                ),
+                src.span.clone(),
+            )
+            .label("no such file or directory")
+            .help(format!(
+                "paths are relative to the manifest's directory ({})",
+                dir.display()
+            )),
+        );
     }
-    let mut marks = HashMap::new();
-    for s in steps {
-        let mut path = Vec::new();
-        if let Some(cycle) = visit(&s.id.value, &index, &mut marks, &mut path) {
-            let span = index
-                .get(cycle[0].as_str())
-                .and_then(|s| s.needs.first())
-                .and_then(|n| n.span.clone());
-            return Some((cycle, span));
-        }
+    if slot.target.is_none() && leaves(&src.value) {
+        p.push(
+            Problem::new(
+                format!(
+                    "slot `{}`: source `{}` is absolute or uses `..`, so it needs a `target`",
+                    slot.id.value, src.value
+                ),
+                src.span.clone(),
+            )
+            .label("absolute or contains `..`")
+            .help(
+                "the default target is the source path, which must stay inside the workenv; \
+                 add e.g. target = \"lib\"",
+            ),
+        );
     }
-    None
 }
 
-/// Check a package against the manifest directory `dir`.
-pub(crate) fn check_package(pkg: &Package, dir: &Path, p: &mut Vec<Problem>) {
-    let step_ids: Vec<&str> = pkg.steps.iter().map(|s| s.id.value.as_str()).collect();
-    duplicates(p, "slot", pkg.slots.iter().map(|s| &s.id));
-    duplicates(p, "step", pkg.steps.iter().map(|s| &s.id));
-    duplicates(p, "target", pkg.targets.iter().map(|t| &t.name));
-
-    for slot in &pkg.slots {
-        match &slot.source {
-            SlotSource::Path(src) => {
-                if !src.value.is_empty() && !dir.join(&src.value).exists() {
-                    p.push(
-                        Problem::new(
-                            format!(
-                                "slot `{}`: source `{}` does not exist",
-                                slot.id.value, src.value
-                            ),
-                            src.span.clone(),
-                        )
-                        .label("no such file or directory")
-                        .help(format!(
-                            "paths are relative to the manifest's directory ({})",
-                            dir.display()
-                        )),
-                    );
-                }
-            }
-            SlotSource::Step(step) => {
-                step_ref(p, &format!("slot `{}`", slot.id.value), step, &step_ids)
-            }
-        }
-        if let (SlotSource::Path(src), None) = (&slot.source, &slot.target) {
-            let path = Path::new(&src.value);
-            if path.is_absolute()
-                || path
-                    .components()
-                    .any(|c| c == std::path::Component::ParentDir)
-            {
-                p.push(
-                    Problem::new(
-                        format!(
-                            "slot `{}`: source `{}` is absolute or uses `..`, so it needs a `target`",
-                            slot.id.value, src.value
-                        ),
-                        src.span.clone(),
-                    )
-                    .label("absolute or contains `..`")
-                    .help("the default target is the source path, which must stay inside the workenv; add e.g. target = \"lib\""),
-                );
-            }
-        }
-        if let Some(c) = &slot.codec {
-            one_of(p, "codec", c, CODECS);
-        }
-        if let Some(l) = &slot.lifecycle {
-            one_of(p, "lifecycle", l, LIFECYCLES);
-        }
-        if let Some(purpose) = &slot.purpose {
-            one_of(p, "purpose", purpose, PURPOSES);
-        }
-        if let Some(m) = &slot.permissions {
-            mode(p, "permissions", m);
-        }
-        if let Some(t) = &slot.target {
-            relative_inside(p, "target", t);
-        }
-        if let Some(level) = &slot.level {
-            let codec = slot.codec.as_ref().map(|c| c.value.as_str()).unwrap_or("");
-            let range = if codec.contains("gz") { 1..=9 } else { 1..=19 };
-            if !range.contains(&level.value) {
-                p.push(
-                    Problem::new(
-                        format!("level {} is out of range", level.value),
-                        level.span.clone(),
-                    )
-                    .label(format!("expected {}..={}", range.start(), range.end()))
-                    .help("gzip levels are 1–9, zstd levels 1–19"),
-                );
-            }
-        }
-        for g in slot.include.iter().chain(&slot.exclude) {
-            if let Err(e) = globset::Glob::new(&g.value) {
-                p.push(
-                    Problem::new(
-                        format!("bad glob `{}`: {}", g.value, e.kind()),
-                        g.span.clone(),
-                    )
-                    .label("invalid glob"),
-                );
-            }
+fn slot_values(slot: &Slot, p: &mut Vec<Problem>) {
+    if let Some(t) = &slot.target {
+        relative_inside(p, "target", t);
+    }
+    if let Some(level) = &slot.level {
+        let gzip = matches!(slot.codec, Some(pspf::Codec::Gzip | pspf::Codec::TarGz));
+        let range = if gzip { 1..=9 } else { 1..=19 };
+        if !range.contains(&level.value) {
+            p.push(
+                Problem::new(
+                    format!("level {} is out of range", level.value),
+                    level.span.clone(),
+                )
+                .label(format!("expected {}..={}", range.start(), range.end()))
+                .help("gzip levels are 1–9, zstd levels 1–19"),
+            );
         }
     }
+    for g in slot.include.iter().chain(&slot.exclude) {
+        if let Err(e) = globset::Glob::new(&g.value) {
+            p.push(
+                Problem::new(
+                    format!("bad glob `{}`: {}", g.value, e.kind()),
+                    g.span.clone(),
+                )
+                .label("invalid glob"),
+            );
+        }
+    }
+}
+
+fn steps(pkg: &Package, step_ids: &[&str], p: &mut Vec<Problem>) {
     for step in &pkg.steps {
         for need in &step.needs {
             step_ref(
                 p,
                 &format!("step `{}` needs", step.id.value),
                 need,
-                &step_ids,
+                step_ids,
             );
         }
         if step.outputs.is_empty() {
@@ -269,21 +300,61 @@ pub(crate) fn check_package(pkg: &Package, dir: &Path, p: &mut Vec<Problem>) {
             relative_inside(p, "step output", out);
         }
     }
-    if let Some((cycle, span)) = find_cycle(&pkg.steps) {
-        p.push(
-            Problem::new(format!("steps form a cycle: {}", cycle.join(" → ")), span)
-                .label("this dependency closes the cycle")
-                .help("remove one of the `needs` entries along the cycle"),
-        );
-    }
-    for s in &pkg.setup {
-        one_of(p, "setup type", &s.kind, SETUP_TYPES);
-    }
-    for (_, m) in &pkg.workenv_dirs {
-        if let Some(m) = m {
-            mode(p, "workenv directory mode", m);
+}
+
+/// A cycle among the steps' `needs`, reported at the `needs` entry of its first step, with the
+/// path around it (`a → b → c → a`).
+fn cycle(steps: &[Step]) -> Option<Problem> {
+    let mut graph = DiGraph::<usize, usize>::new();
+    let nodes: Vec<_> = (0..steps.len()).map(|i| graph.add_node(i)).collect();
+    let index: HashMap<&str, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.value.as_str(), i))
+        .collect();
+    for (i, s) in steps.iter().enumerate() {
+        for (n, need) in s.needs.iter().enumerate() {
+            if let Some(&j) = index.get(need.value.as_str()) {
+                graph.add_edge(nodes[i], nodes[j], n);
+            }
         }
     }
+    // The first strongly connected component (in manifest order) with a cycle in it.
+    let mut components = tarjan_scc(&graph);
+    components.retain(|c| c.len() > 1 || graph.contains_edge(c[0], c[0]));
+    let component = components
+        .into_iter()
+        .min_by_key(|c| c.iter().map(|n| graph[*n]).min())?;
+    let start = component.iter().map(|n| graph[*n]).min()?;
+    // Walk from the first step along needs that stay in the component until a step repeats.
+    let mut path = vec![start];
+    let mut at = start;
+    loop {
+        let edge = graph
+            .edges(nodes[at])
+            .filter(|e| component.contains(&e.target()))
+            .min_by_key(|e| *e.weight())?;
+        at = graph[edge.target()];
+        if let Some(pos) = path.iter().position(|s| *s == at) {
+            path.drain(..pos);
+            path.push(at);
+            break;
+        }
+        path.push(at);
+    }
+    let ids: Vec<&str> = path.iter().map(|i| steps[*i].id.value.as_str()).collect();
+    let next = ids.get(1).copied().unwrap_or_default();
+    let closing = (steps[path[0]].needs.iter())
+        .find(|n| n.value == next)
+        .and_then(|n| n.span.clone());
+    Some(
+        Problem::new(format!("steps form a cycle: {}", ids.join(" → ")), closing)
+            .label("this dependency closes the cycle")
+            .help("remove one of the `needs` entries along the cycle"),
+    )
+}
+
+fn signing_and_targets(pkg: &Package, dir: &Path, p: &mut Vec<Problem>) {
     if let Some(key) = &pkg.signing.private_key
         && !dir.join(&key.value).is_file()
     {

@@ -1,162 +1,240 @@
-//! The manifest as flavor understands it, after parsing and checking.
+//! The `flavor.toml` schema: every key, its TOML type and its allowed values, as serde types.
 //!
-//! Every field that later checks can complain about keeps its source span ([`Spanned`]).
+//! This is the one place keys are defined. Reading (`de`) reports keys these types do not
+//! have, values of the wrong type and unknown vocabulary values, all in one run; `lower` turns
+//! the tables into the [model](super::model) and reports missing required keys (they are
+//! `Option` here so that every missing one is found, not just the first). Adding a key: add
+//! a field here (the compiler then asks for it to be read in `lower`) and document it in
+//! `flavor.toml.example`.
 
+use super::model::{Signing, Spanned, WorkspaceMembers};
+use pspf::metadata::RuntimeEnv;
+use pspf::setup::SetupKind;
+use pspf::{Codec, Lenient, Lifecycle, Purpose, Term};
+use serde::Deserialize;
+use serde::de::{Deserializer, SeqAccess, Visitor};
 use std::collections::BTreeMap;
-use std::ops::Range;
-use std::path::PathBuf;
+use std::fmt;
+use std::marker::PhantomData;
 
-/// A value with the byte range it came from in the manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Spanned<T> {
-    pub value: T,
-    pub span: Option<Range<usize>>,
+/// A list of strings with their spans.
+pub(super) type Strings = Vec<Spanned<String>>;
+
+/// A whole `flavor.toml`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct ManifestToml {
+    pub package: Option<Spanned<PackageToml>>,
+    pub execution: Option<Spanned<ExecutionToml>>,
+    pub runtime: Option<RuntimeToml>,
+    pub workenv: Option<WorkenvToml>,
+    #[serde(deserialize_with = "tables")]
+    pub slot: Vec<Spanned<SlotToml>>,
+    #[serde(deserialize_with = "tables")]
+    pub step: Vec<Spanned<StepToml>>,
+    #[serde(deserialize_with = "tables")]
+    pub setup: Vec<Spanned<SetupToml>>,
+    pub signing: Option<Signing>,
+    #[serde(deserialize_with = "tables")]
+    pub target: Vec<Spanned<TargetToml>>,
+    pub workspace: Option<WorkspaceMembers>,
+    pub cache: Option<CacheToml>,
 }
 
-impl<T> Spanned<T> {
-    pub fn new(value: T, span: Option<Range<usize>>) -> Spanned<T> {
-        Spanned { value, span }
-    }
-}
-
-impl<T> std::ops::Deref for Spanned<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.value
-    }
-}
-
-/// One `flavor.toml`.
-#[derive(Debug, Clone, Default)]
-pub struct Manifest {
-    /// The manifest file and its directory (paths in it are relative to that directory).
-    pub path: PathBuf,
-    pub dir: PathBuf,
-    pub package: Option<Package>,
-    pub workspace: Option<Workspace>,
-    pub cache: Option<CacheConfig>,
-}
-
-/// `[workspace]`.
-#[derive(Debug, Clone, Default)]
-pub struct Workspace {
-    pub members: Vec<Spanned<String>>,
-}
-
-/// `[cache]` (root manifest only).
-#[derive(Debug, Clone, Default)]
-pub struct CacheConfig {
-    pub remote: Option<String>,
-    pub token_env: Option<String>,
-    pub read_only: bool,
-}
-
-/// Everything that describes one package.
-#[derive(Debug, Clone, Default)]
-pub struct Package {
-    pub name: Spanned<String>,
-    pub version: String,
+/// `[package]`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct PackageToml {
+    /// Required.
+    pub name: Option<Spanned<String>>,
+    /// Required.
+    pub version: Option<Spanned<String>>,
     pub description: Option<String>,
-    pub command: Spanned<String>,
+    #[serde(deserialize_with = "strings")]
+    pub allow_sources_outside: Strings,
+}
+
+/// `[execution]`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct ExecutionToml {
+    /// Required.
+    pub command: Option<Spanned<String>>,
     pub env: BTreeMap<String, String>,
-    pub runtime_env: Option<RuntimeEnv>,
-    pub workenv_dirs: Vec<(String, Option<Spanned<String>>)>,
-    pub workenv_env: BTreeMap<String, String>,
-    pub slots: Vec<Slot>,
-    pub steps: Vec<Step>,
-    pub setup: Vec<SetupCommand>,
-    pub signing: Signing,
-    pub targets: Vec<Target>,
 }
 
-/// `[runtime.env]`.
-#[derive(Debug, Clone, Default)]
-pub struct RuntimeEnv {
-    pub unset: Vec<String>,
-    pub pass: Vec<String>,
-    pub set: BTreeMap<String, String>,
-    pub map: BTreeMap<String, String>,
+/// `[runtime]`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct RuntimeToml {
+    pub env: Option<RuntimeEnv>,
 }
 
-/// Where a slot's bytes come from.
-#[derive(Debug, Clone)]
-pub enum SlotSource {
-    /// A file or directory, relative to the manifest.
-    Path(Spanned<String>),
-    /// The declared outputs of a build step.
-    Step(Spanned<String>),
+/// `[workenv]`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct WorkenvToml {
+    #[serde(deserialize_with = "tables")]
+    pub directories: Vec<Spanned<WorkenvDirToml>>,
+    pub env: BTreeMap<String, String>,
+}
+
+/// One `workenv.directories` entry.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct WorkenvDirToml {
+    /// Required.
+    pub path: Option<Spanned<String>>,
+    pub mode: Option<Spanned<String>>,
 }
 
 /// `[[slot]]`.
-#[derive(Debug, Clone)]
-pub struct Slot {
-    pub id: Spanned<String>,
-    pub source: SlotSource,
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct SlotToml {
+    /// Required.
+    pub id: Option<Spanned<String>>,
+    /// One of `source` and `step` is required.
+    pub source: Option<Spanned<String>>,
+    pub step: Option<Spanned<String>>,
     pub target: Option<Spanned<String>>,
-    pub codec: Option<Spanned<String>>,
+    #[serde(deserialize_with = "word")]
+    pub codec: Option<Spanned<Lenient<Codec>>>,
     pub level: Option<Spanned<i64>>,
-    pub include: Vec<Spanned<String>>,
-    pub exclude: Vec<Spanned<String>>,
-    pub lifecycle: Option<Spanned<String>>,
+    #[serde(deserialize_with = "strings")]
+    pub include: Strings,
+    #[serde(deserialize_with = "strings")]
+    pub exclude: Strings,
+    #[serde(deserialize_with = "word")]
+    pub lifecycle: Option<Spanned<Lenient<Lifecycle>>>,
     pub permissions: Option<Spanned<String>>,
-    pub purpose: Option<Spanned<String>>,
-    pub span: Option<Range<usize>>,
+    #[serde(deserialize_with = "word")]
+    pub purpose: Option<Spanned<Lenient<Purpose>>>,
 }
 
 /// `[[step]]`.
-#[derive(Debug, Clone)]
-pub struct Step {
-    pub id: Spanned<String>,
-    pub command: Spanned<String>,
-    pub inputs: Vec<Spanned<String>>,
-    pub outputs: Vec<Spanned<String>>,
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct StepToml {
+    /// Required.
+    pub id: Option<Spanned<String>>,
+    /// Required.
+    pub command: Option<Spanned<String>>,
+    #[serde(deserialize_with = "strings")]
+    pub inputs: Strings,
+    #[serde(deserialize_with = "strings")]
+    pub outputs: Strings,
     pub env: BTreeMap<String, String>,
-    pub pass_env: Vec<String>,
+    #[serde(deserialize_with = "strings")]
+    pub pass_env: Strings,
     pub cwd: Option<Spanned<String>>,
-    pub needs: Vec<Spanned<String>>,
+    #[serde(deserialize_with = "strings")]
+    pub needs: Strings,
 }
 
-/// `[[setup]]`: kept as the JSON object the launcher interprets.
-#[derive(Debug, Clone)]
-pub struct SetupCommand {
-    pub kind: Spanned<String>,
-    pub fields: BTreeMap<String, SetupValue>,
+/// `[[setup]]`: the fields every type may have; `lower` checks which the type needs.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct SetupToml {
+    /// Required.
+    #[serde(rename = "type", deserialize_with = "word")]
+    pub kind: Option<Spanned<Lenient<SetupKind>>>,
+    pub command: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub content: Option<String>,
+    pub mode: Option<Spanned<ModeToml>>,
+    pub enumerate: Option<Spanned<EnumerateToml>>,
 }
 
-/// A setup field value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SetupValue {
-    String(String),
-    Integer(i64),
-    Table(BTreeMap<String, String>),
+/// A setup command's `mode`: an octal string, or an integer (the mode's value, 0 to 0o7777).
+pub(super) enum ModeToml {
+    Octal(String),
+    Number(u32),
 }
 
-/// `[signing]`.
-#[derive(Debug, Clone, Default)]
-pub struct Signing {
-    pub private_key: Option<Spanned<String>>,
-    pub key_seed_env: Option<Spanned<String>>,
+impl<'de> Deserialize<'de> for ModeToml {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Mode;
+        impl Visitor<'_> for Mode {
+            type Value = ModeToml;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an octal string such as \"0755\", or an integer")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ModeToml, E> {
+                Ok(ModeToml::Octal(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ModeToml, E> {
+                u32::try_from(v)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .map(ModeToml::Number)
+                    .ok_or_else(|| {
+                        E::invalid_value(serde::de::Unexpected::Signed(v), &"a mode from 0 to 4095")
+                    })
+            }
+        }
+        d.deserialize_any(Mode)
+    }
+}
+
+/// A setup command's `enumerate` table.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct EnumerateToml {
+    /// Required.
+    pub path: Option<String>,
+    pub pattern: Option<String>,
 }
 
 /// `[[target]]`.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub name: Spanned<String>,
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct TargetToml {
+    /// Required.
+    pub name: Option<Spanned<String>>,
     pub output: Option<Spanned<String>>,
     pub launcher: Option<Spanned<String>>,
 }
 
-/// Codecs a slot may name (canonical names and the aliases flavor accepts).
-pub const CODECS: &[&str] = &["raw", "gzip", "zstd", "tar", "tar.gz", "tgz", "tar.zst"];
+/// `[cache]`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct CacheToml {
+    pub remote: Option<Spanned<String>>,
+    pub token_env: Option<Spanned<String>>,
+    pub read_only: bool,
+}
 
-/// Lifecycles a slot may name.
-pub const LIFECYCLES: &[&str] = &[
-    "init", "startup", "runtime", "shutdown", "cache", "temp", "lazy", "eager", "dev", "config",
-    "platform", "volatile",
-];
+/// A vocabulary value as a manifest spells it: canonically or by a flavor alias; an upstream
+/// spelling (`cached`) is unknown here, so that it is reported with the right one.
+fn word<'de, D: Deserializer<'de>, T: Term>(d: D) -> Result<Option<Spanned<Lenient<T>>>, D::Error> {
+    let s = Spanned::<String>::deserialize(d)?;
+    Ok(Some(Spanned::new(Lenient::parse_flavor(&s.value), s.span)))
+}
 
-/// Purposes a slot may name.
-pub const PURPOSES: &[&str] = &["payload", "runtime", "tool", "data", "config"];
+/// An array of strings (so that a wrong type is reported as "must be an array of strings").
+fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Strings, D::Error> {
+    d.deserialize_seq(ListOf(PhantomData, "an array of strings"))
+}
 
-/// Setup command types.
-pub const SETUP_TYPES: &[&str] = &["execute", "enumerate_and_execute", "write_file", "chmod"];
+/// An array of tables (`[[slot]]`, or an inline array of inline tables).
+fn tables<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    d.deserialize_seq(ListOf(PhantomData, "an array of tables"))
+}
+
+/// Visits a TOML array of `T`, expecting what the second field says.
+struct ListOf<T>(PhantomData<T>, &'static str);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ListOf<T> {
+    type Value = Vec<T>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.1)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+        let mut out = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            out.push(item);
+        }
+        Ok(out)
+    }
+}

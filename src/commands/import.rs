@@ -1,33 +1,11 @@
 //! `flavor import manifest.json`: an upstream FlavorPack JSON manifest → `flavor.toml`.
 //!
-//! Reads both forms the upstream builders accept — flat (`name`, `version`, `command`,
-//! `environment` at the top) and nested (`package`, `execution`, `slots`), preferring the nested
-//! values where both are given — and writes the equivalent `flavor.toml`, printed or written
-//! with `-o`. Everything it cannot carry over unchanged is said twice: as a warning on stderr
-//! and as a comment at the top of the result. Among those:
-//!
-//! - the Rust and Go builders store a slot file as given, so an `operations = "tgz"` slot
-//!   names a ready-made `.tgz`; flavor archives and compresses a *source* itself, so the slot
-//!   now names the directory the archive unpacks to (the warning says how to make it);
-//! - `{workenv}` at the start of a source path is the builder's base directory; here it
-//!   becomes the manifest's directory, and every source is made relative to the output file;
-//! - values flavor has no key for (`execution.args` folded into the command, a `shell` setup
-//!   command run through `sh -c`, unknown purposes, `dependencies`, …).
-//!
-//! The result is checked with the manifest loader before it is printed: apart from sources
-//! that do not exist yet, it always loads.
-
-mod convert;
-mod importer;
-mod paths;
-mod setup;
-mod slot;
-mod toml_out;
+//! Wiring only: the conversion (and what it warns about) is `flavor_rules::import`. This reads
+//! the JSON, writes the result atomically with `-o` (never over an existing file without
+//! `--force`) or prints it, and prints the warnings.
 
 use crate::report::print_json;
 use anyhow::{Context, bail};
-use importer::Importer;
-use paths::absolute;
 use serde_json::{Value, json};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -64,38 +42,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => base.join("flavor.toml"),
     };
-    let out_dir = out_path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut importer = Importer {
-        base,
-        out_dir: out_dir.clone(),
-        warnings: Vec::new(),
-        workenv_sources: false,
-    };
     let name = args
         .manifest
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let toml = importer
-        .convert(&doc, &name)
+    let imported = flavor_rules::import::import(&doc, &name, &base, &out_path)
         .with_context(|| args.manifest.display().to_string())?;
-
-    // The result must load; only sources that do not exist yet may be missing.
-    if let Err(errors) = flavor_rules::Manifest::parse(&out_path, &toml) {
-        let mut missing = Vec::new();
-        for m in errors.messages() {
-            if m.contains("does not exist") {
-                missing.push(m);
-            } else {
-                bail!(
-                    "flavor import wrote a manifest that does not load ({m}); please report this"
-                );
-            }
-        }
-        for m in missing {
-            importer.warn(format!("{m} (relative to {})", out_dir.display()));
-        }
-    }
+    let (toml, warnings) = (imported.toml, imported.warnings);
 
     if let Some(o) = &args.output {
         let dir = o.parent().filter(|p| !p.as_os_str().is_empty());
@@ -112,25 +66,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "manifest": args.manifest.display().to_string(),
             "output": args.output.as_ref().map(|o| o.display().to_string()),
             "toml": toml,
-            "warnings": importer.warnings,
+            "warnings": warnings,
         }));
         return Ok(ExitCode::SUCCESS);
     }
-    for w in &importer.warnings {
+    for w in &warnings {
         eprintln!("warning: {w}");
     }
     match &args.output {
         Some(o) => eprintln!(
             "wrote {} ({} warning{})",
             o.display(),
-            importer.warnings.len(),
-            if importer.warnings.len() == 1 {
-                ""
-            } else {
-                "s"
-            }
+            warnings.len(),
+            if warnings.len() == 1 { "" } else { "s" }
         ),
         None => print!("{toml}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `p` made absolute (against the current directory) and canonical where it exists.
+fn absolute(p: &Path) -> PathBuf {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    abs.canonicalize()
+        .unwrap_or_else(|_| flavor_rules::paths::lexical(&abs))
 }

@@ -1,27 +1,29 @@
-//! Path arithmetic for imported sources: lexical normalisation, relative paths between
-//! directories, and the upstream `{workenv}` prefix.
+//! Path arithmetic without the filesystem: `.` and `..` applied lexically, and one path
+//! relative to a directory.
 
 use std::path::{Component, Path, PathBuf};
 
-/// Resolve `.` and `..` without touching the filesystem.
-pub(super) fn normalize(p: &Path) -> PathBuf {
+/// `path` without `.` components and with each `..` applied to the component before it (a
+/// leading `..` is kept). Joined to a canonical directory, this names the same file unless a
+/// component before a `..` is a symbolic link.
+pub fn lexical(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
-    for c in p.components() {
+    for c in path.components() {
         match c {
             Component::CurDir => {}
             Component::ParentDir => {
                 if !out.pop() {
-                    out.push("..");
+                    out.push(c);
                 }
             }
-            other => out.push(other.as_os_str()),
+            other => out.push(other),
         }
     }
     out
 }
 
-/// `path` relative to the directory `from` (both absolute and normalized).
-pub(super) fn relative_to(path: &Path, from: &Path) -> PathBuf {
+/// `path` relative to the directory `from` (both absolute and lexical); `.` for `from` itself.
+pub fn relative_to(path: &Path, from: &Path) -> PathBuf {
     let p: Vec<Component> = path.components().collect();
     let f: Vec<Component> = from.components().collect();
     let common = p.iter().zip(&f).take_while(|(a, b)| a == b).count();
@@ -39,24 +41,18 @@ pub(super) fn relative_to(path: &Path, from: &Path) -> PathBuf {
     }
 }
 
-pub(super) fn absolute(p: &Path) -> PathBuf {
-    let abs = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(p)
-    };
-    abs.canonicalize().unwrap_or_else(|_| normalize(&abs))
-}
-
-/// Strip a leading `{workenv}` (and the `/` after it).
-pub(super) fn strip_workenv(s: &str) -> Option<&str> {
-    s.strip_prefix("{workenv}")
-        .map(|r| r.trim_start_matches('/'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_dot_is_applied_lexically() {
+        assert_eq!(
+            lexical(Path::new("/ws/apps/greet/../../shared/./lib")),
+            Path::new("/ws/shared/lib")
+        );
+        assert_eq!(lexical(Path::new("../a/./b")), Path::new("../a/b"));
+    }
 
     #[test]
     fn paths_are_made_relative() {
@@ -68,6 +64,5 @@ mod tests {
             relative_to(Path::new("/a"), Path::new("/a")),
             PathBuf::from(".")
         );
-        assert_eq!(normalize(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
     }
 }

@@ -1,0 +1,476 @@
+//! From the schema's tables to the [model](super::model): required keys (every missing one is
+//! reported), `source` or `step`, vocabulary values (an unknown one is reported with the
+//! allowed ones), octal modes, the fields each setup command type needs, and `[cache]` values.
+
+use super::de::{Doc, Seg, allowed_keys};
+use super::model::*;
+use super::schema::*;
+use crate::diagnostic::{Problem, did_you_mean};
+use pspf::setup::{SetupKind, SetupMode};
+use pspf::{Lenient, SetupCommand, Term};
+use std::ops::Range;
+
+/// Lowers one manifest, collecting problems.
+pub(super) struct Lower<'a, 'i> {
+    /// The document as parsed (before entries of the wrong type were dropped).
+    pub doc: &'a Doc<'i>,
+    pub problems: &'a mut Vec<Problem>,
+}
+
+/// Where a table is, for messages: its path in the document, its name in messages and span.
+struct At<'p> {
+    path: &'p [Seg],
+    name: &'p str,
+    span: Option<Range<usize>>,
+}
+
+fn key(k: &str) -> Seg {
+    Seg::Key(k.to_string())
+}
+
+impl Lower<'_, '_> {
+    /// Fill `m` from `raw`.
+    pub fn manifest(&mut self, mut raw: ManifestToml, m: &mut Manifest) {
+        m.workspace = raw.workspace.take();
+        m.cache = raw.cache.take().map(|c| self.cache(c));
+        let package_keys: Vec<&str> = allowed_keys::<ManifestToml>(&[])
+            .unwrap_or_default()
+            .iter()
+            .copied()
+            .filter(|k| !matches!(*k, "workspace" | "cache"))
+            .collect();
+        if !package_keys
+            .iter()
+            .any(|k| self.doc.get_ref().contains_key(*k))
+        {
+            if m.workspace.is_none() {
+                self.problems.push(
+                    Problem::new(
+                        "the manifest declares neither a [package] nor a [workspace]",
+                        Some(0..0),
+                    )
+                    .help(
+                        "start with [package] name = \"…\" version = \"…\" (flavor init writes one)",
+                    ),
+                );
+            }
+            return;
+        }
+        m.package = Some(self.package(raw));
+    }
+
+    /// Was the key at `path` in the document? (A key dropped for its type is not "missing".)
+    fn present(&self, path: &[Seg]) -> bool {
+        let mut value: Option<&toml::de::DeValue<'_>> = None;
+        for seg in path {
+            let next = match (seg, value) {
+                (Seg::Key(k), None) => self.doc.get_ref().get(k.as_str()),
+                (Seg::Key(k), Some(toml::de::DeValue::Table(t))) => t.get(k.as_str()),
+                (Seg::Index(i), Some(toml::de::DeValue::Array(a))) => a.get(*i),
+                _ => None,
+            };
+            match next {
+                Some(v) => value = Some(v.get_ref()),
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// A required key: reported when missing, an empty placeholder returned.
+    fn required(&mut self, v: Option<Spanned<String>>, k: &str, at: &At<'_>) -> Spanned<String> {
+        if let Some(v) = v {
+            return v;
+        }
+        let path: Vec<Seg> = at.path.iter().cloned().chain([key(k)]).collect();
+        if !self.present(&path) {
+            self.problems.push(
+                Problem::new(
+                    format!("{} is missing the required key `{k}`", at.name),
+                    at.span.clone(),
+                )
+                .label(format!("`{k}` missing here"))
+                .help(format!("add `{k} = \"…\"` to {}", at.name)),
+            );
+        }
+        Spanned::new(String::new(), None)
+    }
+
+    /// A vocabulary value: the known value, or `None` after reporting the unknown spelling.
+    fn term<T: Term>(&mut self, v: Option<Spanned<Lenient<T>>>) -> Option<T> {
+        let v = v?;
+        match &v.value {
+            Lenient::Known(t) => Some(*t),
+            Lenient::Unknown(s) => {
+                self.problems.push(unknown_term::<T>(s, v.span.clone()));
+                None
+            }
+        }
+    }
+
+    fn package(&mut self, raw: ManifestToml) -> Package {
+        let mut p = Package::default();
+        self.package_table(raw.package, &mut p);
+        self.execution(raw.execution, &mut p);
+        p.runtime_env = raw.runtime.and_then(|r| r.env);
+        if let Some(w) = raw.workenv {
+            p.workenv_env = w.env;
+            p.workenv_dirs = (w.directories.into_iter().enumerate())
+                .map(|(i, d)| self.workenv_dir(i, d))
+                .collect();
+        }
+        p.slots = (raw.slot.into_iter().enumerate())
+            .filter_map(|(i, s)| self.slot(i, s))
+            .collect();
+        p.steps = (raw.step.into_iter().enumerate())
+            .map(|(i, s)| self.step(i, s))
+            .collect();
+        p.setup = (raw.setup.into_iter().enumerate())
+            .filter_map(|(i, s)| self.setup(i, s))
+            .collect();
+        p.signing = raw.signing.unwrap_or_default();
+        p.targets = (raw.target.into_iter().enumerate())
+            .map(|(i, t)| self.target(i, t))
+            .collect();
+        p
+    }
+
+    /// A top-level table's name in messages, and its key's span.
+    fn top(&self, k: &str) -> Option<Range<usize>> {
+        self.doc.get_ref().get_key_value(k).map(|(k, _)| k.span())
+    }
+
+    /// Reports a missing top-level section (not one dropped for its type).
+    fn missing_section(&mut self, k: &str, help: &str) {
+        if !self.present(&[key(k)]) {
+            self.problems.push(
+                Problem::new(format!("the manifest has no [{k}] section"), Some(0..0)).help(help),
+            );
+        }
+    }
+
+    fn package_table(&mut self, t: Option<Spanned<PackageToml>>, p: &mut Package) {
+        let Some(t) = t else {
+            return self.missing_section(
+                "package",
+                "add [package] with name = \"…\" and version = \"…\"",
+            );
+        };
+        let at = At {
+            path: &[key("package")],
+            name: "[package]",
+            span: self.top("package"),
+        };
+        let t = t.value;
+        p.name = self.required(t.name, "name", &at);
+        p.version = self.required(t.version, "version", &at).value;
+        p.description = t.description;
+        p.allow_sources_outside = t.allow_sources_outside;
+    }
+
+    fn execution(&mut self, t: Option<Spanned<ExecutionToml>>, p: &mut Package) {
+        let Some(t) = t else {
+            return self.missing_section(
+                "execution",
+                "add [execution] command = \"{workenv}/bin/yourapp\"",
+            );
+        };
+        let at = At {
+            path: &[key("execution")],
+            name: "[execution]",
+            span: self.top("execution"),
+        };
+        p.command = self.required(t.value.command, "command", &at);
+        p.env = t.value.env;
+    }
+
+    fn workenv_dir(&mut self, i: usize, d: Spanned<WorkenvDirToml>) -> WorkenvDir {
+        let at = At {
+            path: &[key("workenv"), key("directories"), Seg::Index(i)],
+            name: "a workenv.directories entry",
+            span: d.span,
+        };
+        WorkenvDir {
+            path: self.required(d.value.path, "path", &at),
+            mode: d.value.mode,
+        }
+    }
+
+    fn target(&mut self, i: usize, t: Spanned<TargetToml>) -> Target {
+        let at = At {
+            path: &[key("target"), Seg::Index(i)],
+            name: "a [[target]]",
+            span: t.span,
+        };
+        Target {
+            name: self.required(t.value.name, "name", &at),
+            output: t.value.output,
+            launcher: t.value.launcher,
+        }
+    }
+
+    fn slot(&mut self, i: usize, raw: Spanned<SlotToml>) -> Option<Slot> {
+        let path = [key("slot"), Seg::Index(i)];
+        let at = At {
+            path: &path,
+            name: "a [[slot]]",
+            span: raw.span.clone(),
+        };
+        let t = raw.value;
+        let id = self.required(t.id, "id", &at);
+        let source = match (t.source, t.step) {
+            (Some(path), None) => SlotSource::Path(path),
+            (None, Some(step)) => SlotSource::Step(step),
+            (Some(_), Some(step)) => {
+                self.problems.push(
+                    Problem::new(
+                        format!("slot `{}` has both `source` and `step`", id.value),
+                        step.span.clone(),
+                    )
+                    .label("pick one")
+                    .help(
+                        "a slot ships either a path (`source`) or a build step's outputs (`step`)",
+                    ),
+                );
+                return None;
+            }
+            (None, None) => {
+                let gone = ["source", "step"]
+                    .iter()
+                    .any(|k| self.present(&[key("slot"), Seg::Index(i), key(k)]));
+                if !gone {
+                    self.problems.push(
+                        Problem::new(
+                            format!("slot `{}` has neither `source` nor `step`", id.value),
+                            raw.span,
+                        )
+                        .help(
+                            "add source = \"path/relative/to/flavor.toml\" or step = \"<step id>\"",
+                        ),
+                    );
+                }
+                return None;
+            }
+        };
+        let codec = self.term(t.codec);
+        let lifecycle = self.term(t.lifecycle).unwrap_or(pspf::Lifecycle::Cache);
+        let purpose = self.term(t.purpose).unwrap_or(pspf::Purpose::Payload);
+        let permissions = t.permissions.and_then(|m| self.mode("permissions", &m));
+        Some(Slot {
+            id,
+            source,
+            target: t.target,
+            codec,
+            level: t.level,
+            include: t.include,
+            exclude: t.exclude,
+            lifecycle,
+            permissions,
+            purpose,
+            span: raw.span,
+        })
+    }
+
+    /// An octal mode string's bits, or `None` after reporting it.
+    fn mode(&mut self, what: &str, v: &Spanned<String>) -> Option<u32> {
+        let bits = pspf::metadata::parse_mode(&v.value);
+        if bits.is_none() {
+            self.problems.push(not_octal(what, v));
+        }
+        bits
+    }
+
+    fn step(&mut self, i: usize, raw: Spanned<StepToml>) -> Step {
+        let path = [key("step"), Seg::Index(i)];
+        let at = At {
+            path: &path,
+            name: "a [[step]]",
+            span: raw.span,
+        };
+        let t = raw.value;
+        Step {
+            id: self.required(t.id, "id", &at),
+            command: self.required(t.command, "command", &at),
+            inputs: t.inputs,
+            outputs: t.outputs,
+            env: t.env,
+            pass_env: t.pass_env.into_iter().map(|s| s.value).collect(),
+            cwd: t.cwd,
+            needs: t.needs,
+        }
+    }
+
+    fn setup(&mut self, i: usize, raw: Spanned<SetupToml>) -> Option<SetupCommand> {
+        let path = [key("setup"), Seg::Index(i)];
+        let at = At {
+            path: &path,
+            name: "a [[setup]]",
+            span: raw.span,
+        };
+        let mut t = raw.value;
+        let kind = match t.kind.take() {
+            Some(k) => self.term(Some(k))?,
+            None => {
+                self.required(None, "type", &at);
+                return None;
+            }
+        };
+        let extra = unused_setup_fields(kind, &t);
+        if !extra.is_empty() {
+            self.problems.push(
+                Problem::new(
+                    format!(
+                        "a `{kind}` setup command has no {}",
+                        extra
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    at.span.clone(),
+                )
+                .label("in this [[setup]]")
+                .help(format!("`{kind}` takes {}", kind.fields().join(", "))),
+            );
+        }
+        let mode = t.mode.and_then(|m| self.setup_mode(m));
+        let command = match kind {
+            SetupKind::Execute => SetupCommand::Execute {
+                command: self.required(t.command, "command", &at).value,
+            },
+            SetupKind::EnumerateAndExecute => {
+                let command = self.required(t.command, "command", &at).value;
+                let (path, pattern) = match t.enumerate {
+                    Some(e) => {
+                        let path = self.required(
+                            e.value.path.map(|p| Spanned::new(p, None)),
+                            "path",
+                            &At {
+                                path: &[key("setup"), Seg::Index(i), key("enumerate")],
+                                name: "setup.enumerate",
+                                span: e.span,
+                            },
+                        );
+                        (path.value, e.value.pattern)
+                    }
+                    None => {
+                        self.required(None, "enumerate", &at);
+                        (String::new(), None)
+                    }
+                };
+                SetupCommand::EnumerateAndExecute {
+                    command,
+                    path,
+                    pattern,
+                }
+            }
+            SetupKind::WriteFile => SetupCommand::WriteFile {
+                path: self.required(t.path, "path", &at).value,
+                content: t.content.unwrap_or_default(),
+                mode,
+            },
+            SetupKind::Chmod => SetupCommand::Chmod {
+                path: self.required(t.path, "path", &at).value,
+                mode,
+            },
+        };
+        Some(command)
+    }
+
+    fn setup_mode(&mut self, m: Spanned<ModeToml>) -> Option<SetupMode> {
+        match m.value {
+            ModeToml::Number(n) => Some(SetupMode::Number(n)),
+            ModeToml::Octal(s) => {
+                let s = Spanned::new(s, m.span);
+                self.mode("setup mode", &s)?;
+                Some(SetupMode::Octal(s.value))
+            }
+        }
+    }
+
+    fn cache(&mut self, c: CacheToml) -> CacheConfig {
+        if let Some(url) = &c.remote
+            && !(url.value.starts_with("http://") || url.value.starts_with("https://"))
+        {
+            self.problems.push(
+                Problem::new(
+                    "cache.remote must be an http:// or https:// URL",
+                    url.span.clone(),
+                )
+                .label("not an http(s) URL")
+                .help(
+                    "the base URL of a Bazel HTTP cache, e.g. \"http://cache.example:8080/flavor\"",
+                ),
+            );
+        }
+        if let Some(name) = &c.token_env
+            && !is_variable_name(&name.value)
+        {
+            self.problems.push(
+                Problem::new(
+                    "cache.token_env must name an environment variable",
+                    name.span.clone(),
+                )
+                .label("not a variable name")
+                .help(
+                    "put the token in an environment variable and name it here, e.g. \
+                     token_env = \"FLAVOR_CACHE_TOKEN\"; never put the token itself in the \
+                     manifest",
+                ),
+            );
+        }
+        CacheConfig {
+            remote: c.remote.map(|s| s.value),
+            token_env: c.token_env.map(|s| s.value),
+            read_only: c.read_only,
+        }
+    }
+}
+
+fn is_variable_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Fields a `[[setup]]` of `kind` was given but has no use for.
+fn unused_setup_fields(kind: SetupKind, t: &SetupToml) -> Vec<&'static str> {
+    let given = [
+        ("command", t.command.is_some()),
+        ("path", t.path.is_some()),
+        ("content", t.content.is_some()),
+        ("mode", t.mode.is_some()),
+        ("enumerate", t.enumerate.is_some()),
+    ];
+    given
+        .into_iter()
+        .filter(|(name, is_given)| *is_given && !kind.fields().contains(name))
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// An unknown vocabulary value, with a did-you-mean and the allowed values.
+pub(super) fn unknown_term<T: Term>(given: &str, span: Option<Range<usize>>) -> Problem {
+    let names = T::flavor_names();
+    let p = Problem::new(format!("unknown {} `{given}`", T::WHAT), span)
+        .label(format!("not a {}", T::WHAT));
+    let list = names.join(", ");
+    match (T::from_name(given), did_you_mean(given, &names)) {
+        (Some(t), _) => p.help(format!(
+            "`{given}` is an upstream spelling; flavor.toml writes `{}` (one of: {list})",
+            t.name()
+        )),
+        (None, Some(s)) => p.help(format!("did you mean `{s}`? (one of: {list})")),
+        (None, None) => p.help(format!("use one of: {list}")),
+    }
+}
+
+/// A mode that is not octal.
+pub(super) fn not_octal(what: &str, v: &Spanned<String>) -> Problem {
+    Problem::new(
+        format!("{what} `{}` is not an octal file mode", v.value),
+        v.span.clone(),
+    )
+    .label("expected octal digits")
+    .help("write it as a string of octal digits, e.g. \"0755\" or \"644\"")
+}

@@ -1,0 +1,282 @@
+//! Planning one slot: what goes in ([`Contents`]: a directory's files, one file, or a step's
+//! outputs), then how it is stored ([`Encoded`]: archived, compressed, or as is).
+
+use super::Planner;
+use crate::Error;
+use crate::actions::{ArchiveAction, ArchiveEntry, CompressAction, EntryKind, PackageSlot};
+use crate::collect::{Collected, collect_dir};
+use crate::manifest::{Manifest, Package, Slot, SlotSource, Spanned};
+use crate::paths::lexical;
+use flavor_engine::{ActionId, Input};
+use pspf::Codec;
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// What goes into a slot.
+struct Contents {
+    /// The one file, when the slot is a single file (or a single step output).
+    file: Option<Input>,
+    /// Its entries as an archive (a single file is a one-entry archive at its target).
+    entries: Vec<ArchiveEntry>,
+    /// The inputs the entries' `File { input }` indices refer to.
+    inputs: Vec<Input>,
+    /// The source recorded in the metadata.
+    source: String,
+    /// The codec when the slot names none.
+    default_codec: Codec,
+    /// The mode recorded for the slot.
+    mode: u32,
+}
+
+/// Where a slot's stored and decoded bytes come from.
+struct Encoded {
+    stored: Input,
+    /// The decoded bytes, or — when `decoded_size_file` — a text file holding their size.
+    decoded: Input,
+    decoded_size_file: bool,
+}
+
+fn output(action: ActionId, index: usize) -> Input {
+    Input::Output { action, index }
+}
+
+/// `rel` under `prefix` (`""` and `"."` are the workenv root).
+fn under(prefix: &str, rel: &str) -> String {
+    let prefix = prefix.trim_matches('/').trim_start_matches("./");
+    if prefix.is_empty() || prefix == "." {
+        rel.to_string()
+    } else {
+        format!("{prefix}/{rel}")
+    }
+}
+
+/// The slot's `target`, or `default`.
+fn target_or(slot: &Slot, default: &str) -> String {
+    slot.target
+        .as_ref()
+        .map(|t| t.value.clone())
+        .unwrap_or_else(|| default.to_string())
+}
+
+impl Planner<'_> {
+    /// Plan one slot: its actions, and what the package records about it.
+    pub(super) fn slot(
+        &mut self,
+        m: &Manifest,
+        pkg: &Package,
+        slot: &Slot,
+        steps: &HashMap<String, ActionId>,
+        never: &[PathBuf],
+    ) -> Result<PackageSlot, Error> {
+        let contents = match &slot.source {
+            SlotSource::Path(src) => self.path_contents(m, slot, src, never)?,
+            SlotSource::Step(step) => step_contents(pkg, slot, step, steps)?,
+        };
+        let codec = slot.codec.unwrap_or(contents.default_codec);
+        let encoded = self.encode(slot, codec, &contents)?;
+        let target = if codec.is_tar() {
+            "{workenv}".to_string()
+        } else {
+            contents
+                .entries
+                .first()
+                .map(|e| e.path.clone())
+                .unwrap_or_else(|| slot.id.value.clone())
+        };
+        Ok(PackageSlot {
+            id: slot.id.value.clone(),
+            source: contents.source,
+            target,
+            codec,
+            purpose: slot.purpose,
+            lifecycle: slot.lifecycle,
+            permissions: contents.mode,
+            stored: encoded.stored,
+            decoded: encoded.decoded,
+            decoded_size_file: encoded.decoded_size_file,
+        })
+    }
+
+    /// A source path: a directory's collected files, or one file.
+    fn path_contents(
+        &mut self,
+        m: &Manifest,
+        slot: &Slot,
+        src: &Spanned<String>,
+        never: &[PathBuf],
+    ) -> Result<Contents, Error> {
+        // Lexically normal, so the same source reached from several manifests
+        // (`../../shared/lib`) is the same input and its actions are planned once.
+        let path = lexical(&m.dir.join(&src.value));
+        let meta = std::fs::metadata(&path).map_err(|source| Error::Source {
+            slot: slot.id.value.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            return dir_contents(slot, src, &path, never);
+        }
+        let mode = match slot.permissions {
+            Some(mode) => mode,
+            None if meta.permissions().mode() & 0o111 != 0 => 0o755,
+            None => 0o644,
+        };
+        let target = target_or(slot, &src.value);
+        Ok(Contents {
+            file: Some(Input::File(path.clone())),
+            entries: vec![ArchiveEntry {
+                path: target.trim_start_matches("./").to_string(),
+                kind: EntryKind::File { input: 0 },
+                mode,
+            }],
+            inputs: vec![Input::File(path)],
+            source: src.value.clone(),
+            default_codec: Codec::Raw,
+            mode,
+        })
+    }
+
+    /// How much to compress: the slot's `level`, else by codec and `--release`.
+    fn level(&self, slot: &Slot, codec: Codec) -> i32 {
+        match (&slot.level, codec, self.opts.release) {
+            (Some(l), _, _) => i32::try_from(l.value).unwrap_or(i32::MAX),
+            (None, Codec::Gzip | Codec::TarGz, true) => 9,
+            (None, Codec::Gzip | Codec::TarGz, false) => 6,
+            (None, _, true) => 19,
+            (None, _, false) => 3,
+        }
+    }
+
+    /// Plan the archive and compression actions a slot's contents need. A compressed tar is
+    /// archived and compressed in one streaming action; anything else is archived (tar) or
+    /// taken as is (one file), then compressed separately.
+    fn encode(&mut self, slot: &Slot, codec: Codec, c: &Contents) -> Result<Encoded, Error> {
+        let id = &slot.id.value;
+        let level = self.level(slot, codec);
+        let archive = |label: String, compression| ArchiveAction {
+            label,
+            entries: c.entries.clone(),
+            inputs: c.inputs.clone(),
+            mtime: self.opts.timestamp,
+            compression,
+        };
+        if matches!(codec, Codec::TarGz | Codec::TarZst) {
+            let action = archive(format!("archive slot {id} ({codec})"), Some((codec, level)));
+            let action = self.add(Box::new(action))?;
+            return Ok(Encoded {
+                stored: output(action, 0),
+                decoded: output(action, 1),
+                decoded_size_file: true,
+            });
+        }
+        let decoded = if codec.is_tar() {
+            let action = archive(format!("archive slot {id}"), None);
+            output(self.add(Box::new(action))?, 0)
+        } else {
+            c.file.clone().ok_or_else(|| Error::CodecNeedsOneFile {
+                slot: id.clone(),
+                codec,
+            })?
+        };
+        let stored = match codec {
+            Codec::Raw | Codec::Tar => decoded.clone(),
+            Codec::Gzip | Codec::Zstd | Codec::TarGz | Codec::TarZst => {
+                let action = CompressAction {
+                    label: format!("compress slot {id} ({codec})"),
+                    codec,
+                    level,
+                    input: decoded.clone(),
+                };
+                output(self.add(Box::new(action))?, 0)
+            }
+        };
+        Ok(Encoded {
+            stored,
+            decoded,
+            decoded_size_file: false,
+        })
+    }
+}
+
+/// A directory source: its files, directories and links under the slot's target.
+fn dir_contents(
+    slot: &Slot,
+    src: &Spanned<String>,
+    path: &Path,
+    never: &[PathBuf],
+) -> Result<Contents, Error> {
+    let prefix = target_or(slot, &src.value);
+    let include: Vec<String> = slot.include.iter().map(|s| s.value.clone()).collect();
+    let exclude: Vec<String> = slot.exclude.iter().map(|s| s.value.clone()).collect();
+    let what = format!("slot `{}`", slot.id.value);
+    let mut entries = Vec::new();
+    let mut inputs = Vec::new();
+    for c in collect_dir(&what, path, &include, &exclude, never)? {
+        let (rel, kind, mode) = match c {
+            Collected::File { rel, path, mode } => {
+                inputs.push(Input::File(path));
+                let input = inputs.len() - 1;
+                (rel, EntryKind::File { input }, mode)
+            }
+            Collected::Dir { rel, mode } => (rel, EntryKind::Dir, mode),
+            Collected::Symlink { rel, target } => (rel, EntryKind::Symlink { target }, 0o777),
+        };
+        entries.push(ArchiveEntry {
+            path: under(&prefix, &rel),
+            kind,
+            mode,
+        });
+    }
+    Ok(Contents {
+        file: None,
+        entries,
+        inputs,
+        source: src.value.clone(),
+        default_codec: Codec::TarZst,
+        mode: 0o755,
+    })
+}
+
+/// A step's declared outputs, under the slot's target by their paths relative to the step's
+/// working directory.
+fn step_contents(
+    pkg: &Package,
+    slot: &Slot,
+    step_id: &Spanned<String>,
+    steps: &HashMap<String, ActionId>,
+) -> Result<Contents, Error> {
+    let unknown = || Error::UnknownStep {
+        step: step_id.value.clone(),
+    };
+    let action = *steps.get(&step_id.value).ok_or_else(unknown)?;
+    let step = pkg
+        .steps
+        .iter()
+        .find(|s| s.id.value == step_id.value)
+        .ok_or_else(unknown)?;
+    let prefix = target_or(slot, "");
+    let mut entries = Vec::new();
+    let mut inputs = Vec::new();
+    for (i, out) in step.outputs.iter().enumerate() {
+        entries.push(ArchiveEntry {
+            path: under(&prefix, out.value.trim_start_matches("./")),
+            kind: EntryKind::File { input: i },
+            mode: 0o755,
+        });
+        inputs.push(output(action, i));
+    }
+    let single = (step.outputs.len() == 1).then(|| output(action, 0));
+    let default_codec = match (&single, slot.codec) {
+        (Some(_), Some(c)) if !c.is_tar() => Codec::Raw,
+        _ => Codec::TarZst,
+    };
+    Ok(Contents {
+        file: single,
+        entries,
+        inputs,
+        source: format!("step:{}", step_id.value),
+        default_codec,
+        mode: 0o755,
+    })
+}
