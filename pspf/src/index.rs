@@ -294,10 +294,10 @@ impl IndexFields {
     pub(crate) fn to_bytes(&self) -> Box<[u8; INDEX_SIZE]> {
         let mut raw = Box::new([0u8; INDEX_SIZE]);
         let put32 = |raw: &mut [u8; INDEX_SIZE], at: usize, v: u32| {
-            raw[at..at + 4].copy_from_slice(&v.to_le_bytes())
+            raw[at..at + 4].copy_from_slice(&v.to_le_bytes());
         };
         let put64 = |raw: &mut [u8; INDEX_SIZE], at: usize, v: u64| {
-            raw[at..at + 8].copy_from_slice(&v.to_le_bytes())
+            raw[at..at + 8].copy_from_slice(&v.to_le_bytes());
         };
         put32(&mut raw, offsets::FORMAT_VERSION, FORMAT_VERSION);
         put64(&mut raw, offsets::PACKAGE_SIZE, self.package_size);

@@ -393,7 +393,7 @@ impl Package {
             }
             Some(_) => report.skip("slot_digest", label, "metadata records no sha256 digest"),
             None if meta.is_none() => {
-                report.skip("slot_digest", label, "no trusted metadata to compare with")
+                report.skip("slot_digest", label, "no trusted metadata to compare with");
             }
             None => report.push(
                 "slot_digest",
