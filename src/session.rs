@@ -228,7 +228,7 @@ impl Session {
         };
         let report =
             flavor_engine::build(&plan.graph, &self.store, &self.sources, &options, &|e| {
-                progress.event(&e)
+                progress.event(&e);
             });
         let _ = self.sources.save();
         self.cache.record_last_build(&report);

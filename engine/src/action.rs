@@ -72,11 +72,7 @@ pub trait Action: Send + Sync {
     /// digests already match what the remote entry claims. `Err` says why they are refused;
     /// the action then runs locally. The default accepts them (the digests were checked);
     /// actions whose outputs must be provably their own — a signed package — override it.
-    fn vet_remote_outputs(
-        &self,
-        inputs: &[std::path::PathBuf],
-        outputs: &[std::path::PathBuf],
-    ) -> Result<(), String> {
+    fn vet_remote_outputs(&self, inputs: &[PathBuf], outputs: &[PathBuf]) -> Result<(), String> {
         let _ = (inputs, outputs);
         Ok(())
     }

@@ -53,15 +53,20 @@ pub struct PackageSpec<'a> {
     /// Metadata without slots (see [`flavor_metadata`]); the writer fills `slots` and
     /// `launcher` from the inputs.
     pub metadata: Metadata,
+    /// The slots, in order.
     pub slots: Vec<SlotInput>,
+    /// The key that signs the metadata.
     pub key: &'a SigningKey,
 }
 
 /// What was written.
 #[derive(Debug, Clone)]
 pub struct WriteSummary {
+    /// Length of the package file.
     pub size: u64,
+    /// The index checksum written.
     pub index_checksum: u32,
+    /// SHA-256 of the compressed metadata.
     pub metadata_sha256: [u8; 32],
 }
 

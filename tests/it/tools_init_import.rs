@@ -144,7 +144,7 @@ fn every_upstream_manifest_imports_to_a_loadable_flavor_toml() {
         let warnings = report["warnings"].to_string();
         match stem {
             "test-bad-slot-fields" => {
-                assert!(warnings.contains("`name` instead of `id`"), "{warnings}")
+                assert!(warnings.contains("`name` instead of `id`"), "{warnings}");
             }
             "test-bad-slot" => assert!(warnings.contains("declares \\\"slot\\\": 1"), "{warnings}"),
             "test-volatile" => assert!(warnings.contains("type `shell`"), "{warnings}"),
