@@ -24,6 +24,7 @@ pub mod import;
 pub mod manifest;
 pub mod paths;
 pub mod plan;
+pub mod python;
 pub mod signing;
 pub mod workspace;
 

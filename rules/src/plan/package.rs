@@ -19,6 +19,9 @@ struct Output {
 impl Planner<'_> {
     /// Plan the package of manifest `m`.
     pub(super) fn package(&mut self, m: &Manifest, pkg: &Package) -> Result<(), Error> {
+        if pkg.python.is_some() {
+            return Err(Error::PythonNotBuildable);
+        }
         let steps = self.steps(m, pkg)?;
         // Never collected into a slot: what builds write.
         let mut never = vec![

@@ -1,0 +1,221 @@
+//! `[python]` packages: the manifest section read with its pyproject and `uv.lock` (a lock made
+//! by the pinned uv from PyPI), missing and stale locks as located errors saying `uv lock`,
+//! wheels of a lock fetched with their sha256 checked, and the shared-library audit of the
+//! relocatable CPython fixture checked against binutils' own reading.
+
+use flavor_rules::python::audit::{GlibcVersion, audit};
+use flavor_rules::python::fetch::{FetchError, fetch, sha256_file};
+use flavor_rules::python::lock::UvLock;
+use flavor_rules::python::tags::{WheelTarget, fit};
+use std::process::Command;
+use support::project::Project;
+
+const PYPROJECT: &str = r#"[project]
+name = "wordfreq"
+version = "1.0.0"
+requires-python = ">=3.12"
+dependencies = ["cowsay==6.1"]
+
+[project.scripts]
+wordfreq = "wordfreq.cli:main"
+
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+"#;
+
+const MANIFEST: &str = r#"[python]
+interpreter = "vendor/cpython.tar.gz"
+"#;
+
+/// A project with a pyproject and a `[python]` manifest, no lock.
+fn project() -> Project {
+    Project::from_files(&[
+        ("flavor.toml", MANIFEST),
+        ("pyproject.toml", PYPROJECT),
+        ("src/wordfreq/__init__.py", ""),
+        ("src/wordfreq/cli.py", "def main():\n    print('words')\n"),
+    ])
+}
+
+/// `uv lock` with the pinned uv, for an interpreter satisfying `requires-python` (pyenv's
+/// 3.12, the one the CPython fixture is made from); `None` by the need rule.
+fn uv_lock(p: &Project) -> Option<()> {
+    let uv = support::ci_tools::uv()?;
+    let python = support::cpython::cpython312()?
+        .source
+        .join("bin/python3.12");
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(uv)
+        .arg("lock")
+        .current_dir(p.path(""))
+        .env("UV_PYTHON", python)
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .env("UV_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return support::need::missing(
+            format_args!("uv lock failed: {}", String::from_utf8_lossy(&out.stderr)),
+            "CI reaches PyPI; elsewhere check the network",
+        );
+    }
+    Some(())
+}
+
+/// Diagnostics text with miette's wrapping undone: one line, single spaces.
+fn flat(text: &str) -> String {
+    text.replace('│', " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn a_missing_lock_is_a_located_error_saying_uv_lock() {
+    let p = project();
+    let out = p.flavor(&["build"]);
+    out.expect_code(1);
+    let err = &flat(&out.stderr);
+    assert!(err.contains("there is no lock file"), "{err}");
+    assert!(err.contains("uv.lock"), "{err}");
+    assert!(err.contains("run `uv lock`"), "{err}");
+    assert!(err.contains("flavor.toml:1:"), "{err}");
+    assert!(!p.path("dist").exists());
+}
+
+#[test]
+fn a_stale_lock_is_a_located_error_saying_uv_lock() {
+    let p = project();
+    let Some(()) = uv_lock(&p) else { return };
+    let lock = std::fs::read_to_string(p.path("uv.lock")).unwrap();
+    assert!(lock.contains("name = \"cowsay\""), "{lock}");
+    // A fresh lock passes the manifest check (what stops the build is the planner).
+    let out = p.flavor(&["build"]);
+    out.expect_code(1);
+    assert!(!out.stderr.contains("uv lock"), "{}", out.stderr);
+    assert!(out.stderr.contains("cannot be built yet"), "{}", out.stderr);
+
+    // A dependency added without re-locking.
+    p.replace(
+        "pyproject.toml",
+        "[\"cowsay==6.1\"]",
+        "[\"cowsay==6.1\", \"tabulate>=0.9\"]",
+    );
+    let out = p.flavor(&["build"]);
+    out.expect_code(1);
+    let err = &flat(&out.stderr);
+    assert!(err.contains("uv.lock is stale"), "{err}");
+    assert!(err.contains("`tabulate>=0.9`"), "{err}");
+    assert!(err.contains("run `uv lock`"), "{err}");
+    assert!(err.contains("flavor.toml:1:"), "{err}");
+
+    // The version bumped without re-locking; the lock named explicitly is located at its key.
+    p.replace("pyproject.toml", ", \"tabulate>=0.9\"", "");
+    p.replace(
+        "pyproject.toml",
+        "version = \"1.0.0\"",
+        "version = \"1.1.0\"",
+    );
+    p.append("flavor.toml", "lock = \"uv.lock\"\n");
+    let out = p.flavor(&["build"]);
+    out.expect_code(1);
+    let err = &flat(&out.stderr);
+    assert!(err.contains("locks wordfreq 1.0.0"), "{err}");
+    assert!(err.contains("version 1.1.0"), "{err}");
+    assert!(err.contains("flavor.toml:3:"), "{err}");
+}
+
+#[test]
+fn wheels_of_a_lock_are_fetched_with_their_sha256_checked() {
+    let p = project();
+    let Some(()) = uv_lock(&p) else { return };
+    let Some(wheels) = support::wheels::app("cowsay") else {
+        return;
+    };
+    let lock = UvLock::load(&p.path("uv.lock")).unwrap();
+    let closure = lock.closure("wordfreq");
+    assert_eq!(closure.len(), 1, "{closure:?}");
+    let cowsay = closure[0];
+    let wheel = (cowsay.wheels.iter())
+        .filter_map(|w| {
+            let url = w.url.as_deref()?;
+            let name = flavor_rules::python::fetch::file_name(url);
+            Some((fit(&name, WheelTarget { minor: 12 })?, w))
+        })
+        .max_by_key(|(rank, _)| *rank)
+        .map(|(_, w)| w)
+        .unwrap();
+    // The lock's hash is the pin's; fetch from the local copy (a file:// mirror).
+    let hash = wheel.hash.as_deref().unwrap();
+    assert_eq!(hash, format!("sha256:{}", wheels.wheels[0].sha256));
+    let local = wheels.dir.join(&wheels.wheels[0].file);
+    let url = format!("file://{}", local.display());
+    let cas = tempfile::tempdir().unwrap();
+    let got = fetch(&url, Some(hash), cas.path()).unwrap();
+    assert_eq!(
+        got.parent().unwrap().file_name().unwrap(),
+        &wheels.wheels[0].sha256[..]
+    );
+    assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&local).unwrap());
+
+    // A damaged copy in the store is fetched again, never used.
+    std::fs::write(&got, b"not a wheel").unwrap();
+    let again = fetch(&url, Some(hash), cas.path()).unwrap();
+    assert_eq!(sha256_file(&again).unwrap(), wheels.wheels[0].sha256);
+
+    // Bytes that are not the locked ones are refused and leave nothing behind.
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let err = fetch(&url, Some(&wrong), cas.path()).unwrap_err();
+    assert!(matches!(err, FetchError::Mismatch { .. }), "{err}");
+    assert!(err.to_string().contains(&wheels.wheels[0].sha256), "{err}");
+    let left: Vec<_> = std::fs::read_dir(cas.path().join("0".repeat(64)))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(matches!(
+        fetch(&url, None, cas.path()),
+        Err(FetchError::NoHash { .. })
+    ));
+}
+
+#[test]
+fn the_audit_finds_the_glibc_and_libraries_the_interpreter_needs() {
+    let Some(py) = support::cpython::cpython312() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = py.unpack_into(dir.path());
+    let report = audit(&[&root]).unwrap();
+    // The executable needs libpython, which the tree holds: not a warning.
+    let exe = &report.files[std::path::Path::new("bin/python3.12")];
+    assert!(
+        exe.needed.iter().any(|n| n == "libpython3.12.so.1.0"),
+        "{exe:?}"
+    );
+    assert!(!report.outside.contains_key("libpython3.12.so.1.0"));
+    // lib-dynload links the host's OpenSSL and libffi: outside the manylinux set.
+    for lib in ["libssl.so.3", "libffi.so.8"] {
+        assert!(report.outside.contains_key(lib), "{:?}", report.outside);
+    }
+    assert!(report.warnings().iter().any(|w| w.contains("libssl.so.3")));
+    // The newest GLIBC_ version binutils sees in any file is the audit's minimum glibc.
+    let mut newest = None;
+    for file in report.files.keys() {
+        let out = Command::new("readelf")
+            .arg("--version-info")
+            .arg(root.join(file))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        for word in text.split_whitespace() {
+            newest = newest.max(GlibcVersion::from_symbol_version(word));
+        }
+    }
+    assert!(newest.is_some());
+    assert_eq!(report.min_glibc, newest);
+    assert!(
+        report.min_glibc >= Some(GlibcVersion(2, 34, 0)),
+        "{report:?}"
+    );
+}
