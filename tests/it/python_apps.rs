@@ -6,7 +6,7 @@
 use flavor_rules::python::audit::{GlibcVersion, audit};
 use flavor_rules::python::fetch::{FetchError, fetch, sha256_file};
 use flavor_rules::python::lock::UvLock;
-use flavor_rules::python::tags::{WheelTarget, fit};
+use flavor_rules::python::tags::WheelTarget;
 use std::process::Command;
 use support::project::Project;
 
@@ -134,18 +134,13 @@ fn wheels_of_a_lock_are_fetched_with_their_sha256_checked() {
         return;
     };
     let lock = UvLock::load(&p.path("uv.lock")).unwrap();
-    let closure = lock.closure("wordfreq");
-    assert_eq!(closure.len(), 1, "{closure:?}");
-    let cowsay = closure[0];
-    let wheel = (cowsay.wheels.iter())
-        .filter_map(|w| {
-            let url = w.url.as_deref()?;
-            let name = flavor_rules::python::fetch::file_name(url);
-            Some((fit(&name, WheelTarget { minor: 12 })?, w))
-        })
-        .max_by_key(|(rank, _)| *rank)
-        .map(|(_, w)| w)
+    let chosen = lock
+        .wheels_for("wordfreq", WheelTarget { minor: 12 })
         .unwrap();
+    assert_eq!(chosen.len(), 1, "{chosen:?}");
+    let wheel = &chosen[0];
+    assert_eq!(wheel.package, "cowsay");
+    assert!(wheel.url.ends_with(&wheels.wheels[0].file), "{wheel:?}");
     // The lock's hash is the pin's; fetch from the local copy (a file:// mirror).
     let hash = wheel.hash.as_deref().unwrap();
     assert_eq!(hash, format!("sha256:{}", wheels.wheels[0].sha256));
@@ -218,4 +213,134 @@ fn the_audit_finds_the_glibc_and_libraries_the_interpreter_needs() {
         report.min_glibc >= Some(GlibcVersion(2, 34, 0)),
         "{report:?}"
     );
+}
+
+/// Every file under `root`, relative, with its bytes (symbolic links as their target).
+fn snapshot(root: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = e.path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            let t = e.file_type().unwrap();
+            if t.is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                out.insert(rel, target.display().to_string().into_bytes());
+            } else if t.is_dir() {
+                dirs.push(path);
+            } else {
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_interpreter_is_unpacked_normalised_and_precompiled_reproducibly() {
+    use flavor_rules::manifest::Bytecode;
+    use flavor_rules::python::interpreter::{precompile, unpack};
+    let Some(py) = support::cpython::cpython312() else {
+        return;
+    };
+    let Some(hidden) = support::hidden_python::hidden_python() else {
+        return;
+    };
+    // The fixture, with what upstream archives carry and a package must not.
+    let work = tempfile::tempdir().unwrap();
+    let root = py.unpack_into(work.path());
+    let stdlib = root.join("lib/python3.12");
+    std::fs::write(stdlib.join("EXTERNALLY-MANAGED"), "[externally-managed]\n").unwrap();
+    std::fs::write(
+        root.join("bin/pip3"),
+        "#!/install/bin/python3\nimport pip\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("bin/tool.sh"), "#!/bin/sh\necho ok\n").unwrap();
+    std::fs::create_dir_all(stdlib.join("idlelib")).unwrap();
+    std::fs::write(stdlib.join("idlelib/idle.py"), "").unwrap();
+    std::fs::create_dir_all(stdlib.join("json/tests")).unwrap();
+    std::fs::write(stdlib.join("json/tests/t.py"), "").unwrap();
+    let archive = work.path().join("cpython-install_only.tar.gz");
+    let tar = Command::new("tar")
+        .args(["-czf"])
+        .arg(&archive)
+        .arg("-C")
+        .arg(work.path())
+        .arg("python")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+
+    let mut trees = Vec::new();
+    for name in ["a", "b-longer-path"] {
+        let dest = work.path().join(name);
+        std::fs::create_dir(&dest).unwrap();
+        let tree = unpack(&archive, &dest).unwrap();
+        assert_eq!(tree.minor, 12);
+        let lib = tree.stdlib();
+        for gone in ["EXTERNALLY-MANAGED", "idlelib", "json/tests"] {
+            assert!(!lib.join(gone).exists(), "{gone} kept");
+        }
+        assert!(!tree.root.join("bin/pip3").exists());
+        assert!(tree.root.join("bin/tool.sh").is_file());
+        precompile(&tree, &dest, &[&lib], Bytecode::UncheckedHash).unwrap();
+        trees.push((dest, tree));
+    }
+    // Same archive, different build directories: the same bytes, no build path inside.
+    let (a, b) = (snapshot(&trees[0].1.root), snapshot(&trees[1].1.root));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    let pycs: Vec<&String> = a.keys().filter(|k| k.ends_with(".pyc")).collect();
+    assert!(pycs.len() > 500, "{} .pyc", pycs.len());
+    for (k, bytes) in &a {
+        assert!(b[k] == *bytes, "{k} differs between build directories");
+        let dir = trees[0].0.to_string_lossy();
+        let found = bytes.windows(dir.len()).any(|w| w == dir.as_bytes());
+        assert!(!found, "{k} holds the build path");
+        if k.ends_with(".pyc") {
+            // PEP 552 flags: bit 0 hash-based, bit 1 check_source.
+            assert_eq!(bytes[4..8], [1, 0, 0, 0], "{k} is not unchecked-hash");
+        }
+    }
+    // With every host Python hidden, it runs and writes no bytecode.
+    let tree = &trees[0].1;
+    let before = snapshot(&tree.root);
+    let out = hidden
+        .command(tree.python3())
+        .args([
+            "-I",
+            "-c",
+            "import json, ssl, decimal, sqlite3; print(json.dumps([1]))",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "[1]\n");
+    assert_eq!(
+        snapshot(&tree.root).len(),
+        before.len(),
+        "the run wrote files"
+    );
+
+    // Not an install_only archive: a layout error naming the archive.
+    let bad = work.path().join("bad.tar.gz");
+    let tar = Command::new("tar")
+        .arg("-czf")
+        .arg(&bad)
+        .arg("-C")
+        .arg(&stdlib)
+        .arg("json")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let dest = work.path().join("bad");
+    std::fs::create_dir(&dest).unwrap();
+    let err = unpack(&bad, &dest).unwrap_err().to_string();
+    assert!(err.contains("bad.tar.gz"), "{err}");
+    assert!(err.contains("no python/bin/python3"), "{err}");
 }

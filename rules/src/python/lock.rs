@@ -245,3 +245,148 @@ fn describe(r: &Requirement) -> String {
     };
     format!("`{}{extras}{}`", r.name, r.specifier)
 }
+
+/// The wheel chosen for one locked package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChosenWheel {
+    /// The package's name.
+    pub package: String,
+    /// Its version.
+    pub version: String,
+    /// Where to fetch the wheel.
+    pub url: String,
+    /// `sha256:<hex>` as locked.
+    pub hash: Option<String>,
+}
+
+impl UvLock {
+    /// The best-fitting wheel ([`super::tags::fit`]) of every package `project` needs. A
+    /// package with no fitting wheel is an error when some path from the project reaches it
+    /// without an environment marker; behind markers only it is left out (such as a
+    /// Windows-only dependency; the install evaluates the markers).
+    pub fn wheels_for(
+        &self,
+        project: &str,
+        target: super::tags::WheelTarget,
+    ) -> Result<Vec<ChosenWheel>, String> {
+        let unconditional = self.unconditional(project);
+        let mut chosen = Vec::new();
+        let mut missing = Vec::new();
+        for p in self.closure(project) {
+            let best = (p.wheels.iter())
+                .filter_map(|w| {
+                    let url = w.url.as_deref()?;
+                    let rank = super::tags::fit(&super::fetch::file_name(url), target)?;
+                    Some((rank, url, w))
+                })
+                .max_by_key(|(rank, _, _)| *rank);
+            match best {
+                Some((_, url, w)) => chosen.push(ChosenWheel {
+                    package: p.name.clone(),
+                    version: p.version.clone().unwrap_or_default(),
+                    url: url.to_string(),
+                    hash: w.hash.clone(),
+                }),
+                None if unconditional.contains(&normalize_name(&p.name)) => {
+                    missing.push(format!("{} {}", p.name, p.version.as_deref().unwrap_or("")));
+                }
+                None => {}
+            }
+        }
+        if missing.is_empty() {
+            Ok(chosen)
+        } else {
+            Err(format!(
+                "no wheel for CPython 3.{} on x86_64 manylinux in {} for: {} (flavor installs \
+                 wheels only, never builds source distributions)",
+                target.minor,
+                self.path.display(),
+                missing.join(", ")
+            ))
+        }
+    }
+
+    /// Packages reached from `project` by edges without a marker only.
+    fn unconditional(&self, project: &str) -> BTreeSet<String> {
+        let by_name: BTreeMap<String, &LockedPackage> = (self.packages.iter())
+            .map(|p| (normalize_name(&p.name), p))
+            .collect();
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![normalize_name(project)];
+        while let Some(name) = todo.pop() {
+            for d in by_name.get(&name).map_or(&[][..], |p| &p.dependencies) {
+                let d_name = normalize_name(&d.name);
+                if d.marker.is_none() && seen.insert(d_name.clone()) {
+                    todo.push(d_name);
+                }
+            }
+        }
+        seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::python::tags::WheelTarget;
+
+    const LOCK: &str = r#"
+version = 1
+revision = 3
+requires-python = ">=3.12"
+
+[[package]]
+name = "colorama"
+version = "0.4.6"
+source = { registry = "https://pypi.org/simple" }
+sdist = { url = "https://files.example/colorama-0.4.6.tar.gz", hash = "sha256:00" }
+
+[[package]]
+name = "multidict"
+version = "6.1.0"
+source = { registry = "https://pypi.org/simple" }
+wheels = [
+    { url = "https://files.example/multidict-6.1.0-cp312-cp312-win_amd64.whl", hash = "sha256:01" },
+    { url = "https://files.example/multidict-6.1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", hash = "sha256:02" },
+    { url = "https://files.example/multidict-6.1.0-py3-none-any.whl", hash = "sha256:03" },
+]
+
+[[package]]
+name = "app"
+version = "1.0.0"
+source = { editable = "." }
+dependencies = [
+    { name = "colorama", marker = "sys_platform == 'win32'" },
+    { name = "multidict" },
+]
+
+[package.metadata]
+requires-dist = [
+    { name = "colorama", marker = "sys_platform == 'win32'" },
+    { name = "multidict", specifier = ">=6" },
+]
+"#;
+
+    fn lock(text: &str) -> UvLock {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("uv.lock");
+        std::fs::write(&path, text).unwrap();
+        UvLock::load(&path).unwrap()
+    }
+
+    #[test]
+    fn the_best_wheel_of_each_needed_package_is_chosen() {
+        let t = WheelTarget { minor: 12 };
+        let chosen = lock(LOCK).wheels_for("app", t).unwrap();
+        assert_eq!(chosen.len(), 1, "{chosen:?}");
+        assert!(chosen[0].url.contains("manylinux_2_17"), "{chosen:?}");
+        assert_eq!(chosen[0].hash.as_deref(), Some("sha256:02"));
+        // An sdist-only package the project needs unconditionally is an error naming it.
+        let needs_colorama = LOCK.replace(
+            "{ name = \"colorama\", marker = \"sys_platform == 'win32'\" },\n    { name = \"multidict\" },",
+            "{ name = \"colorama\" },\n    { name = \"multidict\" },",
+        );
+        let err = lock(&needs_colorama).wheels_for("app", t).unwrap_err();
+        assert!(err.contains("colorama 0.4.6"), "{err}");
+    }
+}

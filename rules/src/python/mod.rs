@@ -6,17 +6,19 @@
 //! defaults to `[runtime.env]` ([`ISOLATION_UNSET`]), and reports a missing or stale lock at
 //! the manifest's `[python]` table, saying to run `uv lock`. [`tags`] picks the wheel of each
 //! locked package that fits the interpreter, [`fetch`] downloads it with its sha256 checked,
+//! [`interpreter`] unpacks, normalises and precompiles the interpreter archive,
 //! and [`audit`] reads the shared libraries of a tree for the glibc it needs.
 
 pub mod audit;
 pub mod entry;
 pub mod fetch;
+pub mod interpreter;
 pub mod lock;
 pub mod pyproject;
 pub mod tags;
 
 use crate::diagnostic::Problem;
-use crate::manifest::{Package, PythonApp, Spanned};
+use crate::manifest::{Bytecode, Package, PythonApp, Spanned};
 use entry::Entry;
 use lock::{LockProblem, UvLock};
 use pyproject::PyProject;
@@ -35,6 +37,15 @@ pub const ISOLATION_UNSET: [&str; 7] = [
     "VIRTUAL_ENV",
     "CONDA_PREFIX",
 ];
+
+/// compileall's `--invalidation-mode` for `mode` (`None`: no bytecode).
+pub(crate) fn model_bytecode_mode(mode: Bytecode) -> Option<&'static str> {
+    match mode {
+        Bytecode::UncheckedHash => Some("unchecked-hash"),
+        Bytecode::CheckedHash => Some("checked-hash"),
+        Bytecode::None => None,
+    }
+}
 
 /// What the pyproject and the lock of a `[python]` package say.
 #[derive(Debug, Clone, PartialEq, Eq)]
