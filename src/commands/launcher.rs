@@ -186,7 +186,7 @@ fn print_text(doc: &LauncherList) {
     match &doc.registry {
         Some(dir) => println!("(* = used by builds; added launchers are kept in {dir})"),
         None => {
-            println!("(* = used by builds; no registry: neither XDG_DATA_HOME nor HOME is set)")
+            println!("(* = used by builds; no registry: neither XDG_DATA_HOME nor HOME is set)");
         }
     }
 }

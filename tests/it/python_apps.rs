@@ -344,3 +344,59 @@ fn the_interpreter_is_unpacked_normalised_and_precompiled_reproducibly() {
     assert!(err.contains("bad.tar.gz"), "{err}");
     assert!(err.contains("no python/bin/python3"), "{err}");
 }
+
+/// The system's glibc as `getconf GNU_LIBC_VERSION` says (`glibc 2.36` → (2, 36)).
+fn system_glibc() -> (u32, u32) {
+    let out = Command::new("getconf")
+        .arg("GNU_LIBC_VERSION")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = text.trim().strip_prefix("glibc ").unwrap();
+    let (major, minor) = v.split_once('.').unwrap();
+    (major.parse().unwrap(), minor.parse().unwrap())
+}
+
+#[test]
+fn the_launcher_refuses_an_older_glibc_before_extracting() {
+    use support::PackageBuilder;
+    use support::Sandbox;
+    let (major, minor) = system_glibc();
+    let sb = Sandbox::new();
+    let body = "echo native code ran\n";
+    // Needs exactly this system's glibc: runs.
+    let ok = PackageBuilder::app("native", "1.0", body)
+        .min_glibc(&format!("{major}.{minor}"))
+        .build(&sb.pkg("native.psp"));
+    sb.run(&ok, &[]).clean("native code ran\n");
+    // Needs the next one: one sentence, exit 104, nothing extracted.
+    let sb = Sandbox::new();
+    let newer = format!("{major}.{}", minor + 1);
+    let pkg = PackageBuilder::app("native", "1.0", body)
+        .min_glibc(&newer)
+        .build(&sb.pkg("native.psp"));
+    let run = sb.run(&pkg, &[]);
+    run.expect_code(104);
+    let expected =
+        format!("native needs glibc {newer} or newer, and this system has glibc {major}.{minor}");
+    assert!(run.stderr.contains(&expected), "{}", run.stderr);
+    assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    assert!(!run.stdout.contains("native code ran"));
+    let left: Vec<_> = walk_files(&sb.cache());
+    assert!(!left.iter().any(|p| p.ends_with("/bin/app")), "{left:?}");
+}
+
+/// Every file and directory under `dir` (empty when it does not exist).
+fn walk_files(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            out.push(e.path().display().to_string());
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(e.path());
+            }
+        }
+    }
+    out
+}
