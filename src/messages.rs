@@ -23,6 +23,17 @@ pub enum Event {
         action: usize,
         /// What it does, e.g. `compress slot app (tar.zst)`.
         label: String,
+        /// When it started: seconds since the Unix epoch (UTC), with milliseconds.
+        started: f64,
+    },
+    /// A line a running build step printed, as it happens (only with `-v`).
+    Output {
+        /// The action's id.
+        action: usize,
+        /// Its label.
+        label: String,
+        /// The line, without its line ending.
+        line: String,
     },
     /// An action's outputs are ready: built, or found in a cache.
     Finished {
@@ -98,13 +109,20 @@ pub enum Event {
 
 impl Event {
     /// The event for a progress event of the engine.
-    pub fn from_engine(event: &flavor_engine::Event) -> Event {
+    pub fn from_engine(event: &flavor_engine::Event) -> Option<Event> {
         use flavor_engine::Event as E;
-        match event {
-            E::Started { id, label } => Event::Started {
+        Some(match event {
+            E::Started { id, label, at, .. } => Event::Started {
                 action: id.0,
                 label: label.clone(),
+                started: unix_seconds(*at),
             },
+            E::Output { id, label, line } => Event::Output {
+                action: id.0,
+                label: label.clone(),
+                line: line.clone(),
+            },
+            E::Progress { .. } => return None,
             E::Finished {
                 id,
                 label,
@@ -134,8 +152,16 @@ impl Event {
             E::Warning { message } => Event::Warning {
                 message: message.clone(),
             },
-        }
+        })
     }
+}
+
+/// `at` as seconds since the Unix epoch, rounded to milliseconds.
+fn unix_seconds(at: std::time::SystemTime) -> f64 {
+    let ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    ms as f64 / 1000.0
 }
 
 /// Counts of a build, shared by [`Summary`] and [`Rebuild`].

@@ -1,7 +1,8 @@
 //! # pspf — the PSPF/2025 package format
 //!
-//! Everything about the bytes of a PSPF/2025 package, and nothing else: no policy, no
-//! threads of its own, a small set of dependencies (the launcher links this crate).
+//! Everything about the bytes of a PSPF/2025 package, and nothing else: no policy, a small
+//! set of dependencies (the launcher links this crate), and no threads of its own but the
+//! writers an extraction uses while it decodes (see [`extract::unpack_tar`]).
 //!
 //! A package is `launcher | gzip(metadata JSON) | slot table | slots | 📦 index 🪄`. The
 //! index is found from the end of the file; everything in it is little-endian.
@@ -55,6 +56,7 @@ pub mod verify;
 pub mod vocabulary;
 #[cfg(feature = "write")]
 pub mod writer;
+mod writers;
 
 pub use descriptor::SlotDescriptor;
 pub use error::{Error, ErrorKind, Result};

@@ -151,7 +151,7 @@ impl Action for PackageAction {
     fn output_count(&self) -> usize {
         1
     }
-    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+    fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
         let inputs: Vec<PathBuf> = (0..1 + 2 * self.slots.len())
             .map(|i| ctx.input(i).to_path_buf())
             .collect();

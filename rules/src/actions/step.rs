@@ -72,7 +72,7 @@ impl Action for StepAction {
     fn output_count(&self) -> usize {
         self.outputs.len()
     }
-    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+    fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
         // Two builds of one repository may run this step at the same time, and in one
         // directory their commands would overwrite each other's outputs while the other copies
         // them. An exclusive lock on the working directory (released when `_lock` drops)
