@@ -1,9 +1,10 @@
 //! `flavor clean`: remove the workspace's build outputs and its build cache.
 //!
-//! Build outputs are the package files the manifests name (DESIGN.md §2: `dist/<name>.psp`
-//! beside a manifest without `[[target]]`, else each target's `output`, by default
-//! `dist/<name>-<target>.psp`); a file there that is not a PSPF package is left alone. An
-//! emptied `dist/` goes too. The build cache is `.flavor/cache` at the workspace root, removed
+//! Build outputs are the package files the manifests name (`dist/<name>.psp` beside a manifest
+//! without `[[target]]`, else each target's `output`, by default
+//! `dist/<name>-<target>[-<platform>].psp`: `flavor_rules::plan::output_path`); a file there
+//! that is not a PSPF package is left alone. An emptied `dist/` goes too. The build cache is
+//! `.flavor/cache` at the workspace root, removed
 //! whole; a cache named by `$FLAVOR_BUILD_CACHE` loses only the entries flavor writes there.
 
 use crate::build_cache::BuildCache;
@@ -12,6 +13,7 @@ use crate::messages::{CleanOutcome, RemovedFile, SkippedFile, print_document};
 use crate::report::human_bytes;
 use anyhow::Context;
 use flavor_rules::Manifest;
+use flavor_rules::plan::output_path;
 use flavor_rules::workspace::Workspace;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -32,16 +34,11 @@ fn output_paths(m: &Manifest) -> Vec<PathBuf> {
     let Some(pkg) = &m.package else {
         return Vec::new();
     };
-    let dist = m.dir.join("dist");
     if pkg.targets.is_empty() {
-        return vec![dist.join(format!("{}.psp", pkg.name.value))];
+        return vec![output_path(m, pkg, None)];
     }
-    pkg.targets
-        .iter()
-        .map(|t| match &t.output {
-            Some(o) => m.dir.join(&o.value),
-            None => dist.join(format!("{}-{}.psp", pkg.name.value, t.name.value)),
-        })
+    (pkg.targets.iter())
+        .map(|t| output_path(m, pkg, Some(t)))
         .collect()
 }
 

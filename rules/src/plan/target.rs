@@ -95,7 +95,7 @@ fn described(
         out.push(Described {
             name: None,
             platform,
-            path: m.dir.join("dist").join(format!("{name}.psp")),
+            path: output_path(m, pkg, None),
             launcher: launcher(launchers, platform, None, &what, None),
             target: None,
         });
@@ -115,10 +115,7 @@ fn described(
         out.push(Described {
             name: Some(t.name.value.clone()),
             platform,
-            path: match &t.output {
-                Some(o) => m.dir.join(&o.value),
-                None => m.dir.join("dist").join(default_file(name, t, platform)),
-            },
+            path: output_path(m, pkg, Some(t)),
             launcher: launcher(launchers, platform, Some((m, t)), &what, place),
             target: Some(i),
         });
@@ -342,6 +339,24 @@ fn codec_problem(
         "that launcher decodes {}: {per_target}",
         decodes.join(", ")
     ))
+}
+
+/// Where the output of `target` of `pkg` (of manifest `m`) is written: the target's `output`,
+/// else `dist/<package>.psp` for a package without targets, else `dist/` and
+/// [`default_file`] (a target naming no platform is for this machine's).
+pub fn output_path(m: &Manifest, pkg: &Package, target: Option<&Target>) -> PathBuf {
+    let name = &pkg.name.value;
+    let dist = m.dir.join("dist");
+    let Some(t) = target else {
+        return dist.join(format!("{name}.psp"));
+    };
+    if let Some(o) = &t.output {
+        return m.dir.join(&o.value);
+    }
+    match t.platform.as_ref().map(|p| p.value).or_else(Platform::host) {
+        Some(platform) => dist.join(default_file(name, t, platform)),
+        None => dist.join(format!("{name}-{}.psp", t.name.value)),
+    }
 }
 
 /// `<package>-<target>.psp`, with `-<platform>` when the target is not named after its
