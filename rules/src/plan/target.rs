@@ -342,8 +342,10 @@ fn codec_problem(
 }
 
 /// Where the output of `target` of `pkg` (of manifest `m`) is written: the target's `output`,
-/// else `dist/<package>.psp` for a package without targets, else `dist/` and
-/// [`default_file`] (a target naming no platform is for this machine's).
+/// else `dist/<package>.psp` for a package without targets, else
+/// `dist/<package>-<target>.psp`, with `-<platform>` after the target's name when it is not
+/// named after its platform, and `.exe` for Windows (a target naming no platform is for this
+/// machine's).
 pub fn output_path(m: &Manifest, pkg: &Package, target: Option<&Target>) -> PathBuf {
     let name = &pkg.name.value;
     let dist = m.dir.join("dist");
