@@ -63,6 +63,50 @@ pub fn outputs_of(m: &Manifest, launchers: &Launchers) -> Result<Vec<OutputInfo>
         .collect())
 }
 
+/// Where every output of the package of `m` is written (all targets), as `flavor build`
+/// writes them — for commands that find or remove them (`flavor clean`).
+pub fn output_paths(m: &Manifest) -> Result<Vec<PathBuf>, Error> {
+    let Some(pkg) = &m.package else {
+        return Ok(Vec::new());
+    };
+    let host = Platform::host();
+    if pkg.targets.is_empty() {
+        let platform = host.ok_or_else(no_host)?;
+        return Ok(vec![output_path(m, &pkg.name.value, None, platform)]);
+    }
+    (pkg.targets.iter())
+        .map(|t| {
+            Ok(output_path(
+                m,
+                &pkg.name.value,
+                Some(t),
+                target_platform(t, host)?,
+            ))
+        })
+        .collect()
+}
+
+/// The platform a target builds for: its `platform`, else the host's.
+fn target_platform(t: &Target, host: Option<Platform>) -> Result<Platform, Error> {
+    match (&t.platform, host) {
+        (Some(p), _) => Ok(p.value),
+        (None, Some(h)) => Ok(h),
+        (None, None) => Err(no_host()),
+    }
+}
+
+/// Where one output is written: the target's `output`, else `dist/` and the default name.
+fn output_path(m: &Manifest, package: &str, t: Option<&Target>, platform: Platform) -> PathBuf {
+    let dist = m.dir.join("dist");
+    match t {
+        None => dist.join(format!("{package}.psp")),
+        Some(t) => match &t.output {
+            Some(o) => m.dir.join(&o.value),
+            None => dist.join(default_file(package, t, platform)),
+        },
+    }
+}
+
 /// An output before its problems are gathered.
 struct Described {
     name: Option<String>,
@@ -95,7 +139,7 @@ fn described(
         out.push(Described {
             name: None,
             platform,
-            path: output_path(m, pkg, None),
+            path: output_path(m, name, None, platform),
             launcher: launcher(launchers, platform, None, &what, None),
             target: None,
         });
@@ -104,18 +148,14 @@ fn described(
         if !selected.builds_target(i) {
             continue;
         }
-        let platform = match (&t.platform, host) {
-            (Some(p), _) => p.value,
-            (None, Some(h)) => h,
-            (None, None) => return Err(no_host()),
-        };
+        let platform = target_platform(t, host)?;
         let what = format!("target `{}` of package `{name}` ({platform})", t.name.value);
         let place =
             (t.platform.as_ref().and_then(|p| p.span.clone())).or_else(|| t.name.span.clone());
         out.push(Described {
             name: Some(t.name.value.clone()),
             platform,
-            path: output_path(m, pkg, Some(t)),
+            path: output_path(m, name, Some(t), platform),
             launcher: launcher(launchers, platform, Some((m, t)), &what, place),
             target: Some(i),
         });
@@ -339,26 +379,6 @@ fn codec_problem(
         "that launcher decodes {}: {per_target}",
         decodes.join(", ")
     ))
-}
-
-/// Where the output of `target` of `pkg` (of manifest `m`) is written: the target's `output`,
-/// else `dist/<package>.psp` for a package without targets, else
-/// `dist/<package>-<target>.psp`, with `-<platform>` after the target's name when it is not
-/// named after its platform, and `.exe` for Windows (a target naming no platform is for this
-/// machine's).
-pub fn output_path(m: &Manifest, pkg: &Package, target: Option<&Target>) -> PathBuf {
-    let name = &pkg.name.value;
-    let dist = m.dir.join("dist");
-    let Some(t) = target else {
-        return dist.join(format!("{name}.psp"));
-    };
-    if let Some(o) = &t.output {
-        return m.dir.join(&o.value);
-    }
-    match t.platform.as_ref().map(|p| p.value).or_else(Platform::host) {
-        Some(platform) => dist.join(default_file(name, t, platform)),
-        None => dist.join(format!("{name}-{}.psp", t.name.value)),
-    }
 }
 
 /// `<package>-<target>.psp`, with `-<platform>` when the target is not named after its
