@@ -183,10 +183,9 @@ fn print_text(doc: &LauncherList) {
             );
         }
     }
-    match &doc.registry {
-        Some(dir) => println!("(* = used by builds; added launchers are kept in {dir})"),
-        None => {
-            println!("(* = used by builds; no registry: neither XDG_DATA_HOME nor HOME is set)");
-        }
-    }
+    let kept = match &doc.registry {
+        Some(dir) => format!("added launchers are kept in {dir}"),
+        None => "no registry: neither XDG_DATA_HOME nor HOME is set".to_string(),
+    };
+    println!("(* = used by builds; {kept})");
 }

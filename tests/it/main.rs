@@ -4,6 +4,7 @@
 
 extern crate flavor_test_support as support;
 
+mod build_cross;
 mod build_examples;
 mod build_failures;
 mod build_incremental;

@@ -219,9 +219,9 @@ impl Launchers {
 /// How to get a launcher for `platform`, for the error that found none.
 pub fn how_to_get(platform: Platform) -> String {
     format!(
-        "build flavor's launcher on a machine with the Rust target {triple} (`cargo build -p \
-         flavor-launcher --profile launcher --target {triple}`, statically linked as the README \
-         shows), or take FlavorPack's from its {platform} wheel (`pip download --no-deps \
+        "build flavor's launcher on a machine with the Rust target {triple} \
+         (`RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build -p flavor-launcher --profile \
+         launcher --target {triple}`), or take FlavorPack's from its {platform} wheel (`pip download --no-deps \
          --only-binary=:all: --platform <its tag> flavorpack`, in flavor/helpers/bin/); then \
          `flavor launcher add PATH`",
         triple = platform.triple()
