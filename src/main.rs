@@ -4,8 +4,9 @@
 //! module under `commands/` and never uses another command. What several commands share sits
 //! beside them: [`session`] (load, plan, build, install), [`build_cache`] (the cache
 //! directory's layout), [`diagnostics`] (showing errors), [`messages`] (the `--json`
-//! contract), [`progress`], [`remote`] (remote cache flags and settings) and [`report`]
-//! (human formatting).
+//! contract), [`options`] (options several commands share), [`progress`], [`remote`] (remote
+//! cache flags and settings), [`report`] (human formatting), [`stdout`] (output that survives a
+//! closed pipe) and [`style`] (colour).
 
 // Doc comments on clap types are the command's `--help` text, read as plain text: `DIR/<target>`
 // and bare URLs are meant literally there.
@@ -16,10 +17,13 @@ mod builtin_launcher;
 mod commands;
 mod diagnostics;
 mod messages;
+mod options;
 mod progress;
 mod remote;
 mod report;
 mod session;
+mod stdout;
+mod style;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
@@ -28,6 +32,8 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "flavor", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    global: options::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -108,38 +114,70 @@ enum Command {
     Completions(commands::completions::Args),
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Build(args) => commands::build::run(args),
-        Command::Run(args) => commands::run::run(args),
-        Command::Watch(args) => commands::watch::run(args),
-        Command::Graph(args) => commands::graph::run(args),
+impl Command {
+    /// Whether the command reads manifests (and so takes `--manifest-path`).
+    fn reads_manifests(&self) -> bool {
+        matches!(
+            self,
+            Command::Build(_)
+                | Command::Run(_)
+                | Command::Watch(_)
+                | Command::Graph(_)
+                | Command::Cache(_)
+                | Command::Clean(_)
+        )
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = &cli.global;
+    if let Some(path) = &global.manifest_path
+        && !cli.command.reads_manifests()
+    {
+        anyhow::bail!(
+            "--manifest-path {}: this command reads no manifest (build, run, watch, graph, \
+             cache and clean do)",
+            path.display()
+        );
+    }
+    match cli.command {
+        Command::Build(args) => commands::build::run(args, global),
+        Command::Run(args) => commands::run::run(args, global),
+        Command::Watch(args) => commands::watch::run(args, global),
+        Command::Graph(args) => commands::graph::run(args, global),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Repack(args) => commands::repack::run(args),
         Command::Extract(args) => commands::extract::run(args),
         Command::ExtractAll(args) => commands::extract::run_all(args),
-        Command::Keygen(args) => commands::keygen::run(args),
+        Command::Keygen(args) => commands::keygen::run(args, global),
         Command::Key(args) => commands::key::run(args),
         Command::Workenv(args) => commands::workenv::run(args),
-        Command::Cache(args) => commands::cache::run(args),
-        Command::Clean(args) => commands::clean::run(args),
+        Command::Cache(args) => commands::cache::run(args, global),
+        Command::Clean(args) => commands::clean::run(args, global),
         Command::Init(args) => commands::init::run(args),
-        Command::Import(args) => commands::import::run(args),
+        Command::Import(args) => commands::import::run(args, global),
         Command::Completions(args) => commands::completions::run(args, Cli::command()),
-    };
-    match result {
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    style::init(cli.global.color);
+    match run(cli) {
         Ok(code) => code,
+        // The reader of our output went away (`flavor inspect pkg | head -1`): nothing
+        // more to say, and nothing went wrong.
+        Err(err) if stdout::closed(&err) => ExitCode::SUCCESS,
         Err(err) if err.root_cause().is::<diagnostics::Reported>() => {
             // The details are printed; say only what was added on top of them, if anything.
             if err.chain().count() > 1 {
-                eprintln!("error: {err}");
+                style::error(&err.to_string());
             }
             ExitCode::from(1)
         }
         Err(err) => {
-            eprintln!("error: {err:#}");
+            style::error(&format!("{err:#}"));
             ExitCode::from(1)
         }
     }

@@ -3,7 +3,7 @@
 //! settings ([`BuildSettings`], [`RemoteSettings`]), never command-line types.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -13,7 +13,7 @@ use flavor_rules::plan::{BuildPlan, PlanOptions, PlannedOutput, plan};
 use flavor_rules::workspace::{Workspace, load};
 use flavor_rules::{Manifest, ManifestErrors, Problem};
 
-use crate::build_cache::BuildCache;
+use crate::build_cache::{BuildCache, InUse};
 use crate::progress::Progress;
 use crate::remote::RemoteSettings;
 
@@ -38,16 +38,8 @@ pub struct Session {
     pub sources: SourceDigests,
     /// The shared remote cache, once [`Session::connect_remote`] found one configured.
     pub remote: Option<Arc<Remote>>,
-}
-
-/// Where to look for the workspace: `--manifest-path` (a `flavor.toml` or a directory), else
-/// the current directory.
-pub fn start_dir(manifest_path: Option<&Path>) -> std::io::Result<PathBuf> {
-    match manifest_path {
-        Some(p) if p.is_file() => Ok(p.parent().map(Path::to_path_buf).unwrap_or_default()),
-        Some(p) => Ok(p.to_path_buf()),
-        None => std::env::current_dir(),
-    }
+    /// This process's use of the cache, held while the session lives.
+    _in_use: InUse,
 }
 
 impl Session {
@@ -56,14 +48,17 @@ impl Session {
     pub fn open(start: &Path) -> Result<Session, Vec<ManifestErrors>> {
         let workspace = load(start)?;
         let cache = BuildCache::for_workspace(&workspace.root);
-        let store = cache.open_store().map_err(|e| {
+        let cannot_open = |e: std::io::Error| {
             let problem = Problem::new(format!("cannot open the build cache: {e}"), None);
             vec![ManifestErrors::new(
                 &cache.dir().display().to_string(),
                 "",
                 vec![problem],
             )]
-        })?;
+        };
+        // Before the store is opened: what interrupted runs left is cleared first.
+        let (in_use, _) = cache.enter().map_err(cannot_open)?;
+        let store = cache.open_store().map_err(cannot_open)?;
         let sources = cache.load_sources();
         Ok(Session {
             workspace,
@@ -71,6 +66,7 @@ impl Session {
             store,
             sources,
             remote: None,
+            _in_use: in_use,
         })
     }
 

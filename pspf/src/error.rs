@@ -104,8 +104,8 @@ pub enum Error {
     )]
     KeyFingerprint { recorded: String, computed: String },
 
-    #[error("package is signed by key {key}, which is not trusted")]
-    UntrustedKey { key: String },
+    #[error("package is signed by the key with fingerprint {fingerprint}, which is not trusted")]
+    UntrustedKey { fingerprint: String },
 
     #[error(
         "slot {slot} ({id}): stored bytes hash to checksum {actual:#018x}, descriptor says {expected:#018x}"

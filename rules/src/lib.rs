@@ -2,7 +2,8 @@
 //!
 //! The manifest schema with span-carrying diagnostics ([`manifest`]), finding and loading a
 //! workspace ([`workspace`]), planning manifests into build-engine actions ([`plan`]) of the
-//! kinds in [`actions`], and which key signs a package ([`signing`]).
+//! kinds in [`actions`], where packages are written ([`outputs`]), and which key signs a
+//! package ([`signing`]).
 //!
 //! ```no_run
 //! use flavor_rules::Manifest;
@@ -22,6 +23,7 @@ pub mod diagnostic;
 mod error;
 pub mod import;
 pub mod manifest;
+pub mod outputs;
 pub mod paths;
 pub mod plan;
 pub mod signing;

@@ -1,10 +1,12 @@
 //! Planning a package: its steps and slots, its signing key, and one `package` action per
-//! output (`dist/<name>.psp`, or one per `[[target]]`).
+//! output (`dist/<name>.psp`, or one per `[[target]]`; debug builds write into `debug/` beside
+//! it, see [`crate::outputs`]).
 
 use super::{PlannedOutput, Planner};
 use crate::Error;
 use crate::actions::{PackageAction, PackageSpecParams};
 use crate::manifest::{Manifest, Package};
+use crate::outputs::{Profile, all_package_paths, configured_path, profile_path};
 use crate::signing;
 use flavor_engine::Input;
 use std::path::PathBuf;
@@ -26,11 +28,7 @@ impl Planner<'_> {
             self.root.join(".flavor"),
             m.dir.join(".flavor"),
         ];
-        never.extend(
-            (pkg.targets.iter())
-                .filter_map(|t| t.output.as_ref())
-                .map(|o| m.dir.join(&o.value)),
-        );
+        never.extend(all_package_paths(m));
         let mut slots = Vec::with_capacity(pkg.slots.len());
         for slot in &pkg.slots {
             slots.push(self.slot(m, pkg, slot, &steps, &never)?);
@@ -63,24 +61,21 @@ impl Planner<'_> {
         Ok(())
     }
 
-    /// `dist/<name>.psp` with the builtin launcher, or one output per `[[target]]`.
+    /// `dist/<name>.psp` with the builtin launcher, or one output per `[[target]]` (in
+    /// `debug/` beside the configured path for a debug build).
     fn outputs_of(&self, m: &Manifest, pkg: &Package) -> Vec<Output> {
-        let name = &pkg.name.value;
-        let dist = m.dir.join("dist");
+        let profile = Profile::of(self.opts.release);
         if pkg.targets.is_empty() {
             return vec![Output {
                 target: None,
-                path: dist.join(format!("{name}.psp")),
+                path: profile_path(&configured_path(m, pkg, None), profile),
                 launcher: self.opts.builtin_launcher.clone(),
             }];
         }
         (pkg.targets.iter())
             .map(|t| Output {
                 target: Some(t.name.value.clone()),
-                path: match &t.output {
-                    Some(o) => m.dir.join(&o.value),
-                    None => dist.join(format!("{name}-{}.psp", t.name.value)),
-                },
+                path: profile_path(&configured_path(m, pkg, Some(t)), profile),
                 launcher: match t.launcher.as_ref().map(|l| l.value.as_str()) {
                     None | Some("builtin") => self.opts.builtin_launcher.clone(),
                     Some(path) => m.dir.join(path),
