@@ -15,6 +15,7 @@
 mod build_cache;
 mod builtin_launcher;
 mod commands;
+mod completion;
 mod diagnostics;
 mod messages;
 mod options;
@@ -56,6 +57,14 @@ enum Command {
     ///
     /// Example: flavor graph --format dot | dot -Tsvg > graph.svg
     Graph(commands::graph::Args),
+    /// List the workspace's packages and targets: platform, output, launcher.
+    ///
+    /// Example: flavor list --json
+    List(commands::list::Args),
+    /// Add, list and remove the launchers packages of each platform get.
+    ///
+    /// Example: flavor launcher add ./flavor-rs-launcher-linux_arm64
+    Launcher(commands::launcher::Args),
     /// Show what a package holds: index, slots, metadata, upstream compatibility.
     ///
     /// Example: flavor inspect dist/hello.psp --json
@@ -123,6 +132,8 @@ impl Command {
                 | Command::Run(_)
                 | Command::Watch(_)
                 | Command::Graph(_)
+                | Command::List(_)
+                | Command::Launcher(_)
                 | Command::Cache(_)
                 | Command::Clean(_)
         )
@@ -135,8 +146,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         && !cli.command.reads_manifests()
     {
         anyhow::bail!(
-            "--manifest-path {}: this command reads no manifest (build, run, watch, graph, \
-             cache and clean do)",
+            "--manifest-path {}: this command reads no manifest (build, run, watch, \
+             graph, list, launcher, cache and clean do)",
             path.display()
         );
     }
@@ -145,6 +156,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => commands::run::run(args, global),
         Command::Watch(args) => commands::watch::run(args, global),
         Command::Graph(args) => commands::graph::run(args, global),
+        Command::List(args) => commands::list::run(args, global),
+        Command::Launcher(args) => commands::launcher::run(args, global),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Repack(args) => commands::repack::run(args),
@@ -162,6 +175,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    // `COMPLETE=<shell> flavor …`: the shell asking for completions (`flavor completions`).
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();
     style::init(cli.global.color);
     match run(cli) {

@@ -24,18 +24,31 @@ pub const DESCRIPTOR_SIZE: usize = 64;
 /// One parsed slot descriptor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotDescriptor {
+    /// Slot number as the writer recorded it (its position in the table).
     pub id: u64,
+    /// First 8 bytes of SHA-256 of the slot id, little-endian.
     pub name_hash: u64,
+    /// Offset of the stored bytes from the start of the file.
     pub offset: u64,
+    /// Length of the stored (encoded) bytes.
     pub size: u64,
+    /// Decoded size as the writer recorded it; not covered by the signature.
     pub original_size: u64,
+    /// The codec chain, op bytes packed least significant first.
     pub operations: Operations,
+    /// First 8 bytes of SHA-256 of the stored bytes, little-endian.
     pub checksum: u64,
+    /// Purpose byte (payload 0, runtime 1, tool 2).
     pub purpose: u8,
+    /// Lifecycle byte (see `Lifecycle::descriptor_byte`).
     pub lifecycle: u8,
+    /// Priority byte (flavor writes 1).
     pub priority: u8,
+    /// Platform byte (flavor writes 0).
     pub platform: u8,
+    /// Two reserved bytes, zero when flavor writes them.
     pub reserved: [u8; 2],
+    /// Unix permission bits of a file slot.
     pub permissions: u16,
 }
 

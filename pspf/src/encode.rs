@@ -30,8 +30,11 @@ impl Default for Compression {
 /// A streaming encoder: bytes written to it come out compressed by the codec's compression
 /// step (raw and tar pass through). Call [`Encoder::finish`] to flush the stream's end.
 pub enum Encoder<W: Write> {
+    /// raw and tar: bytes pass through.
     Plain(W),
+    /// gzip.
     Gzip(flate2::write::GzEncoder<W>),
+    /// zstd (multithreaded mode, so the output does not depend on the worker count).
     Zstd(zstd::stream::write::Encoder<'static, W>),
 }
 

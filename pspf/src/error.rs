@@ -76,61 +76,123 @@ impl ErrorKind {
 #[non_exhaustive]
 pub enum Error {
     #[error("not a PSPF/2025 package: {reason}")]
-    NotAPackage { reason: String },
+    /// The file is not a PSPF/2025 package (no trailer magic, too short, …).
+    NotAPackage {
+        /// What is missing.
+        reason: String,
+    },
 
     #[error("unsupported PSPF format version {found:#010x} (this reader knows 0x20250001)")]
-    UnsupportedVersion { found: u32 },
+    /// The index names a format version this reader does not know.
+    UnsupportedVersion {
+        /// The `format_version` found.
+        found: u32,
+    },
 
     #[error("malformed package: {what}")]
-    Malformed { what: String },
+    /// A structure points outside the file or contradicts itself.
+    Malformed {
+        /// Which structure and how.
+        what: String,
+    },
 
     #[error("index checksum mismatch: stored {stored:08x}, computed {computed:08x}")]
-    IndexChecksum { stored: u32, computed: u32 },
+    /// The index checksum does not match the index bytes.
+    IndexChecksum {
+        /// The checksum stored in the index.
+        stored: u32,
+        /// The checksum of the stored bytes.
+        computed: u32,
+    },
 
     #[error("metadata checksum mismatch: index says {expected}, metadata bytes hash to {actual}")]
-    MetadataChecksum { expected: String, actual: String },
+    /// The compressed metadata does not hash to the digest the index records.
+    MetadataChecksum {
+        /// Hex SHA-256 the index records.
+        expected: String,
+        /// Hex SHA-256 of the metadata bytes.
+        actual: String,
+    },
 
     #[error("metadata unreadable: {reason}")]
-    Metadata { reason: String },
+    /// The metadata cannot be decompressed or parsed, or is too large.
+    Metadata {
+        /// What went wrong.
+        reason: String,
+    },
 
     #[error("signature invalid: {reason}")]
-    Signature { reason: String },
+    /// The Ed25519 signature does not verify.
+    Signature {
+        /// Why it was rejected.
+        reason: String,
+    },
 
     #[error("package_size in the index is {recorded} but the file is {actual} bytes long")]
-    PackageSize { recorded: u64, actual: u64 },
+    /// `package_size` disagrees with the file length.
+    PackageSize {
+        /// The size the index records.
+        recorded: u64,
+        /// The file length.
+        actual: u64,
+    },
 
     #[error(
         "key fingerprint in the index ({recorded}) is not the SHA-256 of the public key ({computed})"
     )]
-    KeyFingerprint { recorded: String, computed: String },
+    /// The key fingerprint field is not the SHA-256 of the public key.
+    KeyFingerprint {
+        /// The fingerprint stored in the index.
+        recorded: String,
+        /// The SHA-256 of the public key.
+        computed: String,
+    },
 
     #[error("package is signed by the key with fingerprint {fingerprint}, which is not trusted")]
-    UntrustedKey { fingerprint: String },
+    /// The package is signed by a key that is not among the trusted ones.
+    UntrustedKey {
+        /// The short fingerprint of the signing key.
+        fingerprint: String,
+    },
 
     #[error(
         "slot {slot} ({id}): stored bytes hash to checksum {actual:#018x}, descriptor says {expected:#018x}"
     )]
+    /// A slot's stored bytes do not match the descriptor's checksum.
     SlotChecksum {
+        /// Slot number.
         slot: usize,
+        /// Slot id.
         id: String,
+        /// Checksum the descriptor records.
         expected: u64,
+        /// Checksum of the stored bytes.
         actual: u64,
     },
 
     #[error(
         "slot {slot} ({id}): stored bytes hash to sha256:{actual}, signed metadata says {expected}"
     )]
+    /// A slot's stored bytes do not match the SHA-256 its signed metadata records.
     SlotDigest {
+        /// Slot number.
         slot: usize,
+        /// Slot id.
         id: String,
+        /// Digest the signed metadata records.
         expected: String,
+        /// Hex SHA-256 of the stored bytes.
         actual: String,
     },
 
     #[error("{what}: descriptor has {descriptor}, signed metadata has {metadata}")]
+    /// The slot table and the signed metadata disagree.
     DescriptorMismatch {
+        /// Which field.
         what: String,
+        /// The descriptor's value.
         descriptor: String,
+        /// The metadata's value.
         metadata: String,
     },
 
@@ -138,8 +200,11 @@ pub enum Error {
         "slot {slot} ({id}) decodes to {} {decoded} bytes, but its signed metadata declares {declared}",
         over_or_only(.over)
     )]
+    /// A slot decodes to more (or fewer) bytes than its signed metadata declares.
     DecodedSize {
+        /// Slot number.
         slot: usize,
+        /// Slot id.
         id: String,
         /// The size the signed metadata declares.
         declared: u64,
@@ -151,30 +216,47 @@ pub enum Error {
     },
 
     #[error("refusing tar archive at member {member}: {reason}")]
+    /// A tar archive breaks a bound or is malformed (header bombs, truncated members, …).
     Archive {
         /// `#n` (1-based position in the archive) and, once known, the member's path.
         member: String,
+        /// What was refused.
         reason: String,
     },
 
     #[error(
         "{context}: unknown operation {name} ({op:#04x}); this reader decodes raw, gzip, zstd and tar"
     )]
+    /// A codec operation this reader cannot decode.
     UnknownOperation {
+        /// Where it was found (e.g. the slot).
         context: String,
+        /// The op byte.
         op: u8,
+        /// The op's name in the format, when it has one.
         name: &'static str,
     },
 
     #[error("refusing archive entry {path:?}: {reason}")]
-    UnsafePath { path: String, reason: String },
+    /// An archive entry would be written outside the destination or through a link.
+    UnsafePath {
+        /// The entry's path as stored.
+        path: String,
+        /// Why it was refused.
+        reason: String,
+    },
 
     #[error("key: {reason}")]
-    Key { reason: String },
+    /// A key file or seed cannot be used.
+    Key {
+        /// What is wrong with it.
+        reason: String,
+    },
 
     // Transparent: the io::Error is the message, not also a "source" that error reports
     // would print a second time.
     #[error(transparent)]
+    /// Reading or writing failed.
     Io(#[from] io::Error),
 }
 

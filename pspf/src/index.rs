@@ -24,26 +24,47 @@ pub const CAPABILITIES: u64 = 0x83;
 
 /// Byte offsets of the index fields (Rust/Python layout).
 pub mod offsets {
+    /// `format_version` (u32).
     pub const FORMAT_VERSION: usize = 0;
+    /// `index_checksum`: Adler-32 of the index with these 4 bytes zeroed (u32).
     pub const INDEX_CHECKSUM: usize = 4;
+    /// `package_size`: the file length the writer recorded (u64).
     pub const PACKAGE_SIZE: usize = 8;
+    /// `launcher_size` (u64).
     pub const LAUNCHER_SIZE: usize = 16;
+    /// Offset of the gzip-compressed metadata (u64).
     pub const METADATA_OFFSET: usize = 24;
+    /// Length of the gzip-compressed metadata (u64).
     pub const METADATA_SIZE: usize = 32;
+    /// Offset of the slot table (u64).
     pub const SLOT_TABLE_OFFSET: usize = 40;
+    /// Length of the slot table, 64 bytes per slot (u64).
     pub const SLOT_TABLE_SIZE: usize = 48;
+    /// Number of slots (u32).
     pub const SLOT_COUNT: usize = 56;
+    /// Flags (u32, zero).
     pub const FLAGS: usize = 60;
+    /// Raw Ed25519 public key (32 bytes).
     pub const PUBLIC_KEY: usize = 64;
+    /// SHA-256 of the compressed metadata (32 bytes).
     pub const METADATA_CHECKSUM: usize = 96;
+    /// Start of the 512-byte signature area; the Ed25519 signature is its first 64 bytes.
     pub const SIGNATURE: usize = 128;
+    /// End of the signature area.
     pub const SIGNATURE_AREA_END: usize = 640;
+    /// Page size slots are aligned to (u32).
     pub const PAGE_SIZE: usize = 644;
+    /// Capability bits (u64; Rust/Python layout).
     pub const CAPABILITIES: usize = 832;
+    /// Compatibility version (u32).
     pub const COMPATIBILITY: usize = 856;
+    /// Protocol version (u32).
     pub const PROTOCOL_VERSION: usize = 860;
+    /// Hex SHA-256 of the public key, 64 ASCII bytes (0.5.4 writers and flavor).
     pub const KEY_FINGERPRINT: usize = 1376;
+    /// SBOM digest, 64 ASCII bytes (Python 0.5.4 writer).
     pub const SBOM_DIGEST: usize = 1440;
+    /// Policy hash, 64 ASCII bytes.
     pub const POLICY_HASH: usize = 1504;
 }
 
@@ -146,9 +167,11 @@ impl Index {
         (offset.checked_add(4)? <= INDEX_SIZE).then(|| le_u32(&self.raw[..], offset))
     }
 
+    /// `format_version` (0x20250001 for PSPF/2025).
     pub fn format_version(&self) -> u32 {
         le_u32(&self.raw[..], offsets::FORMAT_VERSION)
     }
+    /// The stored index checksum (Adler-32).
     pub fn index_checksum(&self) -> u32 {
         le_u32(&self.raw[..], offsets::INDEX_CHECKSUM)
     }
@@ -156,27 +179,35 @@ impl Index {
     pub fn computed_checksum(&self) -> u32 {
         compute_index_checksum(&self.raw)
     }
+    /// The package size the writer recorded (readers locate the trailer from the end of the file instead).
     pub fn package_size(&self) -> u64 {
         le_u64(&self.raw[..], offsets::PACKAGE_SIZE)
     }
+    /// Length of the launcher at the start of the file.
     pub fn launcher_size(&self) -> u64 {
         le_u64(&self.raw[..], offsets::LAUNCHER_SIZE)
     }
+    /// Offset of the gzip-compressed metadata.
     pub fn metadata_offset(&self) -> u64 {
         le_u64(&self.raw[..], offsets::METADATA_OFFSET)
     }
+    /// Length of the gzip-compressed metadata.
     pub fn metadata_size(&self) -> u64 {
         le_u64(&self.raw[..], offsets::METADATA_SIZE)
     }
+    /// Offset of the slot table.
     pub fn slot_table_offset(&self) -> u64 {
         le_u64(&self.raw[..], offsets::SLOT_TABLE_OFFSET)
     }
+    /// Length of the slot table.
     pub fn slot_table_size(&self) -> u64 {
         le_u64(&self.raw[..], offsets::SLOT_TABLE_SIZE)
     }
+    /// Number of slots.
     pub fn slot_count(&self) -> u32 {
         le_u32(&self.raw[..], offsets::SLOT_COUNT)
     }
+    /// The flags field.
     pub fn flags(&self) -> u32 {
         le_u32(&self.raw[..], offsets::FLAGS)
     }
@@ -204,6 +235,7 @@ impl Index {
             .iter()
             .all(|&b| b == 0)
     }
+    /// Page size slots are aligned to (zero in Go-written indexes).
     pub fn page_size(&self) -> u32 {
         le_u32(&self.raw[..], offsets::PAGE_SIZE)
     }
@@ -211,9 +243,11 @@ impl Index {
     pub fn capabilities(&self) -> u64 {
         le_u64(&self.raw[..], offsets::CAPABILITIES)
     }
+    /// Compatibility version (zero in Go-written indexes).
     pub fn compatibility(&self) -> u32 {
         le_u32(&self.raw[..], offsets::COMPATIBILITY)
     }
+    /// Protocol version.
     pub fn protocol_version(&self) -> u32 {
         le_u32(&self.raw[..], offsets::PROTOCOL_VERSION)
     }
@@ -294,10 +328,10 @@ impl IndexFields {
     pub(crate) fn to_bytes(&self) -> Box<[u8; INDEX_SIZE]> {
         let mut raw = Box::new([0u8; INDEX_SIZE]);
         let put32 = |raw: &mut [u8; INDEX_SIZE], at: usize, v: u32| {
-            raw[at..at + 4].copy_from_slice(&v.to_le_bytes())
+            raw[at..at + 4].copy_from_slice(&v.to_le_bytes());
         };
         let put64 = |raw: &mut [u8; INDEX_SIZE], at: usize, v: u64| {
-            raw[at..at + 8].copy_from_slice(&v.to_le_bytes())
+            raw[at..at + 8].copy_from_slice(&v.to_le_bytes());
         };
         put32(&mut raw, offsets::FORMAT_VERSION, FORMAT_VERSION);
         put64(&mut raw, offsets::PACKAGE_SIZE, self.package_size);

@@ -8,6 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::ops::Codec;
+use crate::platform::Platform;
 use crate::setup::SetupEntry;
 use crate::vocabulary::{Lenient, Lifecycle, Purpose, Term};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -22,27 +23,38 @@ pub const MAX_METADATA_JSON: u64 = 4 * 1024 * 1024;
 /// The whole metadata document.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Metadata {
+    /// Format name (`PSPF/2025`).
     #[serde(default)]
     pub format: String,
+    /// Format version string as the writer recorded it.
     #[serde(default, deserialize_with = "lenient_string")]
     pub format_version: String,
+    /// Name, version and description of the package.
     pub package: PackageInfo,
+    /// One entry per slot, in descriptor order.
     #[serde(default, deserialize_with = "null_as_default")]
     pub slots: Vec<SlotMetadata>,
+    /// The command the launcher runs and its environment.
     pub execution: Execution,
+    /// Writer-specific verification notes (kept, not acted on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Value>,
+    /// Build information (tool, time, platform); informational.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<Value>,
     /// Informational only: swapping a package's launcher leaves it stale; never act on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launcher: Option<Value>,
+    /// Writer-specific compatibility notes (kept, not acted on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compatibility: Option<Value>,
+    /// Upstream cache-validation settings (kept, not acted on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_validation: Option<Value>,
+    /// The launcher's environment policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<Runtime>,
+    /// Directories and environment of the work environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workenv: Option<Workenv>,
     /// Setup commands, run by the first launch (a malformed entry is kept with its problem).
@@ -53,9 +65,12 @@ pub struct Metadata {
 /// `package{name, version, description}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct PackageInfo {
+    /// Package name.
     pub name: String,
+    /// Package version.
     #[serde(deserialize_with = "lenient_string")]
     pub version: String,
+    /// One-line description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
@@ -63,14 +78,19 @@ pub struct PackageInfo {
 /// One entry of `slots[]`, in descriptor order.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SlotMetadata {
+    /// Slot number.
     #[serde(default)]
     pub slot: u64,
+    /// Slot id.
     #[serde(default, deserialize_with = "lenient_string")]
     pub id: String,
+    /// Where the writer took the slot from (informational).
     #[serde(default, deserialize_with = "lenient_string")]
     pub source: String,
+    /// Where the slot lands in the work environment.
     #[serde(default, deserialize_with = "lenient_string")]
     pub target: String,
+    /// Stored (encoded) size.
     #[serde(default)]
     pub size: u64,
     /// Size after decoding, recorded by flavor: readers stop decoding the slot there.
@@ -83,6 +103,7 @@ pub struct SlotMetadata {
     /// The codec by name (the descriptor's op chain is what readers decode by).
     #[serde(default, deserialize_with = "lenient_term")]
     pub operations: Lenient<Codec>,
+    /// What the slot is for.
     #[serde(default, deserialize_with = "lenient_term")]
     pub purpose: Lenient<Purpose>,
     /// What launchers act on (`init`, `volatile`); unknown values behave like `runtime`.
@@ -91,8 +112,10 @@ pub struct SlotMetadata {
     /// Octal mode string such as `"0755"`; `None` when absent or `null`.
     #[serde(default, deserialize_with = "lenient_opt_string")]
     pub permissions: Option<String>,
+    /// Upstream resolution hint (kept, not acted on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<String>,
+    /// True for an upstream `$SELF` slot: it has no bytes and refers to the package itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub self_ref: Option<bool>,
 }
@@ -100,9 +123,12 @@ pub struct SlotMetadata {
 /// `execution{primary_slot, command, env}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Execution {
+    /// The slot holding the program (upstream writers record it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_slot: Option<u64>,
+    /// The command line, with `{workenv}` placeholders.
     pub command: String,
+    /// Environment variables set for the command.
     #[serde(default, alias = "environment", deserialize_with = "null_as_default")]
     pub env: BTreeMap<String, String>,
 }
@@ -110,6 +136,7 @@ pub struct Execution {
 /// `runtime{env}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Runtime {
+    /// The environment policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<RuntimeEnv>,
 }
@@ -117,24 +144,28 @@ pub struct Runtime {
 /// `runtime.env{unset, pass, set, map}`: the launcher's environment policy.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RuntimeEnv {
+    /// Variables (or `*` patterns) removed from the environment.
     #[serde(
         default,
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub unset: Vec<String>,
+    /// Variables (or patterns) kept even when unset would remove them.
     #[serde(
         default,
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub pass: Vec<String>,
+    /// Variables set to a value.
     #[serde(
         default,
         deserialize_with = "null_as_default",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub set: BTreeMap<String, String>,
+    /// Variables renamed: old name → new name.
     #[serde(
         default,
         deserialize_with = "null_as_default",
@@ -146,12 +177,14 @@ pub struct RuntimeEnv {
 /// `workenv{directories, env}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Workenv {
+    /// Directories created in the work environment.
     #[serde(
         default,
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub directories: Vec<WorkenvDirectory>,
+    /// Variables set for setup commands and the command.
     #[serde(
         default,
         deserialize_with = "null_as_default",
@@ -163,7 +196,9 @@ pub struct Workenv {
 /// One directory the launcher creates in the workenv.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct WorkenvDirectory {
+    /// Path, with `{workenv}` placeholders; must stay inside the work environment.
     pub path: String,
+    /// Octal mode string such as `"0700"`.
     #[serde(
         default,
         deserialize_with = "lenient_opt_string",
@@ -306,6 +341,25 @@ impl Metadata {
             }
         }
         out
+    }
+
+    /// The platform `build.platform` names (its `os` and `arch`, as any writer spells
+    /// them); `None` when it names none or one that is not a [`Platform`].
+    pub fn platform(&self) -> Option<Platform> {
+        let p = self.build.as_ref()?.get("platform")?;
+        Platform::from_os_arch(p.get("os")?.as_str()?, p.get("arch")?.as_str()?)
+    }
+
+    /// Record `platform` in `build.platform` (`os`, `arch`, and an empty `host`: which machine
+    /// built a package is not part of it), keeping the rest of `build`.
+    pub fn set_platform(&mut self, platform: Platform) {
+        let value = serde_json::json!({"os": platform.os(), "arch": platform.arch(), "host": ""});
+        match &mut self.build {
+            Some(Value::Object(build)) => {
+                build.insert("platform".into(), value);
+            }
+            build => *build = Some(serde_json::json!({ "platform": value })),
+        }
     }
 
     /// Canonical JSON: pretty, two-space indent, object keys sorted at every level.
@@ -462,6 +516,40 @@ mod tests {
         assert_eq!(s.digest_matches(&digest), Some(true));
         s.checksum = "whatever".into();
         assert_eq!(s.digest_matches(&digest), None);
+    }
+
+    #[test]
+    fn the_platform_is_read_from_any_writer_and_recorded_in_build() {
+        let read = |build: &str| {
+            let json = format!(
+                r#"{{"package": {{"name": "p", "version": "1"}}, "execution": {{"command": "x"}}, "build": {build}}}"#
+            );
+            Metadata::from_json(json.as_bytes()).unwrap().platform()
+        };
+        let ours = r#"{"platform": {"os": "linux", "arch": "aarch64", "host": ""}}"#;
+        assert_eq!(read(ours), Some(Platform::LinuxAarch64));
+        let go = r#"{"platform": {"os": "darwin", "arch": "arm64"}}"#;
+        assert_eq!(read(go), Some(Platform::DarwinArm64));
+        assert_eq!(
+            read(r#"{"platform": {"os": "plan9", "arch": "x86_64"}}"#),
+            None
+        );
+        assert_eq!(read(r#"{"tool": "x"}"#), None);
+
+        let mut m = Metadata {
+            build: Some(serde_json::json!({"tool": "flavor"})),
+            ..Default::default()
+        };
+        m.set_platform(Platform::WindowsX86_64);
+        assert_eq!(m.platform(), Some(Platform::WindowsX86_64));
+        let build = m.build.as_ref().unwrap();
+        assert_eq!(build["tool"], "flavor");
+        assert_eq!(build["platform"]["os"], "windows");
+        assert_eq!(build["platform"]["arch"], "x86_64");
+        assert_eq!(build["platform"]["host"], "");
+        let mut bare = Metadata::default();
+        bare.set_platform(Platform::LinuxX86_64);
+        assert_eq!(bare.platform(), Some(Platform::LinuxX86_64));
     }
 
     #[test]

@@ -7,9 +7,13 @@
 
 use crate::error::{Error, Result};
 
+/// No operation (padding between ops; a raw slot has none at all).
 pub const OP_NONE: u8 = 0x00;
+/// A tar archive.
 pub const OP_TAR: u8 = 0x01;
+/// gzip compression.
 pub const OP_GZIP: u8 = 0x10;
+/// zstd compression.
 pub const OP_ZSTD: u8 = 0x1B;
 
 /// The packed operation chain of a slot.

@@ -23,8 +23,9 @@ use std::os::unix::fs::FileExt;
 /// What the stored bytes of a slot must hash to.
 #[derive(Debug, Clone, Default)]
 pub struct Expected {
-    /// Slot number and id, for messages.
+    /// Slot number, for messages.
     pub slot: usize,
+    /// Slot id, for messages.
     pub id: String,
     /// Descriptor checksum (first 8 bytes of SHA-256, little-endian).
     pub checksum: Option<u64>,
@@ -151,8 +152,9 @@ const DECODE_BUF: usize = 128 * 1024;
 /// The decoded size a slot must add up to, as its signed metadata declares it.
 #[derive(Debug, Clone)]
 pub struct DecodeLimit {
-    /// Slot number and id, for messages.
+    /// Slot number, for messages.
     pub slot: usize,
+    /// Slot id, for messages.
     pub id: String,
     /// The declared decoded size in bytes.
     pub declared: u64,

@@ -45,8 +45,11 @@ pub struct VerifyOptions {
 /// Outcome of one check.
 #[derive(Debug)]
 pub enum Outcome {
+    /// The check passed.
     Pass,
+    /// The check failed with this error.
     Fail(Error),
+    /// The check did not apply or could not run; the reason.
     Skipped(String),
 }
 
@@ -57,10 +60,12 @@ pub struct Check {
     pub name: &'static str,
     /// The slot this check is about, as `(number, id)`.
     pub slot: Option<(usize, String)>,
+    /// What came of it.
     pub outcome: Outcome,
 }
 
 impl Check {
+    /// True unless the check failed (a skipped check counts as passed).
     pub fn passed(&self) -> bool {
         !matches!(self.outcome, Outcome::Fail(_))
     }
@@ -69,6 +74,7 @@ impl Check {
 /// All checks of one verification.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// Every check, in the order it ran.
     pub checks: Vec<Check>,
 }
 
@@ -391,7 +397,7 @@ impl Package {
             }
             Some(_) => report.skip("slot_digest", label, "metadata records no sha256 digest"),
             None if meta.is_none() => {
-                report.skip("slot_digest", label, "no trusted metadata to compare with")
+                report.skip("slot_digest", label, "no trusted metadata to compare with");
             }
             None => report.push(
                 "slot_digest",

@@ -16,6 +16,7 @@
 //! ```
 
 use crate::manifest::{Manifest, Package, Target};
+use pspf::Platform;
 use std::path::{Path, PathBuf};
 
 /// Debug or release: how hard slots are compressed, and where packages are written.
@@ -64,35 +65,62 @@ pub fn profile_path(release_path: &Path, profile: Profile) -> PathBuf {
     }
 }
 
-/// The configured (release) path of `pkg`'s package for `target` (`None`: the package has
-/// no targets).
-pub fn configured_path(m: &Manifest, pkg: &Package, target: Option<&Target>) -> PathBuf {
+/// The file name a target without `output` gets: `<package>-<target>.psp` when the target is
+/// named after its platform, else `<package>-<target>-<platform>.psp` (`.exe` for Windows).
+pub fn default_file(package: &str, t: &Target, platform: Platform) -> String {
+    let ext = match platform {
+        Platform::WindowsX86_64 => "exe",
+        _ => "psp",
+    };
+    if Platform::from_flavor_name(&t.name.value) == Some(platform) {
+        format!("{package}-{}.{ext}", t.name.value)
+    } else {
+        format!("{package}-{}-{platform}.{ext}", t.name.value)
+    }
+}
+
+/// The configured (release) path of `pkg`'s package for `target` on `platform` (`None`: the
+/// package has no targets).
+pub fn configured_path(
+    m: &Manifest,
+    pkg: &Package,
+    target: Option<&Target>,
+    platform: Platform,
+) -> PathBuf {
     let dist = m.dir.join("dist");
     let name = &pkg.name.value;
     match target {
         None => dist.join(format!("{name}.psp")),
         Some(t) => match &t.output {
             Some(o) => m.dir.join(&o.value),
-            None => dist.join(format!("{name}-{}.psp", t.name.value)),
+            None => dist.join(default_file(name, t, platform)),
         },
     }
 }
 
-/// Every package file a build of `m` in `profile` writes, with its target name.
+/// Every package file a build of `m` in `profile` may write, with its target name (a target
+/// without `platform` is taken to be for this machine's; none when it has no platform).
 pub fn package_paths(m: &Manifest, profile: Profile) -> Vec<(Option<String>, PathBuf)> {
     let Some(pkg) = &m.package else {
         return Vec::new();
     };
-    if pkg.targets.is_empty() {
-        return vec![(None, profile_path(&configured_path(m, pkg, None), profile))];
+    let host = Platform::host();
+    let mut paths = Vec::new();
+    if pkg.targets.is_empty()
+        && let Some(h) = host
+    {
+        paths.push((
+            None,
+            profile_path(&configured_path(m, pkg, None, h), profile),
+        ));
     }
-    pkg.targets
-        .iter()
-        .map(|t| {
-            let path = profile_path(&configured_path(m, pkg, Some(t)), profile);
-            (Some(t.name.value.clone()), path)
-        })
-        .collect()
+    for t in &pkg.targets {
+        if let Some(platform) = t.platform.as_ref().map(|p| p.value).or(host) {
+            let path = profile_path(&configured_path(m, pkg, Some(t), platform), profile);
+            paths.push((Some(t.name.value.clone()), path));
+        }
+    }
+    paths
 }
 
 /// Every package file any build of `m` writes (both profiles).

@@ -24,8 +24,8 @@ pub fn lexical(path: &Path) -> PathBuf {
 
 /// `path` relative to the directory `from` (both absolute and lexical); `.` for `from` itself.
 pub fn relative_to(path: &Path, from: &Path) -> PathBuf {
-    let p: Vec<Component> = path.components().collect();
-    let f: Vec<Component> = from.components().collect();
+    let p: Vec<Component<'_>> = path.components().collect();
+    let f: Vec<Component<'_>> = from.components().collect();
     let common = p.iter().zip(&f).take_while(|(a, b)| a == b).count();
     let mut out = PathBuf::new();
     for _ in common..f.len() {

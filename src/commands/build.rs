@@ -1,22 +1,31 @@
-//! `flavor build [PACKAGE|TARGET…]`: plan the workspace, run the engine, install packages,
-//! and say what happened (a summary line, or a `summary` event with `--json`).
+//! `flavor build [PACKAGE|TARGET|PACKAGE:TARGET…] [--target NAME|PLATFORM…] [--launcher PATH]`:
+//! plan the workspace, run the engine, install packages, and say what happened (a summary
+//! line, or a `summary` event with `--json`; `-v` also says which launcher each package got).
 
 use crate::diagnostics::{open_session, report_failures};
-use crate::messages::{Counts, Event, Installed, RemoteSummary, Summary};
+use crate::messages::{Counts, Event, Installed, LauncherUsed, RemoteSummary, Summary};
 use crate::options::{BuildArgs, GlobalArgs};
 use crate::progress::{Mode, Progress};
 use crate::remote::RemoteArgs;
+use crate::session::Wanted;
 use flavor_rules::outputs::Profile;
 use flavor_rules::plan::PlannedOutput;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Packages or targets to build (default: the package of the current directory, or every
-    /// package of the workspace at its root).
+    /// Packages, targets, platforms or PACKAGE:TARGET to build (default: the package of the
+    /// current directory, or every package of the workspace at its root).
+    #[arg(add = crate::completion::names())]
     names: Vec<String>,
+    /// Only the targets with this name or platform (e.g. linux-aarch64); repeatable.
+    #[arg(long = "target", value_name = "NAME|PLATFORM", add = crate::completion::targets())]
+    targets: Vec<String>,
+    /// Put this launcher in front of every package built (its platform must be the target's).
+    #[arg(long, value_name = "PATH")]
+    launcher: Option<PathBuf>,
     #[command(flatten)]
     build: BuildArgs,
     /// Print one JSON event per line.
@@ -30,12 +39,22 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let mode = global.mode(args.json);
     let mut session = open_session(&global.start_dir()?, args.json)?;
     let began = Instant::now();
-    let plan = session.plan(&args.names, args.build.release)?;
+    let wanted = Wanted {
+        names: args.names.clone(),
+        targets: args.targets.clone(),
+        launcher: args.launcher.clone(),
+    };
+    let plan = session.plan_wanted(&wanted, args.build.release)?;
     let profile = Profile::of(args.build.release);
     let targets: Vec<_> = plan.outputs.iter().map(|o| o.action).collect();
     let progress = Progress::new(mode, plan.graph.closure(&targets).len(), global.verbose);
     for n in &plan.notices {
         progress.say(&crate::style::note_line(n));
+    }
+    if global.verbose {
+        for o in &plan.outputs {
+            say_launcher(&progress, o);
+        }
     }
     session.connect_remote(&args.remote.settings(), &progress)?;
     let report = session.build(&plan, &args.build.settings(), &progress);
@@ -71,7 +90,31 @@ fn installed_message(o: &PlannedOutput, profile: Profile) -> Installed {
         package: o.package.clone(),
         target: o.target.clone(),
         profile: profile.name(),
+        platform: o.platform,
+        launcher: LauncherUsed::of(&o.launcher),
         path: o.path.clone(),
+    }
+}
+
+/// `package (target)`, with the platform when the target is not named after it.
+fn output_name(o: &PlannedOutput) -> String {
+    match &o.target {
+        Some(t) if *t == o.platform.name() => format!("{} ({t})", o.package),
+        Some(t) => format!("{} ({t}, {})", o.package, o.platform),
+        None => o.package.clone(),
+    }
+}
+
+/// `-v`: which launcher an output gets, and what was passed over before it.
+fn say_launcher(progress: &Progress, o: &PlannedOutput) {
+    let l = &o.launcher;
+    progress.say(&format!(
+        "   launcher for {}: {}",
+        output_name(o),
+        l.describe()
+    ));
+    for passed in &l.passed_over {
+        progress.say(&format!("     passed over: {passed}"));
     }
 }
 
@@ -84,9 +127,10 @@ fn print_summary(
     remote: Option<&flavor_remote::Remote>,
 ) {
     for o in installed {
-        let what = match &o.target {
-            Some(t) => format!("{} ({t}, {})", o.package, profile.name()),
-            None => format!("{} ({})", o.package, profile.name()),
+        let what = output_name(o);
+        let what = match what.strip_suffix(')') {
+            Some(open) => format!("{open}, {})", profile.name()),
+            None => format!("{what} ({})", profile.name()),
         };
         eprintln!("   package {what} → {}", display_path(&o.path));
     }

@@ -7,11 +7,13 @@
 //! built for; a package node names the targets and files it writes. An edge means "reads the
 //! outputs of", drawn once per pair of actions. The JSON document is the engine's graph
 //! (`nodes`, `edges` with output and input indices) restricted to the same actions, and the
-//! `outputs`.
+//! `outputs`. A step that runs once per target is one node per target, labelled with the
+//! target.
 
 use crate::diagnostics::open_session;
-use crate::messages::{GraphDocument, GraphOutput, print_document};
+use crate::messages::{GraphDocument, GraphOutput, LauncherUsed, print_document};
 use crate::options::GlobalArgs;
+use crate::session::Wanted;
 use crate::stdout::out;
 use flavor_engine::ActionId;
 use flavor_rules::plan::{BuildPlan, PlannedOutput};
@@ -28,8 +30,12 @@ pub enum Format {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Packages or targets to plan (default as for `flavor build`).
+    /// Packages, targets, platforms or PACKAGE:TARGET to plan (default as for `flavor build`).
+    #[arg(add = crate::completion::names())]
     names: Vec<String>,
+    /// Only the targets with this name or platform; repeatable.
+    #[arg(long = "target", value_name = "NAME|PLATFORM", add = crate::completion::targets())]
+    targets: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "dot")]
     format: Format,
@@ -41,7 +47,12 @@ pub struct Args {
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let json = matches!(args.format, Format::Json);
     let session = open_session(&global.start_dir()?, json)?;
-    let plan = session.plan_only(&args.names, args.release)?;
+    let wanted = Wanted {
+        names: args.names,
+        targets: args.targets,
+        launcher: None,
+    };
+    let plan = session.plan_only(&wanted, args.release)?;
     let shown = plan
         .graph
         .closure(&plan.outputs.iter().map(|o| o.action).collect::<Vec<_>>());
@@ -55,6 +66,8 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 .map(|o| GraphOutput {
                     package: o.package.clone(),
                     target: o.target.clone(),
+                    platform: o.platform,
+                    launcher: LauncherUsed::of(&o.launcher),
                     action: o.action.0,
                     path: o.path.clone(),
                 })

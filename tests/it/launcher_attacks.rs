@@ -231,7 +231,7 @@ fn cli_extract_refuses_a_package_whose_signature_fails() {
     let pkg = builder.build(&sb.pkg("clipkg.psp"));
     let publisher = test_key().verifying_key();
     edit_index(&pkg, |raw| {
-        raw[64..96].copy_from_slice(publisher.as_bytes())
+        raw[64..96].copy_from_slice(publisher.as_bytes());
     });
     let out = sb.path("out");
     let cli = |pkg: &Path, out: &Path| {

@@ -449,7 +449,7 @@ fn metadata_whose_signature_fails_is_refused_before_it_is_parsed() {
     let m = launch(&sb, &pkg);
     assert_refused(&sb, &pkg, &m, 107, &["signature", "FLAVOR_VALIDATION"]);
 
-    let out = support::tools::flavor(&sb, &["verify", pkg.to_str().unwrap()]);
+    let out = tools::flavor(&sb, &["verify", pkg.to_str().unwrap()]);
     out.expect_code(1);
     assert!(out.stdout.contains("✗ signature"), "{}", out.stdout);
     assert!(
@@ -473,7 +473,7 @@ fn metadata_over_the_size_limit_is_refused_with_a_clear_error() {
         m.run.stderr
     );
     for cmd in ["verify", "inspect"] {
-        let out = support::tools::flavor(&sb, &[cmd, pkg.to_str().unwrap()]);
+        let out = tools::flavor(&sb, &[cmd, pkg.to_str().unwrap()]);
         assert_ne!(out.code, Some(0), "flavor {cmd} accepted it");
         assert!(
             out.stderr.contains("more than 4194304 bytes"),

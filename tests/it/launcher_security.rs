@@ -118,7 +118,7 @@ fn a_tampered_index_is_refused_with_or_without_a_fixed_checksum() {
     copy_package(&base, &pkg);
     let other = pspf::keys::signing_key_from_seed("somebody else");
     edit_index(&pkg, |raw| {
-        raw[64..96].copy_from_slice(other.verifying_key().as_bytes())
+        raw[64..96].copy_from_slice(other.verifying_key().as_bytes());
     });
     assert_refused(&sb, &sb.run(&pkg, &[]), "signature");
     // The untouched original still runs.

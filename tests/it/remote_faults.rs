@@ -34,7 +34,7 @@ fn a_server_killed_mid_build_leaves_a_successful_build() {
             "apps/stamp/flavor.toml",
             "command = \"mkdir",
             "command = \"sleep 1 && mkdir",
-        )
+        );
     };
     slow(&a);
 

@@ -49,7 +49,7 @@ fn rewrite(pkg: &Path, edit: impl FnOnce(&mut Value), i: usize, desc: SlotDescri
     out.resize(first_slot, 0);
     out.extend_from_slice(&old[first_slot..old.len() - TRAILER_SIZE]);
     let put = |index: &mut [u8; 8192], at: usize, bytes: &[u8]| {
-        index[at..at + bytes.len()].copy_from_slice(bytes)
+        index[at..at + bytes.len()].copy_from_slice(bytes);
     };
     put(
         &mut index,

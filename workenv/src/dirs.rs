@@ -12,6 +12,9 @@
 //!   `<config dir>/trusted-keys`.
 //! - The **per-user signing key directory**: `<config dir>/keys`, holding
 //!   [`PRIVATE_KEY_FILE`] and [`PUBLIC_KEY_FILE`].
+//! - The **data directory**: `$XDG_DATA_HOME/flavor`, else `$HOME/.local/share/flavor`; it
+//!   holds the **launcher registry** (`<data dir>/launchers/<platform>/`), the launchers
+//!   `flavor launcher add` installed for building packages of other platforms.
 //!
 //! An empty variable counts as unset.
 
@@ -118,3 +121,17 @@ pub const PRIVATE_KEY_FILE: &str = "flavor-private.key";
 
 /// The public key's file beside [`PRIVATE_KEY_FILE`]: PEM SPKI.
 pub const PUBLIC_KEY_FILE: &str = "flavor-public.key";
+
+/// The per-user data directory: `$XDG_DATA_HOME/flavor`, else `$HOME/.local/share/flavor`;
+/// `None` without either.
+pub fn data_dir() -> Option<PathBuf> {
+    if let Some(x) = non_empty("XDG_DATA_HOME") {
+        return Some(PathBuf::from(x).join("flavor"));
+    }
+    non_empty("HOME").map(|h| PathBuf::from(h).join(".local").join("share").join("flavor"))
+}
+
+/// The launcher registry: `<data dir>/launchers`, one directory per platform.
+pub fn launcher_registry_dir() -> Option<PathBuf> {
+    data_dir().map(|d| d.join("launchers"))
+}

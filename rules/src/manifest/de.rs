@@ -83,7 +83,7 @@ fn segments(path: &serde_ignored::Path<'_>) -> Vec<Seg> {
     match path {
         Path::Seq { index, .. } => out.push(Seg::Index(*index)),
         Path::Map { key, .. } if !key.starts_with("$__serde_spanned_private") => {
-            out.push(Seg::Key(key.clone()))
+            out.push(Seg::Key(key.clone()));
         }
         _ => {}
     }
