@@ -4,15 +4,14 @@
 //! | entry | owner | what |
 //! |---|---|---|
 //! | `ac/`, `cas/`, `tmp/` | the engine's [`LocalStore`] | action cache, blobs, files being written |
+//! | `in-use.lock` | the CLI | held shared by every flavor process using the cache ([`InUse`]) |
 //! | `sources.json` | the engine's [`SourceDigests`] | source digests by file metadata |
 //! | `sha256/` | flavor-remote's [`Sha256Index`](flavor_remote::Sha256Index) | remote names of blobs |
 //! | `launchers/` | the CLI | the builtin launcher, materialised for package actions |
 //! | `last-build.json` | the CLI | the [`LastBuild`] record `flavor cache stats` shows |
 
-use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -27,6 +26,16 @@ const SOURCES: &str = "sources.json";
 const SHA256_INDEX: &str = "sha256";
 const LAUNCHERS: &str = "launchers";
 const LAST_BUILD: &str = "last-build.json";
+const IN_USE_LOCK: &str = "in-use.lock";
+/// The store's directory of files being written.
+const TMP: &str = "tmp";
+
+/// A flavor process's use of a build cache: a shared `flock` on `in-use.lock`, released when
+/// the value is dropped (or the process ends, however it ends).
+#[derive(Debug)]
+pub struct InUse {
+    _lock: fs::File,
+}
 
 /// A build cache directory.
 #[derive(Clone, Debug)]
@@ -65,6 +74,38 @@ impl BuildCache {
     /// Opens (creating it if needed) the engine's store.
     pub fn open_store(&self) -> io::Result<LocalStore> {
         LocalStore::open(&self.dir)
+    }
+
+    /// Marks the cache as used by this process for as long as the returned value lives. When
+    /// no other flavor process uses it, first removes what runs that were interrupted left in
+    /// `tmp/` (a killed build's `run-*` directories): nothing there can still be written to.
+    /// Returns how many entries were removed.
+    pub fn enter(&self) -> io::Result<(InUse, usize)> {
+        fs::create_dir_all(&self.dir)?;
+        let lock = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.dir.join(IN_USE_LOCK))?;
+        let mut removed = 0;
+        if lock.try_lock().is_ok() {
+            removed = self.clear_tmp();
+        }
+        // Converts an exclusive lock in place; waits only for a process that is clearing.
+        lock.lock_shared()?;
+        Ok((InUse { _lock: lock }, removed))
+    }
+
+    /// Removes every entry of `tmp/`; best effort. Only under the exclusive lock.
+    fn clear_tmp(&self) -> usize {
+        let Ok(entries) = fs::read_dir(self.dir.join(TMP)) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter(|e| remove(&e.path()).is_ok())
+            .count()
     }
 
     /// The store, if anything was ever built here (nothing is created).
@@ -149,28 +190,6 @@ impl BuildCache {
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// Space the directory takes on disk (blocks allocated; hard links counted once).
-    pub fn disk_usage(&self) -> u64 {
-        let mut seen = HashSet::new();
-        let mut total = 0u64;
-        let mut todo = vec![self.dir.clone()];
-        while let Some(path) = todo.pop() {
-            let Ok(meta) = fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if meta.nlink() > 1 && !meta.is_dir() && !seen.insert((meta.dev(), meta.ino())) {
-                continue;
-            }
-            total = total.saturating_add(meta.blocks().saturating_mul(512));
-            if meta.is_dir()
-                && let Ok(read) = fs::read_dir(&path)
-            {
-                todo.extend(read.flatten().map(|e| e.path()));
-            }
-        }
-        total
-    }
-
     /// Removes the cache of the workspace rooted at `root`: its own `.flavor/cache` whole
     /// (and `.flavor/` if that leaves it empty), but only what flavor writes in a directory
     /// `$FLAVOR_BUILD_CACHE` named (which may hold other things).
@@ -179,7 +198,7 @@ impl BuildCache {
             return Ok(());
         }
         if self.dir == BuildCache::default_for(root).dir {
-            fs::remove_dir_all(&self.dir)?;
+            remove(&self.dir)?;
             let _ = fs::remove_dir(root.join(".flavor"));
             return Ok(());
         }
@@ -189,9 +208,13 @@ impl BuildCache {
     /// Removes what flavor writes here, and the directory if that leaves it empty; anything
     /// else in it (a shared `$FLAVOR_BUILD_CACHE`) stays.
     fn remove_flavor_entries(&self) -> io::Result<()> {
-        let ours = STORE_ENTRIES
-            .iter()
-            .chain(&[SOURCES, SHA256_INDEX, LAUNCHERS, LAST_BUILD]);
+        let ours = STORE_ENTRIES.iter().chain(&[
+            SOURCES,
+            SHA256_INDEX,
+            LAUNCHERS,
+            LAST_BUILD,
+            IN_USE_LOCK,
+        ]);
         for entry in ours {
             remove(&self.dir.join(entry))?;
         }
@@ -202,10 +225,5 @@ impl BuildCache {
 
 /// Removes a file, link or directory tree (never following a link); gone already is fine.
 fn remove(path: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
+    flavor_workenv::files::remove_tree(path).map_err(io::Error::other)
 }

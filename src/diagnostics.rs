@@ -59,11 +59,14 @@ pub fn open_session(start: &Path, json: bool) -> anyhow::Result<Session> {
 pub fn report_failures(report: &Report, progress: &Progress) -> bool {
     for failed in report.failed() {
         if let Status::Failed(err) = &failed.status {
-            progress.say(&format!("error: {} failed: {}", failed.label, err.message));
+            progress.problem(&crate::style::error_line(&format!(
+                "{} failed: {}",
+                failed.label, err.message
+            )));
             let output = err.output.trim();
             if !output.is_empty() {
                 for line in output.lines() {
-                    progress.say(&format!("  | {line}"));
+                    progress.problem(&format!("  | {line}"));
                 }
             }
         }

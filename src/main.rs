@@ -4,8 +4,9 @@
 //! module under `commands/` and never uses another command. What several commands share sits
 //! beside them: [`session`] (load, plan, build, install), [`build_cache`] (the cache
 //! directory's layout), [`diagnostics`] (showing errors), [`messages`] (the `--json`
-//! contract), [`progress`], [`remote`] (remote cache flags and settings) and [`report`]
-//! (human formatting).
+//! contract), [`options`] (options several commands share), [`progress`], [`remote`] (remote
+//! cache flags and settings), [`report`] (human formatting), [`stdout`] (output that survives a
+//! closed pipe) and [`style`] (colour).
 
 // Doc comments on clap types are the command's `--help` text, read as plain text: `DIR/<target>`
 // and bare URLs are meant literally there.
@@ -17,10 +18,13 @@ mod commands;
 mod completion;
 mod diagnostics;
 mod messages;
+mod options;
 mod progress;
 mod remote;
 mod report;
 mod session;
+mod stdout;
+mod style;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
@@ -29,6 +33,8 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "flavor", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    global: options::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -117,42 +123,76 @@ enum Command {
     Completions(commands::completions::Args),
 }
 
-fn main() -> ExitCode {
-    // `COMPLETE=<shell> flavor …`: the shell asking for completions (`flavor completions`).
-    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Build(args) => commands::build::run(args),
-        Command::Run(args) => commands::run::run(args),
-        Command::Watch(args) => commands::watch::run(args),
-        Command::Graph(args) => commands::graph::run(args),
-        Command::List(args) => commands::list::run(args),
-        Command::Launcher(args) => commands::launcher::run(args),
+impl Command {
+    /// Whether the command reads manifests (and so takes `--manifest-path`).
+    fn reads_manifests(&self) -> bool {
+        matches!(
+            self,
+            Command::Build(_)
+                | Command::Run(_)
+                | Command::Watch(_)
+                | Command::Graph(_)
+                | Command::List(_)
+                | Command::Launcher(_)
+                | Command::Cache(_)
+                | Command::Clean(_)
+        )
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = &cli.global;
+    if let Some(path) = &global.manifest_path
+        && !cli.command.reads_manifests()
+    {
+        anyhow::bail!(
+            "--manifest-path {}: this command reads no manifest (build, run, watch, \
+             graph, list, launcher, cache and clean do)",
+            path.display()
+        );
+    }
+    match cli.command {
+        Command::Build(args) => commands::build::run(args, global),
+        Command::Run(args) => commands::run::run(args, global),
+        Command::Watch(args) => commands::watch::run(args, global),
+        Command::Graph(args) => commands::graph::run(args, global),
+        Command::List(args) => commands::list::run(args, global),
+        Command::Launcher(args) => commands::launcher::run(args, global),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Repack(args) => commands::repack::run(args),
         Command::Extract(args) => commands::extract::run(args),
         Command::ExtractAll(args) => commands::extract::run_all(args),
-        Command::Keygen(args) => commands::keygen::run(args),
+        Command::Keygen(args) => commands::keygen::run(args, global),
         Command::Key(args) => commands::key::run(args),
         Command::Workenv(args) => commands::workenv::run(args),
-        Command::Cache(args) => commands::cache::run(args),
-        Command::Clean(args) => commands::clean::run(args),
+        Command::Cache(args) => commands::cache::run(args, global),
+        Command::Clean(args) => commands::clean::run(args, global),
         Command::Init(args) => commands::init::run(args),
-        Command::Import(args) => commands::import::run(args),
+        Command::Import(args) => commands::import::run(args, global),
         Command::Completions(args) => commands::completions::run(args, Cli::command()),
-    };
-    match result {
+    }
+}
+
+fn main() -> ExitCode {
+    // `COMPLETE=<shell> flavor …`: the shell asking for completions (`flavor completions`).
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
+    let cli = Cli::parse();
+    style::init(cli.global.color);
+    match run(cli) {
         Ok(code) => code,
+        // The reader of our output went away (`flavor inspect pkg | head -1`): nothing
+        // more to say, and nothing went wrong.
+        Err(err) if stdout::closed(&err) => ExitCode::SUCCESS,
         Err(err) if err.root_cause().is::<diagnostics::Reported>() => {
             // The details are printed; say only what was added on top of them, if anything.
             if err.chain().count() > 1 {
-                eprintln!("error: {err}");
+                style::error(&err.to_string());
             }
             ExitCode::from(1)
         }
         Err(err) => {
-            eprintln!("error: {err:#}");
+            style::error(&format!("{err:#}"));
             ExitCode::from(1)
         }
     }

@@ -1,10 +1,17 @@
-//! Every `--json` message of the build commands, as types: what `flavor build`, `run`, `watch`,
-//! `graph`, `list`, `launcher`, `cache`, `clean` and `init` print for machines. The README's "JSON output"
-//! section documents them; a field added or renamed here is a change of that contract.
+//! Every `--json` message of `flavor`, as types: what `build`, `run`, `watch`, `graph`,
+//! `list`, `launcher`, `cache`, `clean` and `init` print here, the package and key commands in
+//! [`tools`], and `workenv` in [`workenv`]. The README's "JSON output" section documents them;
+//! a field added or renamed here is a change of that contract.
 //!
 //! `build` and `watch` print an event stream — one [`Event`] object per line, tagged by its
 //! `event` field — ending (for `build`) in a [`Event::Summary`]. The other commands print one
 //! pretty-printed document.
+
+mod tools;
+mod workenv;
+
+pub use tools::*;
+pub use workenv::*;
 
 use std::path::{Path, PathBuf};
 
@@ -214,6 +221,8 @@ pub struct Installed {
     pub package: String,
     /// The `[[target]]` name, if the package has targets.
     pub target: Option<String>,
+    /// `debug` or `release`: which build it is (they are written to different files).
+    pub profile: &'static str,
     /// The platform it is for (`linux-aarch64`).
     pub platform: Platform,
     /// The launcher in front of it.
@@ -579,22 +588,29 @@ fn lossy<S: Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&path.to_string_lossy())
 }
 
+fn lossy_opt<S: Serializer>(path: &Option<PathBuf>, serializer: S) -> Result<S::Ok, S::Error> {
+    match path {
+        Some(p) => lossy(p, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 fn lossy_all<S: Serializer>(paths: &[PathBuf], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_seq(paths.iter().map(|p| p.to_string_lossy()))
 }
 
-/// Prints one event as a line of JSON on standard output.
+/// Prints one event as a line of JSON on standard output (nothing once its reader is gone).
 pub fn print_line<T: Serialize>(message: &T) {
     if let Ok(line) = serde_json::to_string(message) {
-        println!("{line}");
+        crate::stdout::line(&line);
     }
 }
 
 /// Prints a document as pretty JSON on standard output.
-pub fn print_document<T: Serialize>(message: &T) {
-    if let Ok(text) = serde_json::to_string_pretty(message) {
-        println!("{text}");
-    }
+pub fn print_document<T: Serialize>(message: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(message)?;
+    crate::stdout::outln!("{text}")?;
+    Ok(())
 }
 
 #[cfg(test)]

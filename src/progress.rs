@@ -63,14 +63,24 @@ impl Progress {
         }
     }
 
+    /// A line about a problem (a failed action and its output): shown to humans even with
+    /// `-q`; nothing with `--json` (which has its own events for it).
+    pub fn problem(&self, line: &str) {
+        match self.mode {
+            Mode::Human => self.say(line),
+            Mode::Quiet => eprintln!("{line}"),
+            Mode::Json => {}
+        }
+    }
+
     /// A warning: on stderr for humans (even with `-q`), a `warning` event with `--json`.
     pub fn warn(&self, message: &str) {
         match self.mode {
             Mode::Json => self.json(&messages::Event::Warning {
                 message: message.to_string(),
             }),
-            Mode::Human => self.say(&format!("warning: {message}")),
-            Mode::Quiet => eprintln!("warning: {message}"),
+            Mode::Human => self.say(&crate::style::warning_line(message)),
+            Mode::Quiet => crate::style::warning(message),
         }
     }
 

@@ -13,14 +13,6 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// Print a JSON value, pretty, on stdout.
-pub fn print_json(value: &serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into())
-    );
-}
-
 /// `1536` → `1.5 KiB`: a size for humans (powers of 1024).
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];

@@ -15,7 +15,7 @@ use flavor_rules::select::{Request, Selected, select};
 use flavor_rules::workspace::{Workspace, load};
 use flavor_rules::{ManifestErrors, Problem};
 
-use crate::build_cache::BuildCache;
+use crate::build_cache::{BuildCache, InUse};
 use crate::progress::Progress;
 use crate::remote::RemoteSettings;
 
@@ -42,6 +42,8 @@ pub struct Session {
     pub remote: Option<Arc<Remote>>,
     /// Whether problems are reported as `--json` events.
     pub json: bool,
+    /// This process's use of the cache, held while the session lives.
+    _in_use: InUse,
 }
 
 /// What a command asks to build: names (packages, targets, platforms, `package:target`),
@@ -66,30 +68,23 @@ impl Wanted {
     }
 }
 
-/// Where to look for the workspace: `--manifest-path` (a `flavor.toml` or a directory), else
-/// the current directory.
-pub fn start_dir(manifest_path: Option<&Path>) -> std::io::Result<PathBuf> {
-    match manifest_path {
-        Some(p) if p.is_file() => Ok(p.parent().map(Path::to_path_buf).unwrap_or_default()),
-        Some(p) => Ok(p.to_path_buf()),
-        None => std::env::current_dir(),
-    }
-}
-
 impl Session {
     /// Loads the workspace around `start` and opens its build cache. `Err` holds every
     /// manifest problem (or the cache that cannot be opened), to show the user.
     pub fn open(start: &Path) -> Result<Session, Vec<ManifestErrors>> {
         let workspace = load(start)?;
         let cache = BuildCache::for_workspace(&workspace.root);
-        let store = cache.open_store().map_err(|e| {
+        let cannot_open = |e: std::io::Error| {
             let problem = Problem::new(format!("cannot open the build cache: {e}"), None);
             vec![ManifestErrors::new(
                 &cache.dir().display().to_string(),
                 "",
                 vec![problem],
             )]
-        })?;
+        };
+        // Before the store is opened: what interrupted runs left is cleared first.
+        let (in_use, _) = cache.enter().map_err(cannot_open)?;
+        let store = cache.open_store().map_err(cannot_open)?;
         let sources = cache.load_sources();
         Ok(Session {
             workspace,
@@ -98,6 +93,7 @@ impl Session {
             sources,
             remote: None,
             json: false,
+            _in_use: in_use,
         })
     }
 

@@ -9,11 +9,11 @@
 use crate::config::{Validation, trusted_keys_dir};
 use crate::error::{Failure, Result, code_for, exit};
 use crate::log::log_warn;
-use pspf::keys::{VerifyingKey, public_key_from_pem};
+use pspf::keys::{TrustedKey, public_key_from_pem};
 use pspf::{Package, VerifyOptions};
 
 /// Public keys in the trusted-keys directory (unreadable files are skipped).
-pub fn trusted_keys() -> Vec<VerifyingKey> {
+pub fn trusted_keys() -> Vec<TrustedKey> {
     let Some(dir) = trusted_keys_dir() else {
         return Vec::new();
     };
@@ -24,12 +24,13 @@ pub fn trusted_keys() -> Vec<VerifyingKey> {
         .flatten()
         .filter_map(|e| std::fs::read_to_string(e.path()).ok())
         .filter_map(|text| public_key_from_pem(&text).ok())
+        .map(TrustedKey::Key)
         .collect()
 }
 
 /// Whether `public_key` is in the trusted-keys directory right now.
 pub fn key_is_trusted(public_key: &[u8; 32]) -> bool {
-    trusted_keys().iter().any(|k| k.as_bytes() == public_key)
+    trusted_keys().iter().any(|k| k.matches(public_key))
 }
 
 /// The checks `flavor extract` makes before writing anything, for CLI-mode `extract`:

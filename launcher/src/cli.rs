@@ -85,7 +85,8 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
             println!("package   {} {}", meta.package.name, meta.package.version);
             println!("file      {} ({} bytes)", exe.display(), pkg.file_len());
             println!("command   {}", meta.execution.command);
-            println!("key       {}", hex::encode(pkg.index().public_key()));
+            let key = pspf::keys::Fingerprint::of(&pkg.index().public_key());
+            println!("key       {key} (fingerprint)");
             println!("cache     {}", crate::config::cache_root().display());
             for (i, s) in meta.slots.iter().enumerate() {
                 let codec = pkg.slot_codec(i).map(|c| c.name()).unwrap_or("?");

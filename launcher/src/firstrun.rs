@@ -7,18 +7,20 @@
 //! create `workenv.directories` (checked to stay inside before anything was extracted); run
 //! setup commands with `{workenv}` = the final path; drop `init` slots; write the upstream
 //! bookkeeping; write the exec plan — the completion marker — last. A crash anywhere before
-//! the marker leaves nothing a later launch trusts.
+//! the marker leaves nothing a later launch trusts. The lock then becomes this launch's shared
+//! in-use lock, and older builds of the package beyond the newest few that nothing runs from
+//! are removed (`flavor_workenv::prune`).
 
 use crate::config::{Validation, workenv_cache_enabled};
 use crate::env::{LaunchContext, Placeholders, build_env};
 use crate::error::{Failure, Result, exit};
-use crate::log::log_debug;
+use crate::log::{log_debug, log_warn};
 use crate::{checks, directories, rollback, setup, slots};
 use flavor_workenv::layout::{CACHEDIR_TAG_CONTENT, cachedir_tag};
-use flavor_workenv::{BuildLayout, EXEC_PLAN_VERSION, ExecPlan, files};
+use flavor_workenv::{BuildLayout, EXEC_PLAN_VERSION, ExecPlan, files, prune, usage};
 use pspf::Package;
 use pspf::metadata::Metadata;
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -109,16 +111,13 @@ pub fn prepare(
         version,
         level,
     )?;
-    let lock = File::create(layout.lock())
-        .map_err(|e| Failure::io(format!("cannot create {}", layout.lock().display()), e))?;
-    lock.lock()
-        .map_err(|e| Failure::io(format!("cannot lock {}", layout.lock().display()), e))?;
-
+    let lock = lock_build(layout, name)?;
     if workenv_cache_enabled()
         && let Some(plan) = ExecPlan::load(&layout.ready())?
         && plan.serves(index_sha256, level)
     {
         log_debug!("another launch finished the extraction");
+        lock.into_running().keep();
         return Ok(plan);
     }
     clear_leftovers(layout);
@@ -137,8 +136,40 @@ pub fn prepare(
         .and_then(|()| finish(pkg, layout, &ph, index_sha256, level, key_trusted, ctx));
     if result.is_err() {
         remove_tree(&workenv);
+    } else {
+        lock.into_running().keep();
+        prune_older_builds(layout);
     }
     result
+}
+
+/// The build's lock, exclusive while it is unpacked (saying so when running commands of the
+/// build must finish first).
+fn lock_build(layout: &BuildLayout, name: &str) -> Result<usage::Unpacking> {
+    usage::lock_for_extraction(layout, || {
+        if layout.ready().exists() {
+            log_warn!(
+                "waiting until the programs of {name} running from {} exit, to unpack it again",
+                layout.dir().display()
+            );
+        }
+    })
+    .map_err(|e| Failure::new(exit::IO, format!("cannot lock {e}")))
+}
+
+/// Removes the builds of this package beyond the newest `FLAVOR_WORKENV_KEEP` (default 3)
+/// that nothing runs from; best effort.
+fn prune_older_builds(layout: &BuildLayout) {
+    let Some(keep) = prune::keep_from_env() else {
+        return;
+    };
+    match prune::prune(&layout.workenv, keep, &[&layout.hash]) {
+        Ok(pruned) if !pruned.removed.is_empty() => {
+            log_debug!("removed older builds {}", pruned.removed.join(", "));
+        }
+        Ok(_) => {}
+        Err(e) => log_debug!("could not remove older builds: {e}"),
+    }
 }
 
 /// Clear whatever is here for this build: it was left by a crashed, damaged or forced run.

@@ -1,7 +1,8 @@
 //! A normal launch: warm fast path, or the first run, then exec.
 //!
 //! Warm path: read the trailer (one positioned read), hash the index, check that the cache
-//! directories leading to the plan are the user's own, load the exec plan that the first run
+//! directories leading to the plan are the user's own, take the build's shared in-use lock
+//! (which also records the use; see `flavor_workenv::usage`), load the exec plan that the first run
 //! stored for exactly this index (verified at least as strictly as this launch asks for; a
 //! plan file another user owns or may write is refused), check that the metadata bytes still
 //! match the index and that the command still exists, under `strict` apply the rollback
@@ -16,7 +17,7 @@ use crate::run;
 use crate::{firstrun, rollback, slots};
 use flavor_workenv::dirs::CacheRoot;
 use flavor_workenv::layout::package_name;
-use flavor_workenv::{BuildLayout, ExecPlan};
+use flavor_workenv::{BuildLayout, ExecPlan, usage};
 use pspf::index::TRAILER_SIZE;
 use pspf::{Index, Package};
 use sha2::{Digest, Sha256};
@@ -65,8 +66,13 @@ pub fn launch(user_args: Vec<OsString>) -> Result<u8> {
         package_path: &exe,
     };
 
-    let warm = if config::workenv_cache_enabled() {
+    let held = if config::workenv_cache_enabled() {
         layout.check_private(root.may_be_link())?;
+        usage::hold_shared(&layout)
+    } else {
+        None
+    };
+    let warm = if held.is_some() {
         ExecPlan::load(&layout.ready())?.filter(|p| {
             p.serves(&index_hex, level)
                 && (level == Validation::None || metadata_intact(&file, &index, file_len))
@@ -77,8 +83,9 @@ pub fn launch(user_args: Vec<OsString>) -> Result<u8> {
     } else {
         None
     };
-    let plan = match warm {
-        Some(plan) => {
+    let plan = match warm.zip(held) {
+        Some((plan, held)) => {
+            held.keep();
             if level == Validation::Strict {
                 let key = index.public_key();
                 rollback::enforce(layout.root(), &key, &plan.package, &plan.version, level)?;

@@ -148,11 +148,11 @@ pub enum Error {
         computed: String,
     },
 
-    #[error("package is signed by key {key}, which is not trusted")]
+    #[error("package is signed by the key with fingerprint {fingerprint}, which is not trusted")]
     /// The package is signed by a key that is not among the trusted ones.
     UntrustedKey {
-        /// The signing key, hex.
-        key: String,
+        /// The short fingerprint of the signing key.
+        fingerprint: String,
     },
 
     #[error(

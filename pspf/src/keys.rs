@@ -16,9 +16,111 @@ pub fn signing_key_from_seed(seed: &str) -> SigningKey {
     SigningKey::from_bytes(&secret)
 }
 
-/// Lowercase hex SHA-256 of a raw public key: the fingerprint stored at index offset 1376.
+/// Lowercase hex SHA-256 of a raw public key: the fingerprint stored at index offset 1376,
+/// and the one every flavor tool names a key by ([`Fingerprint`] for its short form).
 pub fn fingerprint(public_key: &[u8; 32]) -> String {
-    hex::encode(Sha256::digest(public_key))
+    Fingerprint::of(public_key).to_hex()
+}
+
+/// Hex digits of the short form of a fingerprint, the one humans are shown.
+pub const SHORT_FINGERPRINT_LEN: usize = 16;
+
+/// A key's fingerprint: the SHA-256 of its raw 32-byte public key. [`Fingerprint::to_hex`]
+/// is the full form (64 hex digits, what the index stores and `--json` prints); `Display`
+/// is the short form, its first [`SHORT_FINGERPRINT_LEN`] hex digits, what every human
+/// output shows and what trusted-key files are named by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    /// The fingerprint of a raw public key.
+    pub fn of(public_key: &[u8; 32]) -> Fingerprint {
+        Fingerprint(Sha256::digest(public_key).into())
+    }
+
+    /// The full form: 64 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The short form: the first [`SHORT_FINGERPRINT_LEN`] hex digits.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..SHORT_FINGERPRINT_LEN / 2])
+    }
+}
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.short())
+    }
+}
+
+/// What a user may name a trusted key by (`flavor verify --trusted-key`): the key itself, or
+/// its fingerprint in full or short form. 64 hex digits are taken as either a public key or
+/// a full fingerprint, whichever the package's key is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrustedKey {
+    /// A public key (a PEM file's contents or its 64 hex digits).
+    Key(VerifyingKey),
+    /// A fingerprint or its prefix: at least [`SHORT_FINGERPRINT_LEN`] lowercase hex digits.
+    Fingerprint(String),
+    /// 64 hex digits that are a valid public key and may also be a full fingerprint.
+    KeyOrFingerprint(VerifyingKey, String),
+}
+
+impl From<VerifyingKey> for TrustedKey {
+    fn from(key: VerifyingKey) -> Self {
+        TrustedKey::Key(key)
+    }
+}
+
+impl TrustedKey {
+    /// Reads a PEM public key, 64 hex digits (a public key or a full fingerprint), or 16 to
+    /// 63 hex digits (a fingerprint's prefix). A private key is refused.
+    pub fn parse(text: &str) -> Result<TrustedKey> {
+        let t = text.trim();
+        let hex_digits = !t.is_empty() && t.bytes().all(|b| b.is_ascii_hexdigit());
+        if hex_digits && t.len() == 64 {
+            let lower = t.to_ascii_lowercase();
+            return Ok(match public_key_from_pem(t) {
+                Ok(key) => TrustedKey::KeyOrFingerprint(key, lower),
+                Err(_) => TrustedKey::Fingerprint(lower),
+            });
+        }
+        if hex_digits && (SHORT_FINGERPRINT_LEN..64).contains(&t.len()) {
+            return Ok(TrustedKey::Fingerprint(t.to_ascii_lowercase()));
+        }
+        if hex_digits {
+            return Err(key_error(
+                "a key fingerprint",
+                format!(
+                    "{} hex digits are too few; give at least {SHORT_FINGERPRINT_LEN} (the short \
+                     form flavor prints) or all 64",
+                    t.len()
+                ),
+            ));
+        }
+        if t.contains("PRIVATE KEY-----") {
+            return Err(key_error(
+                "a private key",
+                "give its public half (flavor-public.key beside it)",
+            ));
+        }
+        public_key_from_pem(t).map(TrustedKey::Key)
+    }
+
+    /// Whether `public_key` is this key.
+    pub fn matches(&self, public_key: &[u8; 32]) -> bool {
+        let fingerprint_matches =
+            |prefix: &str| Fingerprint::of(public_key).to_hex().starts_with(prefix);
+        match self {
+            TrustedKey::Key(key) => key.as_bytes() == public_key,
+            TrustedKey::Fingerprint(prefix) => fingerprint_matches(prefix),
+            TrustedKey::KeyOrFingerprint(key, hex) => {
+                key.as_bytes() == public_key || fingerprint_matches(hex)
+            }
+        }
+    }
 }
 
 fn key_error(what: &str, e: impl std::fmt::Display) -> Error {
@@ -112,6 +214,32 @@ mod tests {
             fingerprint(key.verifying_key().as_bytes()),
             "ec9bcaa8986cf98355ad7177379085b43030eb6ce8b2450594afa57cfc7af026"
         );
+    }
+
+    #[test]
+    fn keys_are_named_by_one_fingerprint_in_two_lengths() {
+        let key = signing_key_from_seed("conformance").verifying_key();
+        let fp = Fingerprint::of(key.as_bytes());
+        assert_eq!(fp.to_hex(), fingerprint(key.as_bytes()));
+        assert_eq!(fp.to_string(), "ec9bcaa8986cf983");
+        assert_eq!(fp.short(), fp.to_hex()[..SHORT_FINGERPRINT_LEN]);
+        let other = signing_key_from_seed("other").verifying_key();
+        for spec in [
+            public_key_to_pem(&key),
+            hex::encode(key.as_bytes()),
+            fp.to_hex(),
+            fp.to_hex().to_uppercase(),
+            fp.short(),
+        ] {
+            let trusted = TrustedKey::parse(&spec).unwrap();
+            assert!(trusted.matches(key.as_bytes()), "{spec}");
+            assert!(!trusted.matches(other.as_bytes()), "{spec}");
+        }
+        let too_short = TrustedKey::parse(&fp.short()[..8]).unwrap_err();
+        assert!(too_short.to_string().contains("too few"), "{too_short}");
+        let private = private_key_to_pem(&signing_key_from_seed("x"));
+        let refused = TrustedKey::parse(&private).unwrap_err();
+        assert!(refused.to_string().contains("public half"), "{refused}");
     }
 
     #[test]

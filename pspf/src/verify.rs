@@ -22,7 +22,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::index::{INDEX_SIZE, MAGIC_END, MAGIC_START, TRAILER_SIZE, compute_index_checksum};
-use crate::keys::VerifyingKey;
+use crate::keys::{Fingerprint, TrustedKey, VerifyingKey};
 use crate::metadata::Metadata;
 use crate::ops::Codec;
 use crate::reader::Package;
@@ -35,8 +35,9 @@ use std::path::Path;
 /// What a verification should check beyond the package's own consistency.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
-    /// When non-empty, the package's key must be one of these (`trusted_key` check).
-    pub trusted_keys: Vec<VerifyingKey>,
+    /// When non-empty, the package's key must be one of these (`trusted_key` check): keys,
+    /// or fingerprints naming them.
+    pub trusted_keys: Vec<TrustedKey>,
     /// Skip reading slot data (header-only verification).
     pub skip_slots: bool,
 }
@@ -286,10 +287,7 @@ impl Package {
         if options.trusted_keys.is_empty() {
             report.skip("trusted_key", None, "no trusted keys given");
         } else {
-            let trusted = options
-                .trusted_keys
-                .iter()
-                .any(|k| k.as_bytes() == &public_key);
+            let trusted = options.trusted_keys.iter().any(|k| k.matches(&public_key));
             report.push(
                 "trusted_key",
                 None,
@@ -297,7 +295,7 @@ impl Package {
                     Ok(())
                 } else {
                     Err(Error::UntrustedKey {
-                        key: hex::encode(public_key),
+                        fingerprint: Fingerprint::of(&public_key).to_string(),
                     })
                 },
             );

@@ -17,6 +17,10 @@ pub struct Problem {
     pub label: String,
     /// What to do about it.
     pub help: Option<String>,
+    /// Another place the problem involves (the first of two duplicates), and what it is
+    /// there (`first defined`): labelled in the snippet, and named by line and column in the
+    /// help.
+    pub also: Option<Box<(Range<usize>, String)>>,
 }
 
 impl Problem {
@@ -27,6 +31,7 @@ impl Problem {
             span,
             label: String::new(),
             help: None,
+            also: None,
         }
     }
     /// With the note under the span.
@@ -39,6 +44,11 @@ impl Problem {
         self.help = Some(help.into());
         self
     }
+    /// With another place it involves, and what that is (`first defined`).
+    pub fn also(mut self, span: Range<usize>, what: impl Into<String>) -> Problem {
+        self.also = Some(Box::new((span, what.into())));
+        self
+    }
 }
 
 /// A single problem, renderable by miette against its file.
@@ -49,18 +59,36 @@ pub struct ManifestError {
 }
 
 impl ManifestError {
-    /// `LINE:COLUMN: message` (1-based, columns in characters), or the message alone.
-    fn line(&self) -> String {
+    /// The 1-based line and column (in characters) of byte `offset` of the manifest.
+    fn position(&self, offset: usize) -> Option<(usize, usize)> {
         let text = self.source.inner();
-        match &self.problem.span {
-            Some(span) if span.start <= text.len() && text.is_char_boundary(span.start) => {
-                let before = &text[..span.start];
-                let line = before.matches('\n').count() + 1;
-                let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-                let column = before[line_start..].chars().count() + 1;
-                format!("{line}:{column}: {}", self.problem.message)
-            }
-            _ => self.problem.message.clone(),
+        if offset > text.len() || !text.is_char_boundary(offset) {
+            return None;
+        }
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Some((line, before[line_start..].chars().count() + 1))
+    }
+
+    /// `LINE:COLUMN: message`, or the message alone.
+    fn line(&self) -> String {
+        match (self.problem.span.as_ref()).and_then(|span| self.position(span.start)) {
+            Some((line, column)) => format!("{line}:{column}: {}", self.problem.message),
+            None => self.problem.message.clone(),
+        }
+    }
+
+    /// The help line, naming the other place by line and column.
+    fn help_text(&self) -> Option<String> {
+        let also = (self.problem.also.as_deref()).and_then(|(span, what)| {
+            let (line, column) = self.position(span.start)?;
+            Some(format!("{what} at line {line}, column {column}"))
+        });
+        match (&self.problem.help, also) {
+            (Some(help), Some(also)) => Some(format!("{help} ({also})")),
+            (Some(help), None) => Some(help.clone()),
+            (None, also) => also,
         }
     }
 }
@@ -78,9 +106,7 @@ impl Diagnostic for ManifestError {
         Some(Box::new("flavor::manifest"))
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.problem
-            .help
-            .as_ref()
+        self.help_text()
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -89,10 +115,11 @@ impl Diagnostic for ManifestError {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let span = self.problem.span.clone()?;
         let label = (!self.problem.label.is_empty()).then(|| self.problem.label.clone());
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
-            label,
-            SourceSpan::from(span),
-        ))))
+        let main = LabeledSpan::new_primary_with_span(label, SourceSpan::from(span));
+        let also = (self.problem.also.as_deref()).map(|(span, what)| {
+            LabeledSpan::new_with_span(Some(format!("{what} here")), SourceSpan::from(span.clone()))
+        });
+        Some(Box::new(std::iter::once(main).chain(also)))
     }
 }
 

@@ -3,8 +3,8 @@
 //! The manifest schema with span-carrying diagnostics ([`manifest`]), finding and loading a
 //! workspace ([`workspace`]), which packages and targets a build selects ([`select`]), the
 //! launchers packages of each platform get ([`launcher`]), planning manifests into
-//! build-engine actions ([`plan`]) of the kinds in [`actions`], and which key signs a package
-//! ([`signing`]).
+//! build-engine actions ([`plan`]) of the kinds in [`actions`], where packages are written
+//! ([`outputs`]), and which key signs a package ([`signing`]).
 //!
 //! ```no_run
 //! use flavor_rules::Manifest;
@@ -25,6 +25,7 @@ mod error;
 pub mod import;
 pub mod launcher;
 pub mod manifest;
+pub mod outputs;
 pub mod paths;
 pub mod plan;
 pub mod python;

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use flavor_workenv::dirs::{trusted_keys_dir, user_key_dir};
+use flavor_workenv::dirs::{PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, trusted_keys_dir, user_key_dir};
 
 /// Write `text` to a new temporary file (0600) in `dir` whose name no other process uses.
 fn write_temp(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
@@ -40,7 +40,7 @@ fn write_temp(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
     )))
 }
 
-/// Write a key pair into `dir` (0700) as `flavor-private.key` (0600) and `flavor-public.key`.
+/// Write a key pair into `dir` (0700) as [`PRIVATE_KEY_FILE`] (0600) and [`PUBLIC_KEY_FILE`].
 pub fn write_key_pair(dir: &Path, key: &SigningKey) -> std::io::Result<()> {
     fs::DirBuilder::new()
         .recursive(true)
@@ -52,11 +52,8 @@ pub fn write_key_pair(dir: &Path, key: &SigningKey) -> std::io::Result<()> {
             let _ = fs::remove_file(&tmp);
         })
     };
-    write("flavor-private.key", &private_key_to_pem(key))?;
-    write(
-        "flavor-public.key",
-        &public_key_to_pem(&key.verifying_key()),
-    )
+    write(PRIVATE_KEY_FILE, &private_key_to_pem(key))?;
+    write(PUBLIC_KEY_FILE, &public_key_to_pem(&key.verifying_key()))
 }
 
 /// Install `key` as the key pair in `dir` unless a private key is already there, never
@@ -67,8 +64,8 @@ fn create_key_pair(dir: &Path, key: SigningKey) -> std::io::Result<(SigningKey, 
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    let private = dir.join("flavor-private.key");
-    let tmp = write_temp(dir, "flavor-private.key", &private_key_to_pem(&key))?;
+    let private = dir.join(PRIVATE_KEY_FILE);
+    let tmp = write_temp(dir, PRIVATE_KEY_FILE, &private_key_to_pem(&key))?;
     // A hard link, unlike a rename, fails when the name exists: the first writer wins.
     let linked = fs::hard_link(&tmp, &private);
     let _ = fs::remove_file(&tmp);
@@ -76,10 +73,10 @@ fn create_key_pair(dir: &Path, key: SigningKey) -> std::io::Result<(SigningKey, 
         Ok(()) => {
             let public = write_temp(
                 dir,
-                "flavor-public.key",
+                PUBLIC_KEY_FILE,
                 &public_key_to_pem(&key.verifying_key()),
             )?;
-            fs::rename(&public, dir.join("flavor-public.key"))?;
+            fs::rename(&public, dir.join(PUBLIC_KEY_FILE))?;
             Ok((key, true))
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -92,7 +89,7 @@ fn create_key_pair(dir: &Path, key: SigningKey) -> std::io::Result<(SigningKey, 
     }
 }
 
-/// Add a public key to the trusted-keys directory (named by its fingerprint).
+/// Add a public key to the trusted-keys directory (as `<short fingerprint>.pub`).
 pub fn trust_key(key: &pspf::keys::VerifyingKey) -> std::io::Result<PathBuf> {
     let dir = trusted_keys_dir().ok_or_else(|| {
         std::io::Error::other("no HOME or XDG_CONFIG_HOME to keep trusted keys in")
@@ -101,8 +98,8 @@ pub fn trust_key(key: &pspf::keys::VerifyingKey) -> std::io::Result<PathBuf> {
         .recursive(true)
         .mode(0o700)
         .create(&dir)?;
-    let fp = pspf::keys::fingerprint(key.as_bytes());
-    let path = dir.join(format!("{}.pub", &fp[..16]));
+    let fp = pspf::keys::Fingerprint::of(key.as_bytes());
+    let path = dir.join(format!("{fp}.pub"));
     fs::write(&path, public_key_to_pem(key))?;
     Ok(path)
 }
@@ -141,7 +138,7 @@ pub fn resolve(pkg: &Package, dir: &Path, create: bool) -> Result<ResolvedKey, E
         });
     }
     let dir = user_key_dir().ok_or(Error::NoKeyDirectory)?;
-    let private = dir.join("flavor-private.key");
+    let private = dir.join(PRIVATE_KEY_FILE);
     if let Ok(text) = fs::read_to_string(&private) {
         let key = private_key_from_pem(&text).map_err(|e| Error::UserKey {
             path: private.clone(),
@@ -178,7 +175,7 @@ pub fn resolve(pkg: &Package, dir: &Path, create: bool) -> Result<ResolvedKey, E
         announcement: Some(format!(
             "created your signing key in {} (fingerprint {}){}",
             dir.display(),
-            &pspf::keys::fingerprint(key.verifying_key().as_bytes())[..16],
+            pspf::keys::Fingerprint::of(key.verifying_key().as_bytes()),
             trusted
                 .map(|p| format!("; trusted via {}", p.display()))
                 .unwrap_or_default()

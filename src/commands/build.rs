@@ -4,9 +4,11 @@
 
 use crate::diagnostics::{open_session, report_failures};
 use crate::messages::{Counts, Event, Installed, LauncherUsed, RemoteSummary, Summary};
+use crate::options::{BuildArgs, GlobalArgs};
 use crate::progress::{Mode, Progress};
 use crate::remote::RemoteArgs;
-use crate::session::{BuildSettings, Wanted, start_dir};
+use crate::session::Wanted;
+use flavor_rules::outputs::Profile;
 use flavor_rules::plan::PlannedOutput;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,61 +26,38 @@ pub struct Args {
     /// Put this launcher in front of every package built (its platform must be the target's).
     #[arg(long, value_name = "PATH")]
     launcher: Option<PathBuf>,
-    /// Release build: zstd level 19 unless a slot sets `level`.
-    #[arg(long)]
-    release: bool,
-    /// Ignore the build cache and run every action.
-    #[arg(long)]
-    force: bool,
-    /// Parallel jobs (default: the number of CPUs).
-    #[arg(short, long, default_value_t = 0)]
-    jobs: usize,
+    #[command(flatten)]
+    build: BuildArgs,
     /// Print one JSON event per line.
     #[arg(long)]
     json: bool,
-    /// Print nothing but errors.
-    #[arg(short, long)]
-    quiet: bool,
-    /// Print every action that runs.
-    #[arg(short, long)]
-    verbose: bool,
-    /// Use this flavor.toml (or directory) instead of searching upwards.
-    #[arg(long, value_name = "PATH")]
-    manifest_path: Option<PathBuf>,
     #[command(flatten)]
     remote: RemoteArgs,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mode = match (args.json, args.quiet) {
-        (true, _) => Mode::Json,
-        (false, true) => Mode::Quiet,
-        (false, false) => Mode::Human,
-    };
-    let mut session = open_session(&start_dir(args.manifest_path.as_deref())?, args.json)?;
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let mode = global.mode(args.json);
+    let mut session = open_session(&global.start_dir()?, args.json)?;
     let began = Instant::now();
     let wanted = Wanted {
         names: args.names.clone(),
         targets: args.targets.clone(),
         launcher: args.launcher.clone(),
     };
-    let plan = session.plan_wanted(&wanted, args.release)?;
+    let plan = session.plan_wanted(&wanted, args.build.release)?;
+    let profile = Profile::of(args.build.release);
     let targets: Vec<_> = plan.outputs.iter().map(|o| o.action).collect();
-    let progress = Progress::new(mode, plan.graph.closure(&targets).len(), args.verbose);
+    let progress = Progress::new(mode, plan.graph.closure(&targets).len(), global.verbose);
     for n in &plan.notices {
-        progress.say(&format!("note: {n}"));
+        progress.say(&crate::style::note_line(n));
     }
-    if args.verbose {
+    if global.verbose {
         for o in &plan.outputs {
             say_launcher(&progress, o);
         }
     }
     session.connect_remote(&args.remote.settings(), &progress)?;
-    let settings = BuildSettings {
-        force: args.force,
-        jobs: args.jobs,
-    };
-    let report = session.build(&plan, &settings, &progress);
+    let report = session.build(&plan, &args.build.settings(), &progress);
     progress.finish();
     let ok = report_failures(&report, &progress);
     // Packages that depend on no failed action were built all the same: install them.
@@ -89,11 +68,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         counts: Counts::of(&report),
         skipped: report.skipped(),
         seconds: began.elapsed().as_secs_f64(),
-        packages: installed.iter().map(installed_message).collect(),
+        packages: installed
+            .iter()
+            .map(|o| installed_message(o, profile))
+            .collect(),
         remote: session.remote.as_deref().map(RemoteSummary::of),
     };
     if mode == Mode::Human {
-        print_summary(&summary, &installed, session.remote.as_deref());
+        print_summary(&summary, &installed, profile, session.remote.as_deref());
     }
     progress.json(&Event::Summary(summary));
     Ok(if ok {
@@ -103,10 +85,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn installed_message(o: &PlannedOutput) -> Installed {
+fn installed_message(o: &PlannedOutput, profile: Profile) -> Installed {
     Installed {
         package: o.package.clone(),
         target: o.target.clone(),
+        profile: profile.name(),
         platform: o.platform,
         launcher: LauncherUsed::of(&o.launcher),
         path: o.path.clone(),
@@ -135,14 +118,21 @@ fn say_launcher(progress: &Progress, o: &PlannedOutput) {
     }
 }
 
-/// The human ending: one line per package written, the remote's line, the counts.
+/// The human ending: one line per package written (with its profile: debug and release
+/// packages are different files), the remote's line, the counts.
 fn print_summary(
     summary: &Summary,
     installed: &[PlannedOutput],
+    profile: Profile,
     remote: Option<&flavor_remote::Remote>,
 ) {
     for o in installed {
-        eprintln!("   package {} → {}", output_name(o), display_path(&o.path));
+        let what = output_name(o);
+        let what = match what.strip_suffix(')') {
+            Some(open) => format!("{open}, {})", profile.name()),
+            None => format!("{what} ({})", profile.name()),
+        };
+        eprintln!("   package {what} → {}", display_path(&o.path));
     }
     if let Some(remote) = remote {
         eprintln!("{}", crate::remote::summary_line(remote));

@@ -1,17 +1,21 @@
 //! `flavor clean`: remove the workspace's build outputs and its build cache.
 //!
-//! Build outputs are the package files the manifests name, found by the planner's own
-//! [`output_paths`] (`dist/<name>.psp` beside a manifest without `[[target]]`, else each
-//! target's `output`, by default `dist/<name>-<target>[-<platform>].psp`); a file there that is
-//! not a PSPF package is left alone. An emptied `dist/` goes too. The build cache is `.flavor/cache` at the workspace root, removed
-//! whole; a cache named by `$FLAVOR_BUILD_CACHE` loses only the entries flavor writes there.
+//! Build outputs are the package files the manifests name, of debug and release builds
+//! ([`flavor_rules::outputs`]: `dist/<name>.psp` and `dist/debug/<name>.psp` beside a
+//! manifest without `[[target]]`, else each target's `output`, by default
+//! `dist/<name>-<target>[-<platform>].psp`, and `debug/` beside it); a file there that is not a PSPF package
+//! is left alone. Emptied `debug/` and `dist/` directories go too. The build cache is
+//! `.flavor/cache` at the workspace root, removed whole; a cache named by
+//! `$FLAVOR_BUILD_CACHE` loses only the entries flavor writes there.
 
 use crate::build_cache::BuildCache;
 use crate::diagnostics::load_workspace;
 use crate::messages::{CleanOutcome, RemovedFile, SkippedFile, print_document};
+use crate::options::GlobalArgs;
 use crate::report::human_bytes;
+use crate::stdout::outln;
 use anyhow::Context;
-use flavor_rules::plan::output_paths;
+use flavor_rules::outputs::all_package_paths;
 use flavor_rules::workspace::Workspace;
 use std::fs;
 use std::path::Path;
@@ -36,13 +40,13 @@ fn display(p: &Path) -> String {
     p.strip_prefix(&cwd).unwrap_or(p).display().to_string()
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let ws = load_workspace(&std::env::current_dir()?, args.json)
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let ws = load_workspace(&global.start_dir()?, args.json)
         .context("cannot load the workspace, so nothing was removed")?;
     let (removed, skipped) = remove_packages(&ws, args.dry_run)?;
     let cache = BuildCache::for_workspace(&ws.root);
     let cache_bytes = if cache.dir().is_dir() {
-        cache.disk_usage()
+        flavor_workenv::files::disk_usage(cache.dir())
     } else {
         0
     };
@@ -59,9 +63,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         cache_bytes,
     };
     if args.json {
-        print_document(&outcome);
-    } else {
-        print_human(&outcome);
+        print_document(&outcome)?;
+    } else if !global.quiet {
+        print_human(&outcome)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -74,7 +78,7 @@ fn remove_packages(
 ) -> anyhow::Result<(Vec<RemovedFile>, Vec<SkippedFile>)> {
     let (mut removed, mut skipped) = (Vec::new(), Vec::new());
     for m in &ws.packages {
-        for path in output_paths(m)? {
+        for path in all_package_paths(m) {
             let Ok(meta) = fs::symlink_metadata(&path) else {
                 continue;
             };
@@ -90,33 +94,40 @@ fn remove_packages(
             removed.push(RemovedFile { path, bytes });
         }
         if !dry_run {
-            // Only when empty: anything else in dist/ is not ours to delete.
-            let _ = fs::remove_dir(m.dir.join("dist"));
+            // Only when empty: anything else there is not ours to delete.
+            for path in all_package_paths(m) {
+                for dir in path.ancestors().skip(1).take(2) {
+                    if dir.starts_with(&m.dir) && dir != m.dir {
+                        let _ = fs::remove_dir(dir);
+                    }
+                }
+            }
         }
     }
     Ok((removed, skipped))
 }
 
-fn print_human(outcome: &CleanOutcome) {
+fn print_human(outcome: &CleanOutcome) -> anyhow::Result<()> {
     let verb = if outcome.dry_run {
         "would remove"
     } else {
         "removed"
     };
     for f in &outcome.removed {
-        println!("{verb} {} ({})", display(&f.path), human_bytes(f.bytes));
+        outln!("{verb} {} ({})", display(&f.path), human_bytes(f.bytes))?;
     }
     for f in &outcome.skipped {
-        println!("skipped {}: {}", display(&f.path), f.reason);
+        outln!("skipped {}: {}", display(&f.path), f.reason)?;
     }
     if outcome.cache_bytes > 0 || outcome.cache.exists() {
-        println!(
+        outln!(
             "{verb} build cache {} ({})",
             display(&outcome.cache),
             human_bytes(outcome.cache_bytes)
-        );
+        )?;
     }
     if outcome.removed.is_empty() && outcome.cache_bytes == 0 {
-        println!("nothing to clean");
+        outln!("nothing to clean")?;
     }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! The shell then asks `flavor` as the user types (clap_complete's dynamic completion), so it
 //! completes subcommands and flags, and the package and target names of the workspace at hand.
 
-use std::io::Write;
+use crate::stdout::out;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,6 +34,6 @@ pub fn run(args: Args, command: clap::Command) -> anyhow::Result<ExitCode> {
     let name = command.get_name();
     let mut script = Vec::new();
     completer.write_registration("COMPLETE", name, name, &exe.to_string_lossy(), &mut script)?;
-    std::io::stdout().write_all(&script)?;
+    out!("{}", String::from_utf8_lossy(&script))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,10 +7,11 @@
 //! of it goes into a private directory beside DIR that is renamed to DIR only when every slot
 //! succeeded, so an error never leaves half-written output behind.
 
-use crate::report::print_json;
+use crate::messages::{ExtractReport, ExtractedSlot, print_document};
+use crate::stdout::outln;
 use anyhow::{Context, bail};
+use flavor_workenv::files::remove_tree;
 use pspf::{Package, VerifyOptions};
-use serde_json::json;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -141,7 +142,7 @@ impl Staging {
                 let _ = fs::rename(&aside, dir);
                 return Err(e).with_context(|| format!("replacing {}", dir.display()));
             }
-            remove_any(&aside).with_context(|| format!("removing the old {}", dir.display()))
+            remove_tree(&aside).with_context(|| format!("removing the old {}", dir.display()))
         })();
         if result.is_err() {
             let _ = fs::remove_dir_all(&staged);
@@ -160,24 +161,6 @@ impl Drop for Staging {
     }
 }
 
-/// Remove a file, link or directory tree.
-pub(crate) fn remove_any(path: &Path) -> std::io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// One extracted slot, for the report.
-struct Written {
-    slot: usize,
-    id: String,
-    codec: String,
-    path: PathBuf,
-}
-
 fn slot_id(pkg: &Package, i: usize) -> String {
     pkg.slot_metadata(i)
         .map(|m| m.id.clone())
@@ -191,7 +174,7 @@ fn extract(
     slots: impl FnOnce(&Package) -> anyhow::Result<Vec<usize>>,
     dir: &Path,
     force: bool,
-) -> anyhow::Result<Vec<Written>> {
+) -> anyhow::Result<Vec<ExtractedSlot>> {
     if dir.file_name().is_none()
         || std::env::current_dir()
             .ok()
@@ -227,7 +210,7 @@ fn extract(
             .strip_prefix(staging.path())
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        written.push(Written {
+        written.push(ExtractedSlot {
             slot: i,
             id,
             codec,
@@ -242,30 +225,32 @@ fn extract(
     Ok(written)
 }
 
-fn report(package: &Path, dir: &Path, written: &[Written], json: bool) {
+fn report(
+    package: &Path,
+    dir: &Path,
+    written: Vec<ExtractedSlot>,
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
-        print_json(&json!({
-            "package": package.display().to_string(),
-            "dir": dir.display().to_string(),
-            "slots": written.iter().map(|w| json!({
-                "slot": w.slot, "id": w.id, "codec": w.codec,
-                "path": w.path.display().to_string(),
-            })).collect::<Vec<_>>(),
-        }));
-        return;
+        return print_document(&ExtractReport {
+            package: package.to_path_buf(),
+            dir: dir.to_path_buf(),
+            slots: written,
+        });
     }
-    for w in written {
-        println!(
+    for w in &written {
+        outln!(
             "slot {} {} ({}) → {}",
             w.slot,
             w.id,
             w.codec,
             w.path.display()
-        );
+        )?;
     }
     if written.is_empty() {
-        println!("no slots; created {}", dir.display());
+        outln!("no slots; created {}", dir.display())?;
     }
+    Ok(())
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -293,7 +278,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &args.dir,
         args.force,
     )?;
-    report(&args.package, &args.dir, &written, args.json);
+    report(&args.package, &args.dir, written, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -309,6 +294,6 @@ pub fn run_all(args: AllArgs) -> anyhow::Result<ExitCode> {
         &args.dir,
         args.force,
     )?;
-    report(&args.package, &args.dir, &written, args.json);
+    report(&args.package, &args.dir, written, args.json)?;
     Ok(ExitCode::SUCCESS)
 }

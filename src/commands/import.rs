@@ -4,9 +4,11 @@
 //! the JSON, writes the result atomically with `-o` (never over an existing file without
 //! `--force`) or prints it, and prints the warnings.
 
-use crate::report::print_json;
+use crate::messages::{ImportOutcome, print_document};
+use crate::options::GlobalArgs;
+use crate::stdout::out;
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,7 +29,7 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let bytes =
         fs::read(&args.manifest).with_context(|| format!("reading {}", args.manifest.display()))?;
     let doc: Value = serde_json::from_slice(&bytes)
@@ -62,25 +64,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing {}", o.display()))?;
     }
     if args.json {
-        print_json(&json!({
-            "manifest": args.manifest.display().to_string(),
-            "output": args.output.as_ref().map(|o| o.display().to_string()),
-            "toml": toml,
-            "warnings": warnings,
-        }));
+        print_document(&ImportOutcome {
+            manifest: args.manifest.clone(),
+            output: args.output.clone(),
+            toml,
+            warnings,
+        })?;
         return Ok(ExitCode::SUCCESS);
     }
     for w in &warnings {
-        eprintln!("warning: {w}");
+        crate::style::warning(w);
     }
     match &args.output {
+        Some(_) if global.quiet => {}
         Some(o) => eprintln!(
             "wrote {} ({} warning{})",
             o.display(),
             warnings.len(),
             if warnings.len() == 1 { "" } else { "s" }
         ),
-        None => print!("{toml}"),
+        None => out!("{toml}")?,
     }
     Ok(ExitCode::SUCCESS)
 }

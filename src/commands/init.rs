@@ -5,6 +5,7 @@
 //! when there is none. Refuses to overwrite anything: `flavor build` then works at once.
 
 use crate::messages::{InitOutcome, print_document};
+use crate::stdout::outln;
 use anyhow::{Context, bail};
 use std::fs;
 use std::io::Write;
@@ -193,14 +194,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         print_document(&InitOutcome {
             package: name,
             files: written,
-        });
+        })?;
         return Ok(ExitCode::SUCCESS);
     }
     for p in &written {
         let rel = p.strip_prefix(&dir).unwrap_or(p);
-        println!("created {}", rel.display());
+        outln!("created {}", rel.display())?;
     }
-    println!("next: flavor build && ./dist/{name}.psp world");
+    outln!(
+        "next: flavor run -- world (a debug build, in dist/debug/{name}.psp); \
+         flavor build --release writes dist/{name}.psp"
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,13 +1,17 @@
 //! `flavor inspect PKG [--json]`: index summary, slot table, metadata and whether the upstream
 //! FlavorPack launchers can run the package.
 
-use crate::report::{print_json, thousands};
+use crate::messages::{
+    IndexSummary, InspectReport, InspectedLauncher, InspectedSlot, KeyNames, print_document,
+};
+use crate::report::thousands;
+use crate::stdout::outln;
 use anyhow::Context;
 use flavor_rules::launcher::{Identity, identify};
 use pspf::compat::upstream_compatibility;
 use pspf::index::IndexLayout;
+use pspf::keys::Fingerprint;
 use pspf::{Package, Platform};
-use serde_json::{Value, json};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,161 +64,199 @@ fn describe_launcher(id: &Identity) -> String {
     )
 }
 
+/// The `--json` document of a package.
+fn report(
+    path: &std::path::Path,
+    pkg: &Package,
+    meta: &pspf::metadata::Metadata,
+    compat: &[pspf::compat::Incompatibility],
+) -> anyhow::Result<InspectReport> {
+    let index = pkg.index();
+    let slots = pkg
+        .descriptors()
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let m = meta.slots.get(i);
+            InspectedSlot {
+                slot: i,
+                id: m.map(|m| m.id.clone()),
+                target: m.map(|m| m.target.clone()),
+                codec: codec_name(pkg, i),
+                operations: format!("{:#x}", d.operations.0),
+                offset: d.offset,
+                size: d.size,
+                original_size: d.original_size,
+                decoded_size: m.and_then(|m| m.decoded_size),
+                checksum: format!("{:016x}", d.checksum),
+                purpose: d.purpose,
+                lifecycle: d.lifecycle,
+                lifecycle_name: m.map(|m| m.lifecycle.as_str().to_string()),
+                priority: d.priority,
+                platform: d.platform,
+                permissions: format!("{:04o}", d.permissions),
+                name_hash: format!("{:016x}", d.name_hash),
+            }
+        })
+        .collect();
+    Ok(InspectReport {
+        package: path.to_path_buf(),
+        file_size: pkg.file_len(),
+        platform: meta.platform(),
+        launcher: launcher_identity(pkg, path).map(|l| InspectedLauncher {
+            kind: l.kind.name(),
+            platform: l.platform,
+            format: executable_format(l.platform),
+            is_static: l.is_static,
+            codecs: l.codecs.iter().map(|c| c.name()).collect(),
+            size: l.size,
+        }),
+        index: IndexSummary {
+            fields: index.summary_json(),
+            signature: hex::encode(index.signature()),
+            layout: layout_name(index),
+        },
+        key: KeyNames::of(&index.public_key()),
+        slots,
+        metadata: serde_json::from_slice(pkg.metadata_json()?)?,
+        upstream_compatible: compat.is_empty(),
+        upstream_incompatibilities: compat.iter().map(Into::into).collect(),
+    })
+}
+
+fn layout_name(index: &pspf::Index) -> &'static str {
+    match index.layout() {
+        IndexLayout::RustPy => "rust/python",
+        IndexLayout::Go => "go",
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let path = &args.package;
     let pkg = Package::open(path).with_context(|| format!("{}", path.display()))?;
-    let index = pkg.index();
     let meta = pkg
         .metadata()
         .with_context(|| format!("{}", path.display()))?;
-    let json_bytes = pkg.metadata_json()?;
     let compat = upstream_compatibility(&pkg).with_context(|| format!("{}", path.display()))?;
-    let launcher = launcher_identity(&pkg, path);
-    let platform = meta.platform();
-    let layout = match index.layout() {
-        IndexLayout::RustPy => "rust/python",
-        IndexLayout::Go => "go",
-    };
-
     if args.json {
-        let slots: Vec<Value> = pkg
-            .descriptors()
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                let m = meta.slots.get(i);
-                json!({
-                    "slot": i,
-                    "id": m.map(|m| m.id.clone()),
-                    "target": m.map(|m| m.target.clone()),
-                    "codec": codec_name(&pkg, i),
-                    "operations": format!("{:#x}", d.operations.0),
-                    "offset": d.offset,
-                    "size": d.size,
-                    "original_size": d.original_size,
-                    "decoded_size": m.and_then(|m| m.decoded_size),
-                    "checksum": format!("{:016x}", d.checksum),
-                    "purpose": d.purpose,
-                    "lifecycle": d.lifecycle,
-                    "lifecycle_name": m.map(|m| m.lifecycle.clone()),
-                    "priority": d.priority,
-                    "platform": d.platform,
-                    "permissions": format!("{:04o}", d.permissions),
-                    "name_hash": format!("{:016x}", d.name_hash),
-                })
-            })
-            .collect();
-        let metadata: Value = serde_json::from_slice(json_bytes)?;
-        let mut index_summary = index.summary_json();
-        index_summary["signature"] = json!(hex::encode(index.signature()));
-        index_summary["layout"] = json!(layout);
-        print_json(&json!({
-            "package": path.display().to_string(),
-            "file_size": pkg.file_len(),
-            "platform": platform,
-            "launcher": launcher.as_ref().map(|l| json!({
-                "kind": l.kind.name(),
-                "platform": l.platform,
-                "format": executable_format(l.platform),
-                "static": l.is_static,
-                "codecs": l.codecs.iter().map(|c| c.name()).collect::<Vec<_>>(),
-                "size": l.size,
-            })),
-            "index": index_summary,
-            "slots": slots,
-            "metadata": metadata,
-            "upstream_compatible": compat.is_empty(),
-            "upstream_incompatibilities": compat.iter().map(|c| json!({
-                "launchers": c.launchers, "rule": c.rule, "detail": c.detail,
-            })).collect::<Vec<_>>(),
-        }));
+        print_document(&report(path, &pkg, meta, &compat)?)?;
         return Ok(ExitCode::SUCCESS);
     }
+    print_human(path, &pkg, meta, &compat)?;
+    Ok(ExitCode::SUCCESS)
+}
 
-    println!(
+/// The report for humans: header, slot table, upstream compatibility.
+fn print_human(
+    path: &std::path::Path,
+    pkg: &Package,
+    meta: &pspf::metadata::Metadata,
+    compat: &[pspf::compat::Incompatibility],
+) -> anyhow::Result<()> {
+    let index = pkg.index();
+    let json_len = pkg.metadata_json()?.len();
+    outln!(
         "{} {}  ({}, {} bytes)",
         meta.package.name,
         meta.package.version,
         path.display(),
         thousands(pkg.file_len())
-    );
+    )?;
     if let Some(d) = meta.package.description.as_ref().filter(|d| !d.is_empty()) {
-        println!("  {d}");
+        outln!("  {d}")?;
     }
-    println!(
-        "format    PSPF/2025 ({:#010x}), index layout {layout}, checksum {:08x}",
+    outln!(
+        "format    PSPF/2025 ({:#010x}), index layout {}, checksum {:08x}",
         index.format_version(),
+        layout_name(index),
         index.index_checksum()
-    );
+    )?;
+    let launcher = launcher_identity(pkg, path);
+    let platform = meta.platform();
     match &platform {
-        Some(p) => println!("platform  {p}"),
-        None => println!("platform  (not recorded)"),
+        Some(p) => outln!("platform  {p}")?,
+        None => outln!("platform  (not recorded)")?,
     }
     match &launcher {
-        Some(l) => println!(
+        Some(l) => outln!(
             "launcher  {} bytes: {}",
             thousands(index.launcher_size()),
             describe_launcher(l)
-        ),
-        None => println!("launcher  {} bytes", thousands(index.launcher_size())),
+        )?,
+        None => outln!("launcher  {} bytes", thousands(index.launcher_size()))?,
     }
     if let (Some(p), Some(l)) = (platform, &launcher)
         && p != l.platform
     {
-        println!(
+        outln!(
             "warning   the metadata says {p}, but the launcher is for {}",
             l.platform
-        );
+        )?;
     }
-    println!(
+    outln!(
         "metadata  {} bytes gzip at offset {} → {} bytes JSON",
         thousands(index.metadata_size()),
         index.metadata_offset(),
-        thousands(json_bytes.len() as u64)
-    );
-    println!("key       {}", hex::encode(index.public_key()));
+        thousands(json_len as u64)
+    )?;
+    outln!(
+        "key       {} (fingerprint)",
+        Fingerprint::of(&index.public_key())
+    )?;
     if let Some(builder) = meta.build.as_ref().and_then(|b| b.get("tool")) {
         let version = meta
             .build
             .as_ref()
             .and_then(|b| b.get("tool_version"))
-            .and_then(Value::as_str)
+            .and_then(serde_json::Value::as_str)
             .unwrap_or("?");
-        println!("built by  {} {version}", builder.as_str().unwrap_or("?"));
+        outln!("built by  {} {version}", builder.as_str().unwrap_or("?"))?;
     }
-    println!("command   {}", meta.execution.command);
+    outln!("command   {}", meta.execution.command)?;
     for (k, v) in &meta.execution.env {
-        println!("env       {k}={v}");
+        outln!("env       {k}={v}")?;
     }
-    println!("slots     {}", pkg.slot_count());
-    if pkg.slot_count() > 0 {
-        println!(
-            "  {:>3}  {:<16} {:<8} {:>12} {:>12}  {:<10} {:<5} target",
-            "#", "id", "codec", "stored", "decoded", "lifecycle", "mode"
-        );
-        for (i, d) in pkg.descriptors().iter().enumerate() {
-            let m = meta.slots.get(i);
-            println!(
-                "  {:>3}  {:<16} {:<8} {:>12} {:>12}  {:<10} {:04o}  {}",
-                i,
-                m.map(|m| m.id.as_str()).unwrap_or("?"),
-                codec_name(&pkg, i),
-                thousands(d.size),
-                // The signed size when the metadata records one; the descriptor's is unsigned.
-                thousands(m.and_then(|m| m.decoded_size).unwrap_or(d.original_size)),
-                m.map(|m| m.lifecycle.as_str()).unwrap_or("?"),
-                d.permissions,
-                m.map(|m| m.target.as_str()).unwrap_or("?"),
-            );
-        }
-    }
+    print_slots(pkg, meta)?;
     if compat.is_empty() {
-        println!("upstream  runs under FlavorPack launchers (Rust 0.3.0, Rust 0.5.4, Go 0.5.4)");
+        outln!("upstream  runs under FlavorPack launchers (Rust 0.3.0, Rust 0.5.4, Go 0.5.4)")?;
     } else {
-        println!("upstream  not runnable by every FlavorPack launcher:");
-        for c in &compat {
-            println!("  - [{}] {}: {}", c.launchers, c.rule, c.detail);
+        outln!("upstream  not runnable by every FlavorPack launcher:")?;
+        for c in compat {
+            outln!("  - [{}] {}: {}", c.launchers, c.rule, c.detail)?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+fn print_slots(pkg: &Package, meta: &pspf::metadata::Metadata) -> anyhow::Result<()> {
+    outln!("slots     {}", pkg.slot_count())?;
+    if pkg.slot_count() == 0 {
+        return Ok(());
+    }
+    outln!(
+        "  {:>3}  {:<16} {:<8} {:>12} {:>12}  {:<10} {:<5} target",
+        "#",
+        "id",
+        "codec",
+        "stored",
+        "decoded",
+        "lifecycle",
+        "mode"
+    )?;
+    for (i, d) in pkg.descriptors().iter().enumerate() {
+        let m = meta.slots.get(i);
+        outln!(
+            "  {:>3}  {:<16} {:<8} {:>12} {:>12}  {:<10} {:04o}  {}",
+            i,
+            m.map(|m| m.id.as_str()).unwrap_or("?"),
+            codec_name(pkg, i),
+            thousands(d.size),
+            // The signed size when the metadata records one; the descriptor's is unsigned.
+            thousands(m.and_then(|m| m.decoded_size).unwrap_or(d.original_size)),
+            m.map(|m| m.lifecycle.as_str()).unwrap_or("?"),
+            d.permissions,
+            m.map(|m| m.target.as_str()).unwrap_or("?"),
+        )?;
+    }
+    Ok(())
 }

@@ -3,12 +3,14 @@
 //! Under `FLAVOR_VALIDATION=strict` a launcher runs only packages signed by a key in that
 //! directory: `$FLAVOR_TRUSTED_KEYS_DIR`, else `$FLAVOR_CONFIG_DIR/trusted-keys`, else
 //! `$XDG_CONFIG_HOME/flavor/trusted-keys`, else `~/.config/flavor/trusted-keys` — the same
-//! lookup the launcher makes. Each key is a PEM public key file named by its fingerprint.
+//! lookup the launcher makes. Each key is a PEM public key file named by its fingerprint (the
+//! short form every human output shows).
 
-use crate::report::print_json;
+use crate::messages::{KeyNames, TrustOutcome, TrustedKeyFile, TrustedKeys, print_document};
+use crate::stdout::outln;
 use anyhow::{Context, bail};
-use pspf::keys::{VerifyingKey, fingerprint, public_key_from_pem};
-use serde_json::json;
+use flavor_workenv::dirs::PUBLIC_KEY_FILE;
+use pspf::keys::{Fingerprint, VerifyingKey, public_key_from_pem};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -61,6 +63,11 @@ fn read_public_key(spec: &str) -> anyhow::Result<VerifyingKey> {
         bail!("{spec} is not a file");
     } else if spec.len() == 64 && spec.bytes().all(|b| b.is_ascii_hexdigit()) {
         spec.to_string()
+    } else if spec.len() >= 16 && spec.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!(
+            "{spec} looks like a key fingerprint, which names a key but does not hold it; give \
+             the public key file (or its 64 hex digits)"
+        );
     } else {
         bail!("{spec}: no such file (and not a 64-digit hex public key)");
     };
@@ -75,13 +82,13 @@ fn read_public_key(spec: &str) -> anyhow::Result<VerifyingKey> {
 /// The public key of the user's own signing key, if there is one.
 fn own_key() -> Option<VerifyingKey> {
     let dir = flavor_workenv::dirs::user_key_dir()?;
-    let text = fs::read_to_string(dir.join(super::keygen::PUBLIC_FILE)).ok()?;
+    let text = fs::read_to_string(dir.join(PUBLIC_KEY_FILE)).ok()?;
     public_key_from_pem(&text).ok()
 }
 
 fn trust(args: TrustArgs) -> anyhow::Result<ExitCode> {
     let key = read_public_key(&args.pubkey)?;
-    let fp = fingerprint(key.as_bytes());
+    let fp = Fingerprint::of(key.as_bytes());
     let dir = trusted_dir()?;
     let already = fs::read_dir(&dir).is_ok_and(|rd| {
         rd.flatten().any(|e| {
@@ -94,17 +101,16 @@ fn trust(args: TrustArgs) -> anyhow::Result<ExitCode> {
     let path = flavor_rules::signing::trust_key(&key)
         .with_context(|| format!("writing into {}", dir.display()))?;
     if args.json {
-        print_json(&json!({
-            "fingerprint": fp,
-            "public_key": hex::encode(key.as_bytes()),
-            "path": path.display().to_string(),
-            "already_trusted": already,
-        }));
+        print_document(&TrustOutcome {
+            key: KeyNames::of(key.as_bytes()),
+            path,
+            already_trusted: already,
+        })?;
     } else if already {
-        println!("already trusted: {fp} ({})", path.display());
+        outln!("already trusted: {fp} ({})", path.display())?;
     } else {
-        println!("trusted {fp}");
-        println!("  as {}", path.display());
+        outln!("trusted {fp}")?;
+        outln!("  as {}", path.display())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -129,38 +135,36 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     if args.json {
-        print_json(&json!({
-            "dir": dir.display().to_string(),
-            "keys": keys.iter().map(|(p, k)| json!({
-                "path": p.display().to_string(),
-                "valid": k.is_some(),
-                "fingerprint": k.map(|k| fingerprint(k.as_bytes())),
-                "public_key": k.map(|k| hex::encode(k.as_bytes())),
-                "yours": k.is_some() && *k == own,
-            })).collect::<Vec<_>>(),
-        }));
+        print_document(&TrustedKeys {
+            keys: keys
+                .iter()
+                .map(|(p, k)| TrustedKeyFile::new(p.clone(), k.as_ref(), k.is_some() && *k == own))
+                .collect(),
+            dir,
+        })?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("trusted keys in {}", dir.display());
+    outln!("trusted keys in {}", dir.display())?;
     if keys.is_empty() {
-        println!("  (none; add one with `flavor key trust PUBKEY`)");
+        outln!("  (none; add one with `flavor key trust PUBKEY`)")?;
     }
     for (path, key) in &keys {
         let file = path.file_name().unwrap_or_default().to_string_lossy();
         match key {
-            Some(k) => println!(
+            Some(k) => outln!(
                 "  {}  {file}{}",
-                fingerprint(k.as_bytes()),
+                Fingerprint::of(k.as_bytes()),
                 if Some(*k) == own {
                     "  (your signing key)"
                 } else {
                     ""
                 }
-            ),
-            None => println!(
-                "  {:<64}  {file}  (not a public key; launchers ignore it)",
-                "?"
-            ),
+            )?,
+            None => outln!(
+                "  {:<width$}  {file}  (not a public key; launchers ignore it)",
+                "?",
+                width = pspf::keys::SHORT_FINGERPRINT_LEN
+            )?,
         }
     }
     Ok(ExitCode::SUCCESS)

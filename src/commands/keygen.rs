@@ -6,18 +6,17 @@
 //! (`$XDG_CONFIG_HOME/flavor/keys`, else `~/.config/flavor/keys`). Never overwrites a key
 //! without `--force`: packages signed with the old key would no longer match it.
 
-use crate::report::print_json;
+use crate::messages::{KeygenOutcome, print_document};
+use crate::options::GlobalArgs;
+use crate::stdout::outln;
 use anyhow::{Context, bail};
-use pspf::keys::{SigningKey, fingerprint};
-use serde_json::json;
+use flavor_workenv::dirs::{PRIVATE_KEY_FILE, PUBLIC_KEY_FILE};
+use pspf::keys::{Fingerprint, SigningKey};
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-pub const PRIVATE_FILE: &str = "flavor-private.key";
-pub const PUBLIC_FILE: &str = "flavor-public.key";
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -46,15 +45,15 @@ fn random_key() -> anyhow::Result<SigningKey> {
     Ok(key)
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let default_dir = flavor_workenv::dirs::user_key_dir();
     let dir = match (&args.out_dir, &default_dir) {
         (Some(d), _) => d.clone(),
         (None, Some(d)) => d.clone(),
         (None, None) => bail!("no HOME or XDG_CONFIG_HOME for the per-user key; pass --out-dir"),
     };
-    let private = dir.join(PRIVATE_FILE);
-    let public = dir.join(PUBLIC_FILE);
+    let private = dir.join(PRIVATE_KEY_FILE);
+    let public = dir.join(PUBLIC_KEY_FILE);
     if !args.force {
         for existing in [&private, &public] {
             if fs::symlink_metadata(existing).is_ok() {
@@ -84,7 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("chmod 0700 {}", dir.display()))?;
     }
     let verifying = key.verifying_key();
-    let fp = fingerprint(verifying.as_bytes());
+    let fp = Fingerprint::of(verifying.as_bytes());
     let trusted = if args.trust {
         Some(
             flavor_rules::signing::trust_key(&verifying)
@@ -95,20 +94,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     if args.json {
-        print_json(&json!({
-            "private_key": private.display().to_string(),
-            "public_key": public.display().to_string(),
-            "public_key_hex": hex::encode(verifying.as_bytes()),
-            "fingerprint": fp,
-            "trusted": trusted.as_ref().map(|p| p.display().to_string()),
-        }));
+        print_document(&KeygenOutcome {
+            private_key: private,
+            public_key: public,
+            public_key_hex: hex::encode(verifying.as_bytes()),
+            fingerprint: fp.to_hex(),
+            trusted,
+        })?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("private key  {} (0600)", private.display());
-    println!("public key   {}", public.display());
-    println!("fingerprint  {fp}");
+    outln!("private key  {} (0600)", private.display())?;
+    outln!("public key   {}", public.display())?;
+    outln!("fingerprint  {fp}")?;
     if let Some(p) = &trusted {
-        println!("trusted      {}", p.display());
+        outln!("trusted      {}", p.display())?;
+    }
+    if global.quiet {
+        return Ok(ExitCode::SUCCESS);
     }
     if default_dir.as_ref() == Some(&dir) {
         let hint = match trusted {
@@ -118,13 +120,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 public.display()
             ),
         };
-        eprintln!("note: builds without a [signing] section now sign with this key{hint}");
+        crate::style::note(&format!(
+            "builds without a [signing] section now sign with this key{hint}"
+        ));
     } else {
-        eprintln!(
-            "note: sign with it from flavor.toml: [signing] private_key = \"{}\" (keep it out of \
+        crate::style::note(&format!(
+            "sign with it from flavor.toml: [signing] private_key = \"{}\" (keep it out of \
              version control)",
             private.display()
-        );
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

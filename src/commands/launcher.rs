@@ -4,6 +4,8 @@
 //! static, the codecs it decodes, and which one a build uses.
 
 use crate::messages::{LauncherInfo, LauncherList, PlatformLaunchers, print_document};
+use crate::options::GlobalArgs;
+use crate::stdout::outln;
 use anyhow::Context;
 use flavor_rules::launcher::{Asked, Identity, Kind, Launchers, Registry};
 use pspf::Platform;
@@ -44,20 +46,20 @@ enum Sub {
     },
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     let registry = Registry::user()
         .context("no data directory for the launcher registry: set XDG_DATA_HOME or HOME");
     match args.command {
         Sub::Add { path } => {
             let entry = registry?.add(&path)?;
             let id = &entry.identity;
-            println!(
+            outln!(
                 "added {} for {} ({}) → {}",
                 id.kind.describe(),
                 id.platform,
                 describe(id),
                 entry.path.display()
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Sub::Remove { platform, kind } => {
@@ -67,14 +69,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 _ => Kind::UpstreamGo,
             };
             if registry?.remove(platform, kind)? {
-                println!("removed {} for {platform}", kind.describe());
+                outln!("removed {} for {platform}", kind.describe())?;
                 Ok(ExitCode::SUCCESS)
             } else {
                 eprintln!("no added {} for {platform}", kind.describe());
                 Ok(ExitCode::from(1))
             }
         }
-        Sub::List { json } => list(registry.ok(), json),
+        Sub::List { json } => list(registry.ok(), json, global),
     }
 }
 
@@ -105,11 +107,11 @@ fn info(id: &Identity, origin: &'static str, path: PathBuf) -> LauncherInfo {
     }
 }
 
-fn list(registry: Option<Registry>, json: bool) -> anyhow::Result<ExitCode> {
+fn list(registry: Option<Registry>, json: bool, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     // The builtin launcher is written where this workspace's builds keep it, else to a
     // temporary directory.
     let tmp = tempfile::tempdir()?;
-    let dir = match flavor_rules::workspace::load(&std::env::current_dir()?) {
+    let dir = match flavor_rules::workspace::load(&global.start_dir()?) {
         Ok(ws) => crate::build_cache::BuildCache::for_workspace(&ws.root).launchers_dir(),
         Err(_) => tmp.path().to_path_buf(),
     };
@@ -146,26 +148,26 @@ fn list(registry: Option<Registry>, json: bool) -> anyhow::Result<ExitCode> {
         platforms,
     };
     if json {
-        print_document(&doc);
+        print_document(&doc)?;
     } else {
-        print_text(&doc);
+        print_text(&doc)?;
     }
     for p in &problems {
-        eprintln!("warning: {p}");
+        crate::style::warning(p);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_text(doc: &LauncherList) {
+fn print_text(doc: &LauncherList) -> anyhow::Result<()> {
     for p in &doc.platforms {
         if p.launchers.is_empty() {
-            println!(
+            outln!(
                 "{}: none (`flavor launcher add PATH` to build for it)",
                 p.platform
-            );
+            )?;
             continue;
         }
-        println!("{}:", p.platform);
+        outln!("{}:", p.platform)?;
         for l in &p.launchers {
             let mark = if l.default { "*" } else { " " };
             let linking = match l.is_static {
@@ -173,19 +175,20 @@ fn print_text(doc: &LauncherList) {
                 Some(false) => "dynamic",
                 None => "-",
             };
-            println!(
+            outln!(
                 "  {mark} {:<14} {:<8} {:>6.1} MiB  {linking:<7}  decodes {}  {}",
                 l.kind,
                 l.origin,
                 l.size as f64 / (1024.0 * 1024.0),
                 l.codecs.join(" "),
                 l.path.display()
-            );
+            )?;
         }
     }
     let kept = match &doc.registry {
         Some(dir) => format!("added launchers are kept in {dir}"),
         None => "no registry: neither XDG_DATA_HOME nor HOME is set".to_string(),
     };
-    println!("(* = used by builds; {kept})");
+    outln!("(* = used by builds; {kept})")?;
+    Ok(())
 }

@@ -4,9 +4,10 @@
 
 use crate::diagnostics::open_session;
 use crate::messages::{LauncherUsed, ListDocument, ListedPackage, ListedTarget, print_document};
-use crate::session::start_dir;
+use crate::options::GlobalArgs;
+use crate::stdout::outln;
 use flavor_rules::plan::{outputs_of, per_target_steps};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -14,13 +15,10 @@ pub struct Args {
     /// Print a JSON document instead of text.
     #[arg(long)]
     json: bool,
-    /// The flavor.toml (or its directory) to start from instead of the current directory.
-    #[arg(long, value_name = "PATH")]
-    manifest_path: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let session = open_session(&start_dir(args.manifest_path.as_deref())?, args.json)?;
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let session = open_session(&global.start_dir()?, args.json)?;
     let launchers = session.launchers(None)?;
     let ws = &session.workspace;
     let mut packages = Vec::new();
@@ -52,9 +50,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         packages,
     };
     if args.json {
-        print_document(&doc);
+        print_document(&doc)?;
     } else {
-        print_text(&doc);
+        print_text(&doc)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -67,17 +65,17 @@ fn shown(root: &Path, path: &Path) -> String {
         .to_string()
 }
 
-fn print_text(doc: &ListDocument) {
+fn print_text(doc: &ListDocument) -> anyhow::Result<()> {
     if doc.packages.is_empty() {
-        println!("no packages in the workspace at {}", doc.root.display());
+        outln!("no packages in the workspace at {}", doc.root.display())?;
     }
     for p in &doc.packages {
-        println!(
+        outln!(
             "{} {} ({})",
             p.name,
             p.version,
             shown(&doc.root, &p.manifest)
-        );
+        )?;
         for t in &p.targets {
             let name = match &t.target {
                 Some(n) => format!("{}:{n}", p.name),
@@ -88,14 +86,15 @@ fn print_text(doc: &ListDocument) {
                 (None, Some(problem)) => format!("no launcher: {problem}"),
                 (None, None) => "no launcher".into(),
             };
-            println!(
+            outln!(
                 "  {name:<28} {:<15} {}  [{launcher}]",
                 t.platform.name(),
                 shown(&doc.root, &t.output)
-            );
+            )?;
         }
         if !p.per_target_steps.is_empty() {
-            println!("  steps run per target: {}", p.per_target_steps.join(", "));
+            outln!("  steps run per target: {}", p.per_target_steps.join(", "))?;
         }
     }
+    Ok(())
 }

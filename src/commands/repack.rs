@@ -1,6 +1,7 @@
 //! `flavor repack PKG --launcher BIN -o OUT`: swap a package's launcher, keeping its metadata
 //! and signature.
 
+use crate::stdout::outln;
 use anyhow::Context;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,10 +29,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.launcher.display()
         )
     })?;
-    println!(
+    outln!(
         "wrote {} ({} bytes)",
         args.output.display(),
         crate::report::thousands(size)
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

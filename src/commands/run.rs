@@ -1,8 +1,8 @@
 //! `flavor run [PACKAGE|TARGET] [-- ARGS…]`: build, then run the package with ARGS.
 
 use crate::diagnostics::{open_session, report_failures};
-use crate::progress::{Mode, Progress};
-use crate::session::BuildSettings;
+use crate::options::{BuildArgs, GlobalArgs};
+use crate::progress::Progress;
 use anyhow::bail;
 use std::os::unix::process::CommandExt;
 use std::process::ExitCode;
@@ -11,9 +11,8 @@ use std::process::ExitCode;
 pub struct Args {
     /// Package or target to run (default: the only or current package).
     name: Option<String>,
-    /// Release build.
-    #[arg(long)]
-    release: bool,
+    #[command(flatten)]
+    build: BuildArgs,
     /// Arguments for the package.
     #[arg(last = true)]
     args: Vec<String>,
@@ -21,10 +20,10 @@ pub struct Args {
     remote: crate::remote::RemoteArgs,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut session = open_session(&std::env::current_dir()?, false)?;
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let mut session = open_session(&global.start_dir()?, false)?;
     let names: Vec<String> = args.name.iter().cloned().collect();
-    let plan = session.plan(&names, args.release)?;
+    let plan = session.plan(&names, args.build.release)?;
     let output = match plan.outputs.as_slice() {
         [] => bail!("nothing to run: the selection has no package"),
         [one] => one.clone(),
@@ -39,12 +38,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
     };
-    let progress = Progress::new(Mode::Human, plan.graph.len(), false);
+    let targets = [output.action];
+    let progress = Progress::new(
+        global.mode(false),
+        plan.graph.closure(&targets).len(),
+        global.verbose,
+    );
     for n in &plan.notices {
-        progress.say(&format!("note: {n}"));
+        progress.say(&crate::style::note_line(n));
     }
     session.connect_remote(&args.remote.settings(), &progress)?;
-    let report = session.build(&plan, &BuildSettings::default(), &progress);
+    let report = session.build(&plan, &args.build.settings(), &progress);
     progress.finish();
     if !report_failures(&report, &progress) {
         session.finish_remote(&progress);

@@ -1,9 +1,10 @@
-//! `flavor verify PKG [--trusted-key PUB]…`: every integrity check, each with ✓/✗.
+//! `flavor verify PKG [--trusted-key KEY]…`: every integrity check, each with ✓/✗.
 
-use crate::report::print_json;
+use crate::messages::{VerifyCheck, VerifyReport, print_document};
+use crate::stdout::outln;
 use anyhow::Context;
+use pspf::keys::TrustedKey;
 use pspf::verify::{Outcome, VerifyOptions, verify_file};
-use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,24 +12,30 @@ use std::process::ExitCode;
 pub struct Args {
     /// The package to verify.
     package: PathBuf,
-    /// Require the package to be signed by this public key (PEM file or 64 hex digits).
+    /// Require the package to be signed by this key: its public key file (PEM), the key's 64
+    /// hex digits, or its fingerprint (all 64 hex digits, or the 16 that flavor prints).
     /// Repeat to accept any of several keys.
-    #[arg(long = "trusted-key", value_name = "PUB")]
+    #[arg(long = "trusted-key", value_name = "KEY")]
     trusted_keys: Vec<String>,
     /// Print the checks as JSON.
     #[arg(long)]
     json: bool,
 }
 
-fn load_key(spec: &str) -> anyhow::Result<pspf::keys::VerifyingKey> {
+/// A `--trusted-key`: a key file, or the key or its fingerprint in hex.
+fn trusted_key(spec: &str) -> anyhow::Result<TrustedKey> {
     let path = std::path::Path::new(spec);
-    let text = if path.exists() {
+    let text = if path.is_file() {
         std::fs::read_to_string(path).with_context(|| format!("reading {spec}"))?
     } else {
         spec.to_string()
     };
-    pspf::keys::public_key_from_pem(&text)
-        .with_context(|| format!("--trusted-key {spec}: not a readable public key file or hex key"))
+    TrustedKey::parse(&text).with_context(|| {
+        format!(
+            "--trusted-key {spec}: not a public key file, a 64-digit hex key, nor a key \
+             fingerprint"
+        )
+    })
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -36,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         trusted_keys: args
             .trusted_keys
             .iter()
-            .map(|k| load_key(k))
+            .map(|k| trusted_key(k))
             .collect::<anyhow::Result<_>>()?,
         skip_slots: false,
     };
@@ -44,54 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::bail!("{}: no such file", args.package.display());
     }
     let report = verify_file(&args.package, &options);
-    if args.json {
-        let checks: Vec<_> = report
-            .checks
-            .iter()
-            .map(|c| {
-                let (status, detail, kind) = match &c.outcome {
-                    Outcome::Pass => ("pass", None, None),
-                    Outcome::Fail(e) => {
-                        ("fail", Some(e.to_string()), Some(format!("{:?}", e.kind())))
-                    }
-                    Outcome::Skipped(why) => ("skip", Some(why.clone()), None),
-                };
-                json!({
-                    "check": c.name,
-                    "slot": c.slot.as_ref().map(|s| s.0),
-                    "slot_id": c.slot.as_ref().map(|s| s.1.clone()),
-                    "status": status,
-                    "detail": detail,
-                    "kind": kind,
-                })
-            })
-            .collect();
-        print_json(&json!({
-            "package": args.package.display().to_string(),
-            "ok": report.is_ok(),
-            "checks": checks,
-        }));
-    } else {
-        println!("{}", args.package.display());
-        for c in &report.checks {
-            let what = match &c.slot {
-                Some((n, id)) => format!("{} [slot {n} {id}]", c.name),
-                None => c.name.to_string(),
-            };
-            match &c.outcome {
-                Outcome::Pass => println!("  ✓ {what}"),
-                Outcome::Fail(e) => println!("  ✗ {what}: {e}"),
-                Outcome::Skipped(why) => println!("  - {what}: skipped ({why})"),
-            }
-        }
-        let failed = report.failures().count();
-        if failed == 0 {
-            println!("ok: all checks passed");
-        } else {
-            println!("FAILED: {failed} check(s) failed");
-        }
-    }
-    // The report goes to stdout; a failure is also named on stderr, where scripts look.
+    // A failure is also named on stderr, where scripts look (the report is on stdout).
     let failed: Vec<(&str, &pspf::Error)> = report
         .checks
         .iter()
@@ -105,14 +65,45 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             1 => String::new(),
             n => format!(" (and {} more failed check(s))", n - 1),
         };
-        eprintln!(
-            "error: {}: {name} failed: {e}{more}",
+        crate::style::error(&format!(
+            "{}: {name} failed: {e}{more}",
             args.package.display()
-        );
+        ));
+    }
+    if args.json {
+        print_document(&VerifyReport {
+            package: args.package.clone(),
+            ok: report.is_ok(),
+            checks: report.checks.iter().map(VerifyCheck::of).collect(),
+        })?;
+    } else {
+        print_human(&args.package, &report)?;
     }
     Ok(if report.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+fn print_human(package: &std::path::Path, report: &pspf::Report) -> anyhow::Result<()> {
+    outln!("{}", package.display())?;
+    for c in &report.checks {
+        let what = match &c.slot {
+            Some((n, id)) => format!("{} [slot {n} {id}]", c.name),
+            None => c.name.to_string(),
+        };
+        match &c.outcome {
+            Outcome::Pass => outln!("  ✓ {what}")?,
+            Outcome::Fail(e) => outln!("  ✗ {what}: {e}")?,
+            Outcome::Skipped(why) => outln!("  - {what}: skipped ({why})")?,
+        }
+    }
+    let failed = report.failures().count();
+    if failed == 0 {
+        outln!("ok: all checks passed")?;
+    } else {
+        outln!("FAILED: {failed} check(s) failed")?;
+    }
+    Ok(())
 }

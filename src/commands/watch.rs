@@ -11,8 +11,9 @@
 
 use crate::diagnostics::{report_failures, report_manifest_errors};
 use crate::messages::{Counts, Event, Rebuild};
-use crate::progress::{Mode, Progress};
-use crate::session::{BuildSettings, Session};
+use crate::options::{BuildArgs, GlobalArgs};
+use crate::progress::Progress;
+use crate::session::Session;
 use anyhow::Context;
 use flavor_engine::Report;
 use flavor_rules::plan::BuildPlan;
@@ -34,9 +35,8 @@ pub struct Args {
     /// (with `--json`, its standard output goes to standard error).
     #[arg(long)]
     run: bool,
-    /// Release builds.
-    #[arg(long)]
-    release: bool,
+    #[command(flatten)]
+    build: BuildArgs,
     /// One JSON event per line.
     #[arg(long)]
     json: bool,
@@ -151,10 +151,10 @@ impl Watcher {
         for p in changed {
             session.sources.forget(p);
         }
-        let plan = match session.plan(&self.args.names, self.args.release) {
+        let plan = match session.plan(&self.args.names, self.args.build.release) {
             Ok(p) => p,
             Err(e) => {
-                self.say(&format!("error: {e:#}"));
+                self.say(&crate::style::error_line(&format!("{e:#}")));
                 self.progress.json(&Event::PlanError {
                     message: format!("{e:#}"),
                 });
@@ -163,11 +163,10 @@ impl Watcher {
             }
         };
         if let Err(e) = session.connect_remote(&self.args.remote.settings(), &self.progress) {
-            self.say(&format!(
-                "warning: {e:#}; building without the remote cache"
-            ));
+            self.progress
+                .warn(&format!("{e:#}; building without the remote cache"));
         }
-        let report = session.build(&plan, &BuildSettings::default(), &self.progress);
+        let report = session.build(&plan, &self.args.build.settings(), &self.progress);
         session.finish_remote(&self.progress);
         let installed = self.install(&session, &plan, &report);
         let rebuild = Rebuild {
@@ -209,7 +208,7 @@ impl Watcher {
         match session.install(plan, report) {
             Ok(installed) => Some(installed.into_iter().map(|o| o.path).collect()),
             Err(e) => {
-                self.say(&format!("error: {e:#}"));
+                self.say(&crate::style::error_line(&format!("{e:#}")));
                 self.progress.json(&Event::InstallError {
                     message: format!("{e:#}"),
                 });
@@ -247,7 +246,10 @@ impl Watcher {
             }
             match command.spawn() {
                 Ok(child) => self.child = Some(child),
-                Err(e) => self.say(&format!("error: cannot run {}: {e}", pkg.display())),
+                Err(e) => self.say(&crate::style::error_line(&format!(
+                    "cannot run {}: {e}",
+                    pkg.display()
+                ))),
             }
         }
     }
@@ -288,9 +290,9 @@ fn rebuild_line(rebuild: &Rebuild, root: &Path) -> String {
     )
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let start = std::env::current_dir()?;
-    let mode = if args.json { Mode::Json } else { Mode::Human };
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let start = global.start_dir()?;
+    let mode = global.mode(args.json);
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = Arc::clone(&stop);
@@ -306,7 +308,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut watcher = Watcher {
         args,
         start: start.clone(),
-        progress: Progress::new(mode, 0, false),
+        progress: Progress::new(mode, 0, global.verbose),
         child: None,
         last_ok: None,
     };

@@ -8,10 +8,10 @@ use support::project::{Build, Project};
 
 /// Every package file of the monorepo example.
 const MONOREPO_PACKAGES: [&str; 4] = [
-    "apps/count/dist/count-linux-x86_64.psp",
-    "apps/count/dist/count.psp",
-    "apps/greet/dist/greet.psp",
-    "apps/stamp/dist/stamp.psp",
+    "apps/count/dist/debug/count-linux-x86_64.psp",
+    "apps/count/dist/debug/count.psp",
+    "apps/greet/dist/debug/greet.psp",
+    "apps/stamp/dist/debug/stamp.psp",
 ];
 
 #[test]
@@ -19,7 +19,7 @@ fn hello_builds_and_runs() {
     let p = Project::example("hello");
     let build = p.build(&[]);
     assert_eq!(build.packages(), ["hello"]);
-    let out = p.run_package("dist/hello.psp", &["world"]);
+    let out = p.run_package("dist/debug/hello.psp", &["world"]);
     out.ok();
     assert!(
         out.stdout
@@ -40,10 +40,13 @@ fn python_app_builds_and_runs_with_the_system_python() {
         build.ran(),
         ["archive slot app (tar.zst)", "package wordstat"]
     );
-    p.run_package("dist/wordstat.psp", &["The cat and the hat.", "THE", "end"])
-        .clean("wordstat (packaged): 7 words, 5 distinct\n  the 3\n  and 1\n  cat 1\n");
+    p.run_package(
+        "dist/debug/wordstat.psp",
+        &["The cat and the hat.", "THE", "end"],
+    )
+    .clean("wordstat (packaged): 7 words, 5 distinct\n  the 3\n  and 1\n  cat 1\n");
     // Its usage error and exit code come through the launcher.
-    let usage = p.run_package("dist/wordstat.psp", &[]);
+    let usage = p.run_package("dist/debug/wordstat.psp", &[]);
     usage.expect_code(2);
     assert_eq!(usage.stderr, "usage: wordstat WORD...\n");
 }
@@ -57,7 +60,7 @@ fn flavor_run_builds_then_runs_with_the_arguments() {
         out.stdout,
         "wordstat (packaged): 4 words, 3 distinct\n  b 2\n  --not-a-flag 1\n  a 1\n"
     );
-    assert!(p.path("dist/wordstat.psp").is_file());
+    assert!(p.path("dist/debug/wordstat.psp").is_file());
     // In a workspace member, `flavor run` runs that member.
     let m = Project::example("monorepo");
     let out = m.flavor_in("apps/greet", &["run", "--", "Ada"]);
@@ -76,15 +79,18 @@ fn monorepo_builds_every_package_and_each_runs() {
     for rel in MONOREPO_PACKAGES {
         assert!(p.path(rel).is_file(), "{rel} missing");
     }
-    p.run_package("apps/greet/dist/greet.psp", &["Ada"])
+    p.run_package("apps/greet/dist/debug/greet.psp", &["Ada"])
         .clean("greet: hello, Ada\n");
     let count = "count: 2 argument(s)\ncount: 1. a\ncount: 2. b c\n";
-    p.run_package("apps/count/dist/count.psp", &["a", "b c"])
+    p.run_package("apps/count/dist/debug/count.psp", &["a", "b c"])
         .clean(count);
-    p.run_package("apps/count/dist/count-linux-x86_64.psp", &["a", "b c"])
-        .clean(count);
+    p.run_package(
+        "apps/count/dist/debug/count-linux-x86_64.psp",
+        &["a", "b c"],
+    )
+    .clean(count);
     // The C program compiled by the build step, behind a script using the shared library.
-    p.run_package("apps/stamp/dist/stamp.psp", &["abc", ""])
+    p.run_package("apps/stamp/dist/debug/stamp.psp", &["abc", ""])
         .clean("stamp: abc 1a47e90b\nstamp:  811c9dc5\n");
 }
 
@@ -152,7 +158,8 @@ fn human_output_ends_with_a_one_line_summary() {
         out.stderr
     );
     assert!(
-        out.stderr.contains("package hello → dist/hello.psp"),
+        out.stderr
+            .contains("package hello (debug) → dist/debug/hello.psp"),
         "{}",
         out.stderr
     );
@@ -220,6 +227,47 @@ fn a_step_output_is_packaged_and_a_comment_in_its_source_changes_nothing_downstr
     p.append("apps/stamp/src/fnv1a.c", "/* a comment */\n");
     let again: Build = p.build(&[]);
     assert_eq!(again.ran(), ["step compile"]);
-    p.run_package("apps/stamp/dist/stamp.psp", &["abc"])
+    p.run_package("apps/stamp/dist/debug/stamp.psp", &["abc"])
         .clean("stamp: abc 1a47e90b\n");
+}
+
+#[test]
+fn a_large_single_file_is_compressed_unless_the_slot_says_raw() {
+    let big = "a line of text that compresses well\n".repeat(4096);
+    let manifest = |codec: &str| {
+        format!(
+            "[package]\nname = \"big\"\nversion = \"1.0.0\"\n\n[execution]\n\
+             command = \"/bin/sh {{workenv}}/run.sh\"\n\n\
+             [[slot]]\nid = \"run\"\nsource = \"run.sh\"\n\n\
+             [[slot]]\nid = \"data\"\nsource = \"data.txt\"\n{codec}"
+        )
+    };
+    let p = Project::from_files(&[
+        ("flavor.toml", &manifest("")),
+        ("run.sh", "wc -c < \"$(dirname \"$0\")/data.txt\"\n"),
+        ("data.txt", &big),
+    ]);
+    p.build(&[]);
+    let psp = "dist/debug/big.psp";
+    let inspected: Value =
+        serde_json::from_str(&p.flavor(&["inspect", psp, "--json"]).ok().stdout).unwrap();
+    let codec = |id: &str| {
+        let slots = inspected["slots"].as_array().unwrap();
+        let slot = slots.iter().find(|s| s["id"] == id).unwrap();
+        slot["codec"].as_str().unwrap().to_string()
+    };
+    assert_eq!(codec("data"), "zstd", "{inspected}");
+    assert_eq!(codec("run"), "raw", "a small file stays raw");
+    let compressed = p.bytes(psp).len();
+    p.run_package(psp, &[]).clean(&format!("{}\n", big.len()));
+
+    p.write("flavor.toml", &manifest("codec = \"raw\"\n"));
+    p.build(&[]);
+    let raw = p.bytes(psp).len();
+    assert!(
+        raw > compressed + big.len() * 9 / 10,
+        "raw on request: {raw} bytes, compressed {compressed}, file {}",
+        big.len()
+    );
+    p.run_package(psp, &[]).clean(&format!("{}\n", big.len()));
 }

@@ -39,14 +39,14 @@ fn a_failing_step_is_reported_and_independent_packages_still_build() {
     assert!(err.lines().last().unwrap().starts_with("FAILED: "), "{err}");
     // greet and count do not depend on the step: built and installed. stamp is not.
     for rel in [
-        "apps/greet/dist/greet.psp",
-        "apps/count/dist/count.psp",
-        "apps/count/dist/count-linux-x86_64.psp",
+        "apps/greet/dist/debug/greet.psp",
+        "apps/count/dist/debug/count.psp",
+        "apps/count/dist/debug/count-linux-x86_64.psp",
     ] {
         assert!(p.path(rel).is_file(), "{rel} missing\n{err}");
     }
-    assert!(!p.path("apps/stamp/dist/stamp.psp").exists());
-    p.run_package("apps/greet/dist/greet.psp", &["Ada"])
+    assert!(!p.path("apps/stamp/dist/debug/stamp.psp").exists());
+    p.run_package("apps/greet/dist/debug/greet.psp", &["Ada"])
         .clean("greet: hello, Ada\n");
 }
 
@@ -108,7 +108,7 @@ fn a_step_whose_declared_output_is_missing_fails_clearly() {
         out.stderr
     );
     assert!(out.stderr.contains("  | built nothing"), "{}", out.stderr);
-    assert!(!p.path("apps/stamp/dist/stamp.psp").exists());
+    assert!(!p.path("apps/stamp/dist/debug/stamp.psp").exists());
 }
 
 #[test]
@@ -198,4 +198,39 @@ fn a_missing_manifest_is_an_error() {
     let out = p.flavor(&["build"]);
     out.expect_code(1);
     assert!(out.stderr.contains("no flavor.toml in"), "{}", out.stderr);
+}
+
+#[test]
+fn a_duplicate_id_points_at_both_lines_and_a_missing_cwd_names_the_key() {
+    let p = Project::example("hello");
+    p.append(
+        "flavor.toml",
+        "\n[[slot]]\nid = \"app\"\nsource = \"src\"\ntarget = \"again\"\n",
+    );
+    let out = p.flavor(&["build", "--color", "never"]);
+    out.expect_code(1);
+    // The help may be wrapped to the terminal's width.
+    let err = &out.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(err.contains("two slots have the id `app`"), "{err}");
+    assert!(err.contains("first defined here"), "{err}");
+    assert!(
+        err.contains("first defined at line 15, column 6"),
+        "line:column, not a byte offset: {err}"
+    );
+    assert!(!err.contains("byte"), "{err}");
+
+    let p = Project::example("hello");
+    p.append(
+        "flavor.toml",
+        "\n[[step]]\nid = \"gen\"\ncommand = \"true\"\ncwd = \"nodir\"\noutputs = [\"x\"]\n",
+    );
+    let out = p.flavor(&["build", "--color", "never"]);
+    out.expect_code(1);
+    let err = &out.stderr;
+    assert!(
+        err.contains("step `gen`: cwd `nodir` is not a directory"),
+        "{err}"
+    );
+    assert!(err.contains("flavor.toml:"), "{err}");
+    assert!(!err.contains("cannot lock"), "{err}");
 }

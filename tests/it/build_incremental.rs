@@ -48,7 +48,7 @@ fn editing_a_member_file_rebuilds_that_member_only() {
     let b = p.build(&[]);
     assert_eq!(b.ran(), ["archive slot app (tar.zst)", "package greet"]);
     assert_eq!((b.built(), b.cached()), (2, MONOREPO_ACTIONS - 2));
-    p.run_package("apps/greet/dist/greet.psp", &["Ada"])
+    p.run_package("apps/greet/dist/debug/greet.psp", &["Ada"])
         .clean("greet: hello, Ada\ngreet: bye\n");
 }
 
@@ -67,7 +67,7 @@ fn editing_the_shared_library_rebuilds_it_once_and_every_package() {
             "package stamp",
         ]
     );
-    p.run_package("apps/count/dist/count.psp", &[])
+    p.run_package("apps/count/dist/debug/count.psp", &[])
         .clean("count> 0 argument(s)\n");
 }
 
@@ -85,7 +85,7 @@ fn editing_a_step_input_reruns_the_step_and_what_reads_its_new_output() {
             "step compile"
         ]
     );
-    p.run_package("apps/stamp/dist/stamp.psp", &["abc"])
+    p.run_package("apps/stamp/dist/debug/stamp.psp", &["abc"])
         .clean("stamp: abc 1A47E90B\n");
 }
 
@@ -115,7 +115,7 @@ fn a_python_source_change_rebuilds_its_slot_and_package() {
     p.replace("config/settings.json", "\"top\": 3", "\"top\": 1");
     let b = p.build(&[]);
     assert_eq!(b.ran(), ["package wordstat"]);
-    p.run_package("dist/wordstat.psp", &["b", "a", "b"])
+    p.run_package("dist/debug/wordstat.psp", &["b", "a", "b"])
         .clean("wordstat (packaged): 3 words, 2 distinct\n  b 2\n");
     // A file of the app directory: its archive, compression and the package.
     p.append("app/wordstat/__init__.py", "\n# a comment\n");

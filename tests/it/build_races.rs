@@ -66,7 +66,8 @@ fn a_source_rewritten_during_the_build_never_reaches_a_cache() {
     a.write("app/msg.txt", "version 1\n");
     let clean = build_with_remote(&a, &server.url());
     clean.run.ok();
-    a.run_package("dist/race.psp", &[]).clean("version 1\n");
+    a.run_package("dist/debug/race.psp", &[])
+        .clean("version 1\n");
 
     // A fresh clone of the same contents, fed by the remote cache, agrees.
     let b = Project {
@@ -76,7 +77,8 @@ fn a_source_rewritten_during_the_build_never_reaches_a_cache() {
     copy_tree(&a.root, &b.root);
     let fetched = build_with_remote(&b, &server.url());
     fetched.run.ok();
-    b.run_package("dist/race.psp", &[]).clean("version 1\n");
+    b.run_package("dist/debug/race.psp", &[])
+        .clean("version 1\n");
     for blob in server.objects("cas") {
         let bytes = fs::read(&blob).unwrap();
         assert!(

@@ -9,10 +9,10 @@ use std::fmt::Write as _;
 use support::project::{Build, Project};
 
 const MONOREPO_PACKAGES: [&str; 4] = [
-    "apps/count/dist/count-linux-x86_64.psp",
-    "apps/count/dist/count.psp",
-    "apps/greet/dist/greet.psp",
-    "apps/stamp/dist/stamp.psp",
+    "apps/count/dist/debug/count-linux-x86_64.psp",
+    "apps/count/dist/debug/count.psp",
+    "apps/greet/dist/debug/greet.psp",
+    "apps/stamp/dist/debug/stamp.psp",
 ];
 
 #[test]
@@ -37,7 +37,7 @@ fn two_copies_in_different_directories_build_identical_packages() {
         p.sign_with_seed();
         p.build(&[]);
     }
-    assert!(a.bytes("dist/wordstat.psp") == b.bytes("dist/wordstat.psp"));
+    assert!(a.bytes("dist/debug/wordstat.psp") == b.bytes("dist/debug/wordstat.psp"));
 }
 
 #[test]
@@ -45,19 +45,19 @@ fn source_date_epoch_is_the_only_timestamp() {
     let p = Project::example("hello");
     p.sign_with_seed();
     p.build(&[]);
-    let first = p.bytes("dist/hello.psp");
+    let first = p.bytes("dist/debug/hello.psp");
     // Other file times do not matter…
     p.touch_mtime("src/hello.sh");
     p.build(&["--force"]);
     assert!(
-        p.bytes("dist/hello.psp") == first,
+        p.bytes("dist/debug/hello.psp") == first,
         "mtimes leaked into the package"
     );
     // …but another SOURCE_DATE_EPOCH is another package.
     let mut cmd = p.command("", &["build", "-q"]);
     cmd.env("SOURCE_DATE_EPOCH", "1800000000");
     support::run(&mut cmd).ok();
-    assert!(p.bytes("dist/hello.psp") != first);
+    assert!(p.bytes("dist/debug/hello.psp") != first);
 }
 
 /// A project with one directory slot of about 20 MiB of deterministic, partly compressible
@@ -98,14 +98,14 @@ fn zstd_output_is_the_same_with_one_and_two_workers() {
     let p = big_payload_project();
     let one = p.build(&["--jobs", "1"]);
     assert_eq!(one.count("started", "archive slot data (tar.zst)"), 1);
-    let with_one = p.bytes("dist/big.psp");
+    let with_one = p.bytes("dist/debug/big.psp");
     let two = p.build(&["--jobs", "2", "--force"]);
     assert_eq!(two.count("started", "archive slot data (tar.zst)"), 1);
     assert!(
-        p.bytes("dist/big.psp") == with_one,
+        p.bytes("dist/debug/big.psp") == with_one,
         "zstd output depends on the worker count"
     );
-    let run = p.run_package("dist/big.psp", &[]);
+    let run = p.run_package("dist/debug/big.psp", &[]);
     run.ok();
     let direct = support::run(
         std::process::Command::new("sh")
@@ -145,6 +145,6 @@ fn two_builds_at_once_both_succeed_and_agree() {
     // The shared cache is consistent: a third build finds everything.
     let third = p.build(&[]);
     assert_eq!(third.built(), 0, "ran: {:?}", third.ran());
-    p.run_package("apps/stamp/dist/stamp.psp", &["abc"])
+    p.run_package("apps/stamp/dist/debug/stamp.psp", &["abc"])
         .clean("stamp: abc 1a47e90b\n");
 }

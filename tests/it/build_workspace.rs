@@ -18,7 +18,7 @@ fn inside_a_member_only_that_member_is_built() {
             "package greet"
         ]
     );
-    assert!(p.path("apps/greet/dist/greet.psp").is_file());
+    assert!(p.path("apps/greet/dist/debug/greet.psp").is_file());
     assert!(!p.path("apps/count/dist").exists());
     assert!(!p.path("apps/stamp/dist").exists());
     // The cache is the workspace's, at its root, whichever directory the build ran in.
@@ -63,16 +63,20 @@ fn naming_a_target_builds_just_that_target() {
     let p = Project::example("monorepo");
     let b = p.build(&["portable"]);
     assert_eq!(b.packages(), ["count (portable)"]);
-    assert!(p.path("apps/count/dist/count.psp").is_file());
-    assert!(!p.path("apps/count/dist/count-linux-x86_64.psp").exists());
+    assert!(p.path("apps/count/dist/debug/count.psp").is_file());
+    assert!(
+        !p.path("apps/count/dist/debug/count-linux-x86_64.psp")
+            .exists()
+    );
     assert!(!p.path("apps/greet/dist").exists());
-    p.run_package("apps/count/dist/count.psp", &["x"])
+    p.run_package("apps/count/dist/debug/count.psp", &["x"])
         .clean("count: 1 argument(s)\ncount: 1. x\n");
     let b = p.build(&["linux-x86_64"]);
     assert_eq!(b.packages(), ["count (linux-x86_64)"]);
     assert_eq!(b.built(), 0, "both targets are the same package action");
     assert!(
-        p.bytes("apps/count/dist/count-linux-x86_64.psp") == p.bytes("apps/count/dist/count.psp")
+        p.bytes("apps/count/dist/debug/count-linux-x86_64.psp")
+            == p.bytes("apps/count/dist/debug/count.psp")
     );
 }
 
@@ -115,6 +119,6 @@ fn manifest_path_selects_a_workspace_from_elsewhere() {
     let mut cmd = p.command("", &["build", "-q", "greet", "--manifest-path"]);
     cmd.arg(&manifest).current_dir(p.sandbox.root());
     support::run(&mut cmd).ok();
-    assert!(p.path("apps/greet/dist/greet.psp").is_file());
+    assert!(p.path("apps/greet/dist/debug/greet.psp").is_file());
     assert!(!p.path("apps/count/dist").exists());
 }

@@ -238,3 +238,55 @@ fn init_slots_are_removed_after_setup() {
     sb.run(&pkg, &[])
         .clean(&format!("seed data\ntar seed\n{listing}"));
 }
+
+/// The version whose `data.txt` each workenv of `upgrader` holds, sorted.
+fn unpacked_versions(sb: &Sandbox) -> Vec<String> {
+    let mut found: Vec<String> = sb
+        .workenvs("upgrader")
+        .iter()
+        .map(|w| fs::read_to_string(w.join("data.txt")).unwrap())
+        .map(|d| d.trim_start_matches("data of ").to_string())
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn only_the_newest_builds_stay_unpacked_and_a_running_one_is_never_removed() {
+    let sb = Sandbox::new();
+    let pkg = sb.pkg("upgrader.psp");
+    versioned(&sb, "1").build(&pkg);
+    let running = start(sb.command(&pkg).arg("wait"));
+    wait_until("v1 to start", Duration::from_secs(60), || {
+        sb.path("started").exists()
+    });
+    for v in 2..=6 {
+        versioned(&sb, &v.to_string()).build(&pkg);
+        sb.run(&pkg, &[])
+            .clean(&format!("version {v}: data of {v}\n"));
+    }
+    // The newest three by last use, and version 1, which a process still runs from.
+    assert_eq!(unpacked_versions(&sb), ["1", "4", "5", "6"]);
+    fs::write(sb.path("go"), "").unwrap();
+    wait(running).clean("version 1: data of 1\n");
+    // Once nothing runs from it, the next new build's first run removes it; the lock files
+    // of removed builds go with them.
+    versioned(&sb, "7").build(&pkg);
+    sb.run(&pkg, &[]).clean("version 7: data of 7\n");
+    assert_eq!(unpacked_versions(&sb), ["5", "6", "7"]);
+    let locks = fs::read_dir(sb.meta_dir("upgrader").join("versions"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "lock"))
+        .count();
+    assert_eq!(locks, 3);
+    // FLAVOR_WORKENV_KEEP sets how many; 0 keeps every build.
+    for v in 8..=9 {
+        versioned(&sb, &v.to_string()).build(&pkg);
+        sb.run_env(&pkg, &[], &[("FLAVOR_WORKENV_KEEP", "0")]).ok();
+    }
+    assert_eq!(unpacked_versions(&sb), ["5", "6", "7", "8", "9"]);
+    versioned(&sb, "10").build(&pkg);
+    sb.run_env(&pkg, &[], &[("FLAVOR_WORKENV_KEEP", "1")]).ok();
+    assert_eq!(unpacked_versions(&sb), ["10"]);
+}

@@ -205,7 +205,8 @@ fn allow_sources_outside_lets_a_named_directory_in_and_nothing_else() {
     );
     let p = project(&manifest);
     p.flavor(&["build", "-q"]).ok();
-    p.run_package("dist/app.psp", &[]).clean("the secret\n");
+    p.run_package("dist/debug/app.psp", &[])
+        .clean("the secret\n");
     // Another directory outside stays refused.
     fs::create_dir_all(p.sandbox.path("elsewhere")).unwrap();
     fs::write(p.sandbox.path("elsewhere/x"), "x").unwrap();

@@ -46,7 +46,7 @@ fn a_second_clone_runs_nothing_and_installs_identical_packages() {
     assert_eq!(stats["uploads"], 0, "nothing new to upload");
     assert!(stats["downloaded_bytes"].as_u64().unwrap() > 0);
     assert_same_packages(&a, &b);
-    b.run_package("apps/greet/dist/greet.psp", &["remote"])
+    b.run_package("apps/greet/dist/debug/greet.psp", &["remote"])
         .clean("greet: hello, remote\n");
 
     // b's local cache records both digests of what it fetched: blake3 (local name, in the
@@ -238,7 +238,8 @@ fn run_finishes_its_uploads_before_it_execs_the_package() {
             "[package]\nname = \"big\"\nversion = \"1.0.0\"\n\n[execution]\n\
              command = \"/bin/sh {workenv}/bin/run.sh\"\n\n\
              [[slot]]\nid = \"app\"\nsource = \"run.sh\"\ntarget = \"bin/run.sh\"\n\n\
-             [[slot]]\nid = \"data\"\nsource = \"data.bin\"\ntarget = \"data.bin\"\n",
+             [[slot]]\nid = \"data\"\nsource = \"data.bin\"\ntarget = \"data.bin\"\n\
+             codec = \"raw\"\n",
         ),
         ("run.sh", "echo \"big: $1\"\n"),
     ]);
@@ -262,7 +263,7 @@ fn run_finishes_its_uploads_before_it_execs_the_package() {
         1,
         "raw file slots go straight into the package action"
     );
-    let package = support::remote::packages(&a)["dist/big.psp"].clone();
+    let package = support::remote::packages(&a)["dist/debug/big.psp"].clone();
     let cas = server.data_dir().join("cas");
     assert!(
         cas.join(sha256_hex(&package)).is_file(),

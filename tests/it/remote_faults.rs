@@ -218,13 +218,13 @@ fn a_poisoned_package_entry_is_refused() {
 
     let ours = packages(&a);
     let theirs = packages(&other);
-    let greet = "apps/greet/dist/greet.psp";
+    let greet = "apps/greet/dist/debug/greet.psp";
     assert_ne!(ours[greet], theirs[greet], "two keys, two packages");
     let our_greet = ac_entry_for_output(&server.data_dir(), &sha256_hex(&ours[greet]));
     let their_greet = ac_entry_for_output(&server.data_dir(), &sha256_hex(&theirs[greet]));
     let our_stamp = ac_entry_for_output(
         &server.data_dir(),
-        &sha256_hex(&ours["apps/stamp/dist/stamp.psp"]),
+        &sha256_hex(&ours["apps/stamp/dist/debug/stamp.psp"]),
     );
 
     // 1. Their package (valid, signed by their key) under our key.

@@ -102,7 +102,7 @@ fn gc_keeps_what_the_manifests_use_and_drops_the_rest() {
     // What they no longer use is gone: variant 1 builds again.
     variant(&project, 1);
     assert_eq!(build(&sb, &project), (built, 0));
-    let out = support::run(sb.command(&project.join("dist/hello.psp")).arg("ok"));
+    let out = support::run(sb.command(&project.join("dist/debug/hello.psp")).arg("ok"));
     assert_eq!(out.stdout, "variant 1: ok\n");
 }
 
@@ -150,8 +150,8 @@ fn clean_removes_packages_and_the_cache_and_nothing_else() {
     fs::write(project.join("flavor.toml"), manifest).unwrap();
     build(&sb, &project);
     let outputs = [
-        project.join("dist/hello-one-linux-x86_64.psp"),
-        project.join("out/two.psp"),
+        project.join("dist/debug/hello-one-linux-x86_64.psp"),
+        project.join("out/debug/two.psp"),
     ];
     fs::write(project.join("out/notes.txt"), "mine").unwrap();
     for o in &outputs {
@@ -161,7 +161,7 @@ fn clean_removes_packages_and_the_cache_and_nothing_else() {
     dry.ok();
     assert!(
         dry.stdout
-            .contains("would remove dist/hello-one-linux-x86_64.psp"),
+            .contains("would remove dist/debug/hello-one-linux-x86_64.psp"),
         "{}",
         dry.stdout
     );
@@ -181,9 +181,9 @@ fn clean_removes_packages_and_the_cache_and_nothing_else() {
 
     // A file at an output path that is not a package is left alone, and a cache named by
     // FLAVOR_BUILD_CACHE loses only flavor's entries.
-    fs::create_dir_all(project.join("dist")).unwrap();
+    fs::create_dir_all(project.join("dist/debug")).unwrap();
     fs::write(
-        project.join("dist/hello-one-linux-x86_64.psp"),
+        project.join("dist/debug/hello-one-linux-x86_64.psp"),
         "not a package",
     )
     .unwrap();
@@ -198,14 +198,14 @@ fn clean_removes_packages_and_the_cache_and_nothing_else() {
         if args[0] == "clean" {
             assert!(
                 out.stdout
-                    .contains("skipped dist/hello-one-linux-x86_64.psp"),
+                    .contains("skipped dist/debug/hello-one-linux-x86_64.psp"),
                 "{}",
                 out.stdout
             );
         }
     }
     assert_eq!(
-        fs::read_to_string(project.join("dist/hello-one-linux-x86_64.psp")).unwrap(),
+        fs::read_to_string(project.join("dist/debug/hello-one-linux-x86_64.psp")).unwrap(),
         "not a package"
     );
     let left: Vec<_> = fs::read_dir(&shared)
@@ -233,4 +233,33 @@ fn outside_a_workspace_the_cache_commands_say_so() {
         );
     }
     flavor_in(&sb, sb.root(), &["cache"]).expect_code(2);
+}
+
+#[test]
+fn what_an_interrupted_build_left_in_tmp_goes_once_no_build_uses_the_cache() {
+    let sb = Sandbox::new();
+    let project = hello_project(&sb, "hello");
+    build(&sb, &project);
+    let cache = project.join(".flavor/cache");
+    let leftover = |name: &str| {
+        let dir = cache.join("tmp").join(name);
+        fs::create_dir_all(dir.join("scratch")).unwrap();
+        fs::write(dir.join("out-0"), "half written").unwrap();
+        dir
+    };
+    // While another flavor process uses the cache, its files being written stay.
+    let other = fs::File::open(cache.join("in-use.lock")).unwrap();
+    other.lock_shared().unwrap();
+    let busy = leftover("run-busy");
+    build(&sb, &project);
+    assert!(busy.join("out-0").is_file(), "another build's files stay");
+    drop(other);
+    // The next build (or any command that opens the cache) clears them.
+    let killed = leftover("run-killed");
+    build(&sb, &project);
+    assert!(!killed.exists() && !busy.exists());
+    assert_eq!(fs::read_dir(cache.join("tmp")).unwrap().count(), 0);
+    let again = leftover("run-again");
+    flavor_in(&sb, &project, &["cache", "gc", "-q"]).ok();
+    assert!(!again.exists(), "gc clears them too");
 }

@@ -130,7 +130,7 @@ fn a_package_built_by_flavor_gives_back_its_sources() {
     let text = flavor_in(
         &sb,
         &project,
-        &["extract", "dist/hello.psp", "app", s(&out)],
+        &["extract", "dist/debug/hello.psp", "app", s(&out)],
     );
     text.ok();
     assert!(

@@ -22,7 +22,7 @@ fn init_then_build_then_run() {
     assert!(manifest.contains("name = \"My-App\""), "{manifest}");
     assert!(manifest.starts_with("# "), "a commented manifest");
     flavor_in(&sb, &dir, &["build", "-q"]).ok();
-    sb.run(&dir.join("dist/My-App.psp"), &["world"])
+    sb.run(&dir.join("dist/debug/My-App.psp"), &["world"])
         .clean("Hello, world!\n");
     let ran = flavor_in(&sb, &dir, &["run", "--", "there"]);
     ran.ok();
@@ -56,7 +56,7 @@ fn the_python_template_runs_with_the_system_python() {
     ));
     assert_eq!(files["package"], "greeter");
     flavor_in(&sb, &dir, &["build", "-q"]).ok();
-    sb.run(&dir.join("dist/greeter.psp"), &["snake"])
+    sb.run(&dir.join("dist/debug/greeter.psp"), &["snake"])
         .clean("Hello, snake!\n");
 }
 
@@ -187,7 +187,7 @@ fn the_kits_input_projects_import_build_and_run() {
             .ok();
         }
         flavor_in(&sb, &dir, &["build", "-q"]).ok();
-        let psp = dir.join(format!("dist/conf-{case}.psp"));
+        let psp = dir.join(format!("dist/debug/conf-{case}.psp"));
         let run = sb.run(&psp, &args);
         run.ok();
         assert!(run.stdout.contains(expected), "{case}:\n{}", run.stdout);

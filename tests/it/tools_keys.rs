@@ -49,7 +49,8 @@ fn keygen_writes_a_private_key_pair_that_openssl_reads() {
     let key = pspf::keys::public_key_from_pem(&fs::read_to_string(&public).unwrap()).unwrap();
     let fp = pspf::keys::fingerprint(key.as_bytes());
     assert!(
-        out.stdout.contains(&format!("fingerprint  {fp}\n")),
+        out.stdout
+            .contains(&format!("fingerprint  {}\n", &fp[..16])),
         "{}",
         out.stdout
     );
@@ -81,7 +82,7 @@ fn a_key_from_keygen_signs_builds_and_strict_launches_need_it_trusted() {
     manifest.push_str("\n[signing]\nprivate_key = \"keys/flavor-private.key\"\n");
     fs::write(project.join("flavor.toml"), manifest).unwrap();
     flavor_in(&sb, &project, &["build", "-q"]).ok();
-    let psp = project.join("dist/hello.psp");
+    let psp = project.join("dist/debug/hello.psp");
     let inspected = json_of(&flavor(&sb, &["inspect", s(&psp), "--json"]));
     assert_eq!(inspected["index"]["public_key"], info["public_key_hex"]);
 
@@ -93,7 +94,7 @@ fn a_key_from_keygen_signs_builds_and_strict_launches_need_it_trusted() {
     assert!(
         trusted
             .stdout
-            .contains(info["fingerprint"].as_str().unwrap())
+            .contains(&info["fingerprint"].as_str().unwrap()[..16])
     );
     let ran = sb.run_env(&psp, &["world"], &strict);
     ran.ok();
@@ -149,7 +150,11 @@ fn the_trusted_keys_directory_follows_the_environment_like_the_launcher() {
         assert!(file.is_file(), "{var}: {}", file.display());
         let listed = with(var, &dir, &["key", "list"]);
         listed.ok();
-        assert!(listed.stdout.contains(&fp), "{var}: {}", listed.stdout);
+        assert!(
+            listed.stdout.contains(&fp[..16]),
+            "{var}: {}",
+            listed.stdout
+        );
         assert!(
             listed.stdout.contains(s(&expected)),
             "{var}: {}",
@@ -185,4 +190,69 @@ fn key_trust_refuses_what_is_not_a_public_key() {
     // Nothing was trusted along the way.
     let listed = json_of(&flavor(&sb, &["key", "list", "--json"]));
     assert_eq!(listed["keys"], serde_json::json!([]));
+}
+
+#[test]
+fn one_fingerprint_names_a_key_everywhere_and_verify_accepts_it() {
+    let sb = Sandbox::new();
+    let project = hello_project(&sb, "hello");
+    let keys = project.join("keys");
+    let made = flavor(&sb, &["keygen", "--out-dir", s(&keys)]);
+    made.ok();
+    let short = made
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("fingerprint  "))
+        .unwrap_or_else(|| panic!("{}", made.stdout))
+        .to_string();
+    assert_eq!(short.len(), 16, "{short}");
+    let info = json_of(&flavor(
+        &sb,
+        &["keygen", "--out-dir", s(&keys), "--force", "--json"],
+    ));
+    let full = info["fingerprint"].as_str().unwrap().to_string();
+    let short = full[..16].to_string();
+    let mut manifest = fs::read_to_string(project.join("flavor.toml")).unwrap();
+    manifest.push_str("\n[signing]\nprivate_key = \"keys/flavor-private.key\"\n");
+    fs::write(project.join("flavor.toml"), manifest).unwrap();
+    flavor_in(&sb, &project, &["build", "-q"]).ok();
+    let psp = project.join("dist/debug/hello.psp");
+
+    // The same short form in inspect and the launcher's info; the full one in --json.
+    let inspected = flavor(&sb, &["inspect", s(&psp)]);
+    inspected.ok();
+    assert!(
+        inspected.stdout.contains(&format!("key       {short}")),
+        "{}",
+        inspected.stdout
+    );
+    let json = json_of(&flavor(&sb, &["inspect", s(&psp), "--json"]));
+    assert_eq!(json["key"]["fingerprint"], full.as_str());
+    let mut launcher = sb.command(&psp);
+    launcher.env("FLAVOR_LAUNCHER_CLI", "1").arg("info");
+    let launcher_info = run(&mut launcher);
+    launcher_info.ok();
+    assert!(
+        launcher_info.stdout.contains(&short),
+        "{}",
+        launcher_info.stdout
+    );
+
+    // --trusted-key takes the key file, its hex, or its fingerprint (short or full).
+    let public_hex = info["public_key_hex"].as_str().unwrap();
+    let public_file = keys.join("flavor-public.key");
+    for spec in [s(&public_file), public_hex, &full, &short] {
+        let out = flavor(&sb, &["verify", "--trusted-key", spec, s(&psp)]);
+        assert_eq!(out.code, Some(0), "{spec}: {}{}", out.stdout, out.stderr);
+    }
+    // Another key's fingerprint fails, naming the package's key by the same short form.
+    let other = pspf::keys::signing_key_from_seed("someone else").verifying_key();
+    let other_fp = pspf::keys::fingerprint(other.as_bytes());
+    let refused = flavor(&sb, &["verify", "--trusted-key", &other_fp, s(&psp)]);
+    refused.expect_code(1);
+    assert!(refused.stderr.contains(&short), "{}", refused.stderr);
+    // Too short to name a key safely.
+    let vague = flavor(&sb, &["verify", "--trusted-key", &short[..8], s(&psp)]);
+    assert_ne!(vague.code, Some(0));
+    assert!(vague.stderr.contains("too few"), "{}", vague.stderr);
 }

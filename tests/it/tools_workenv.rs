@@ -10,11 +10,11 @@ use std::time::{Duration, SystemTime};
 use support::tools::{flavor, flavor_in, hello_project, json_of, s};
 use support::{Sandbox, kit_dir};
 
-/// A hello package built in the sandbox (`<sandbox>/hello/dist/hello.psp`) and run once.
+/// A hello package built in the sandbox (`<sandbox>/hello/dist/debug/hello.psp`) and run once.
 fn hello_ran(sb: &Sandbox) -> PathBuf {
     let project = hello_project(sb, "hello");
     flavor_in(sb, &project, &["build", "-q"]).ok();
-    let psp = project.join("dist/hello.psp");
+    let psp = project.join("dist/debug/hello.psp");
     sb.run(&psp, &["world"]).ok();
     psp
 }
@@ -85,7 +85,7 @@ fn the_cache_root_is_found_as_the_launcher_finds_it() {
     let sb = Sandbox::new();
     let project = hello_project(&sb, "hello");
     flavor_in(&sb, &project, &["build", "-q"]).ok();
-    let psp = project.join("dist/hello.psp");
+    let psp = project.join("dist/debug/hello.psp");
     // Without FLAVOR_CACHE: $XDG_CACHE_HOME/flavor, then ~/.cache/flavor.
     for (unset, root) in [
         (vec!["FLAVOR_CACHE"], sb.path("xdg-cache/flavor")),
@@ -124,7 +124,7 @@ fn the_cache_root_is_found_as_the_launcher_finds_it() {
 fn an_upgrade_keeps_the_old_build_until_it_goes_unused() {
     let sb = Sandbox::new();
     let psp = hello_ran(&sb);
-    let project = psp.parent().unwrap().parent().unwrap().to_path_buf();
+    let project = psp.ancestors().nth(3).unwrap().to_path_buf();
     let mut script = fs::read_to_string(project.join("src/hello.sh")).unwrap();
     script.push_str("echo upgraded\n");
     fs::write(project.join("src/hello.sh"), script).unwrap();
@@ -156,8 +156,8 @@ fn an_upgrade_keeps_the_old_build_until_it_goes_unused() {
         .unwrap();
     let hash = old["hash"].as_str().unwrap();
     let versions = sb.meta_dir("hello").join("versions");
-    age(&versions.join(format!("{hash}.ready")), 40);
-    age(&versions.join(hash), 40);
+    // Its last use is its lock file's time.
+    age(&versions.join(format!("{hash}.lock")), 40);
     let cleaned = json_of(&flavor(
         &sb,
         &["workenv", "clean", "--older-than", "30", "--json"],
@@ -285,7 +285,7 @@ fn remove_deletes_one_workenv_and_the_package_unpacks_again() {
     let busy = flavor(&sb, &["workenv", "remove", "hello"]);
     busy.expect_code(1);
     assert!(
-        busy.stderr.contains("unpacking it right now"),
+        busy.stderr.contains("a launcher is unpacking it"),
         "{}",
         busy.stderr
     );
@@ -307,6 +307,7 @@ fn remove_deletes_one_workenv_and_the_package_unpacks_again() {
     // A whole workenv unused for long goes with clean --older-than.
     for marker in sb.ready_markers("hello") {
         age(&marker, 10);
+        age(&marker.with_extension("lock"), 10);
     }
     for p in [
         sb.meta_dir("hello").join("package/psp.json"),
@@ -330,4 +331,53 @@ fn remove_deletes_one_workenv_and_the_package_unpacks_again() {
     assert_eq!(gone["removed"][0]["name"], "hello", "{gone}");
     assert!(gone["removed"][0]["build"].is_null());
     assert!(workenvs(&sb).is_empty());
+}
+
+#[test]
+fn every_launch_records_its_use_and_clean_reports_that_use() {
+    let sb = Sandbox::new();
+    let psp = hello_ran(&sb);
+    let hash = info(&sb, "hello")["versions"][0]["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lock = sb
+        .meta_dir("hello")
+        .join("versions")
+        .join(format!("{hash}.lock"));
+    // A use two days ago, then a warm launch now: the last use is now, to the second.
+    age(&lock, 2);
+    let two_days = info(&sb, "hello")["versions"][0]["last_use"]
+        .as_u64()
+        .unwrap();
+    sb.run(&psp, &["again"]).ok();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let version = &info(&sb, "hello")["versions"][0];
+    let last = version["last_use"].as_u64().unwrap();
+    assert!(last > two_days + 86_400, "{version}");
+    assert!(now - last < 60, "last use {last}, now {now}");
+    // Two launches a moment apart: the second is recorded too.
+    age(&lock, 1);
+    sb.run(&psp, &["twice"]).ok();
+    let last = info(&sb, "hello")["versions"][0]["last_use"]
+        .as_u64()
+        .unwrap();
+    assert!(now.abs_diff(last) < 60, "last use {last}, now {now}");
+
+    // --older-than 0 removes it, naming when it was last used — not the cutoff.
+    let at = info(&sb, "hello")["last_use_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(1100));
+    let dry = flavor(&sb, &["workenv", "clean", "--older-than", "0", "--dry-run"]);
+    dry.ok();
+    assert!(
+        dry.stdout.contains(&format!("last used {at}")),
+        "{at}: {}",
+        dry.stdout
+    );
 }

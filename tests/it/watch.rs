@@ -35,14 +35,17 @@ fn script(line: &str) -> String {
 
 /// What the installed hello package prints.
 fn output(p: &Project) -> String {
-    p.run_package("dist/hello.psp", &[]).ok().stdout.clone()
+    p.run_package("dist/debug/hello.psp", &[])
+        .ok()
+        .stdout
+        .clone()
 }
 
 /// File `rel` of the installed hello package, unpacked by `flavor extract-all`.
 fn extracted(p: &Project, rel: &str) -> String {
     let dir = p.sandbox.path("extracted");
     let _ = fs::remove_dir_all(&dir);
-    p.flavor(&["extract-all", "dist/hello.psp", dir.to_str().unwrap()])
+    p.flavor(&["extract-all", "dist/debug/hello.psp", dir.to_str().unwrap()])
         .ok();
     fs::read_to_string(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
@@ -229,7 +232,7 @@ fn an_edit_rebuilds_only_what_it_affects_and_the_package_has_it() {
     let (mut w, initial) = Watch::json(&p, "", &[]);
     assert_eq!(initial["ok"], true, "{initial}");
     assert!(initial["built"].as_u64().unwrap() > 0, "{initial}");
-    let pkg = p.path("dist/hello.psp");
+    let pkg = p.path("dist/debug/hello.psp");
     assert_eq!(initial["packages"], serde_json::json!([pkg]));
     output(&p);
 
@@ -298,7 +301,7 @@ fn diagnostics_and_rebuild_lines_go_to_stderr_without_json() {
     w.stderr_line("watching");
     p.write("src/hello.sh", &script("human"));
     let line = w.stderr_line("[src/hello.sh] rebuilt");
-    assert!(line.contains("dist/hello.psp"), "{line}");
+    assert!(line.contains("dist/debug/hello.psp"), "{line}");
     unknown_key(&p, true);
     w.stderr_line("colour");
     w.stderr_line("fix the manifest");
@@ -436,11 +439,11 @@ fn a_workspace_member_follows_shared_files_and_its_own_gitignore() {
     let p = Project::example("monorepo");
     p.sign_with_seed();
     let (mut w, initial) = Watch::json(&p, "apps/stamp", &[]);
-    let stamp = p.path("apps/stamp/dist/stamp.psp");
+    let stamp = p.path("apps/stamp/dist/debug/stamp.psp");
     assert_eq!(initial["packages"], serde_json::json!([stamp]), "{initial}");
     p.append("shared/lib/say.sh", "echo 'from the shared lib'\n");
     assert_eq!(changed(&w.rebuilt()), ["shared/lib/say.sh"]);
-    let run = p.run_package("apps/stamp/dist/stamp.psp", &["x"]);
+    let run = p.run_package("apps/stamp/dist/debug/stamp.psp", &["x"]);
     assert!(run.ok().stdout.contains("from the shared lib"), "{run:?}");
     // The step writes apps/stamp/build/fnv1a, which apps/stamp/.gitignore (`/build/`)
     // ignores: the step's own output is no reason to rebuild.

@@ -10,7 +10,8 @@
 //! - The **trusted-keys directory** (keys `strict` validation accepts):
 //!   `$FLAVOR_TRUSTED_KEYS_DIR`, else `$FLAVOR_CONFIG_DIR/trusted-keys`, else
 //!   `<config dir>/trusted-keys`.
-//! - The **per-user signing key directory**: `<config dir>/keys`.
+//! - The **per-user signing key directory**: `<config dir>/keys`, holding
+//!   [`PRIVATE_KEY_FILE`] and [`PUBLIC_KEY_FILE`].
 //! - The **data directory**: `$XDG_DATA_HOME/flavor`, else `$HOME/.local/share/flavor`; it
 //!   holds the **launcher registry** (`<data dir>/launchers/<platform>/`), the launchers
 //!   `flavor launcher add` installed for building packages of other platforms.
@@ -113,6 +114,13 @@ pub fn trusted_keys_dir() -> Option<PathBuf> {
 pub fn user_key_dir() -> Option<PathBuf> {
     config_dir().map(|d| d.join("keys"))
 }
+
+/// The private key's file in a key directory ([`user_key_dir`], or one `flavor keygen
+/// --out-dir` wrote): PEM PKCS#8, mode 0600.
+pub const PRIVATE_KEY_FILE: &str = "flavor-private.key";
+
+/// The public key's file beside [`PRIVATE_KEY_FILE`]: PEM SPKI.
+pub const PUBLIC_KEY_FILE: &str = "flavor-public.key";
 
 /// The per-user data directory: `$XDG_DATA_HOME/flavor`, else `$HOME/.local/share/flavor`;
 /// `None` without either.

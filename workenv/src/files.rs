@@ -46,6 +46,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// Bytes a tree takes on disk (allocated blocks), not following symbolic links and counting
+/// hard-linked files once; what cannot be read counts as nothing.
+pub fn disk_usage(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0u64;
+    let mut todo = vec![path.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let Ok(m) = fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if m.nlink() > 1 && !m.is_dir() && !seen.insert((m.dev(), m.ino())) {
+            continue;
+        }
+        total = total.saturating_add(m.blocks().saturating_mul(512));
+        if m.is_dir()
+            && let Ok(rd) = fs::read_dir(&p)
+        {
+            todo.extend(rd.flatten().map(|e| e.path()));
+        }
+    }
+    total
+}
+
 /// What [`remove_within`] removes at the end of the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Remove {

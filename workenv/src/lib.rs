@@ -9,6 +9,8 @@
 //! - [`plan`]: the exec plan a first run stores for warm launches ([`ExecPlan`], its
 //!   [`EXEC_PLAN_VERSION`]) and the [`Validation`] levels;
 //! - [`files`]: atomic writes, and removal, creation and moves that never follow a link;
+//! - [`usage`]: whether a package build is in use (its lock) and when it was last used;
+//! - [`prune`]: keeping only the newest few builds of a package that are not in use;
 //! - [`ownership`]: nothing another user owns or may write is trusted;
 //! - [`seen`]: the newest version of each package seen per signing key (the rollback rule),
 //!   ordered by [`semver`].
@@ -30,8 +32,10 @@ pub mod files;
 pub mod layout;
 pub mod ownership;
 pub mod plan;
+pub mod prune;
 pub mod seen;
 pub mod semver;
+pub mod usage;
 
 pub use error::{Error, Result};
 pub use layout::{BuildLayout, WorkenvLayout};

@@ -44,7 +44,7 @@ fn sources() -> Vec<SlotSource> {
 
 fn trust_seed_key() -> VerifyOptions {
     VerifyOptions {
-        trusted_keys: vec![seed_key().verifying_key()],
+        trusted_keys: vec![seed_key().verifying_key().into()],
         skip_slots: false,
     }
 }

@@ -265,13 +265,16 @@ fn untampered_slots_stream_cleanly() {
 fn a_key_outside_the_trusted_set_fails_only_trusted_key() {
     let other = pspf::keys::signing_key_from_seed("test123").verifying_key();
     let options = VerifyOptions {
-        trusted_keys: vec![other],
+        trusted_keys: vec![other.into()],
         skip_slots: false,
     };
     let report = verify_flipped_with(0, 0, &options);
     assert_eq!(report.failure_kinds(), vec![ErrorKind::UntrustedKey]);
     let options = VerifyOptions {
-        trusted_keys: vec![other, crate::common::seed_key().verifying_key()],
+        trusted_keys: vec![
+            other.into(),
+            crate::common::seed_key().verifying_key().into(),
+        ],
         skip_slots: false,
     };
     assert!(verify_flipped_with(0, 0, &options).is_ok());

@@ -173,7 +173,7 @@ impl Action for PackageAction {
         let report = pspf::verify::verify_file(
             package,
             &pspf::verify::VerifyOptions {
-                trusted_keys: vec![own_key],
+                trusted_keys: vec![own_key.into()],
                 skip_slots: true,
             },
         );

@@ -79,12 +79,19 @@ impl Action for StepAction {
         // makes them take turns.
         let _lock = std::fs::File::open(&self.cwd)
             .and_then(|dir| dir.lock().map(|()| dir))
-            .map_err(|e| {
-                ActionError::new(format!(
-                    "step {}: cannot lock {}: {e}",
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => ActionError::new(format!(
+                    "step {}: its cwd `{}` does not exist (no earlier step created {}); set \
+                     `cwd` in its [[step]] to an existing directory",
+                    self.id,
+                    self.cwd_label,
+                    self.cwd.display()
+                )),
+                _ => ActionError::new(format!(
+                    "step {}: cannot lock its cwd {}: {e}",
                     self.id,
                     self.cwd.display()
-                ))
+                )),
             })?;
         for (n, (_, dest)) in self.needed.iter().enumerate() {
             let from = ctx.input(self.sources.len() + n).to_path_buf();

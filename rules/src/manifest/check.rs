@@ -23,7 +23,7 @@ pub(crate) fn check_package(pkg: &Package, dir: &Path, p: &mut Vec<Problem>) {
         slot_source(slot, dir, &step_ids, p);
         slot_values(slot, p);
     }
-    steps(pkg, &step_ids, p);
+    steps(pkg, dir, &step_ids, p);
     if let Some(problem) = cycle(&pkg.steps) {
         p.push(problem);
     }
@@ -149,19 +149,16 @@ fn duplicates<'a>(
             continue;
         }
         if let Some(first) = seen.get(id.value.as_str()) {
-            let line_hint = first
-                .span
-                .as_ref()
-                .map(|s| format!(" (first defined at byte {})", s.start))
-                .unwrap_or_default();
-            p.push(
-                Problem::new(
-                    format!("two {what}s have the id `{}`", id.value),
-                    id.span.clone(),
-                )
-                .label("duplicate id")
-                .help(format!("{what} ids must be unique{line_hint}; rename one")),
-            );
+            let mut problem = Problem::new(
+                format!("two {what}s have the id `{}`", id.value),
+                id.span.clone(),
+            )
+            .label("duplicate id")
+            .help(format!("{what} ids must be unique; rename one"));
+            if let Some(span) = &first.span {
+                problem = problem.also(span.clone(), "first defined");
+            }
+            p.push(problem);
         } else {
             seen.insert(&id.value, id);
         }
@@ -277,8 +274,29 @@ fn slot_values(slot: &Slot, p: &mut Vec<Problem>) {
     }
 }
 
-fn steps(pkg: &Package, step_ids: &[&str], p: &mut Vec<Problem>) {
+fn steps(pkg: &Package, dir: &Path, step_ids: &[&str], p: &mut Vec<Problem>) {
     for step in &pkg.steps {
+        // A step that needs others may run in a directory they create; one that needs none
+        // has nothing to create it.
+        if let Some(cwd) = &step.cwd
+            && step.needs.is_empty()
+            && !dir.join(&cwd.value).is_dir()
+        {
+            p.push(
+                Problem::new(
+                    format!(
+                        "step `{}`: cwd `{}` is not a directory",
+                        step.id.value, cwd.value
+                    ),
+                    cwd.span.clone(),
+                )
+                .label("no such directory")
+                .help(
+                    "create it, or set `cwd` to a directory relative to this manifest (default: \
+                     the manifest's own directory)",
+                ),
+            );
+        }
         for need in &step.needs {
             step_ref(
                 p,

@@ -256,7 +256,7 @@ pub struct Target {
     /// The platform it is for: `platform`, else the platform its name is (a target named
     /// `linux-aarch64` is for linux-aarch64); `None`: the host's.
     pub platform: Option<Spanned<Platform>>,
-    /// Where the package is written (default: see [`crate::plan::output_paths`]).
+    /// Where the package is written (default: see [`crate::outputs::configured_path`]).
     pub output: Option<Spanned<String>>,
     /// `builtin` or the path of a launcher binary.
     pub launcher: Option<Spanned<String>>,

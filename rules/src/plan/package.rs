@@ -1,5 +1,5 @@
-//! Planning a package: for each output (`dist/<name>.psp`, or one per selected `[[target]]`)
-//! its steps and slots, then one `package` action, signed with the package's key. Steps and
+//! Planning a package: for each output (`dist/<name>.psp`, or one per selected `[[target]]`;
+//! debug builds write into `debug/` beside it, see [`crate::outputs`]) its steps and slots, then one `package` action, signed with the package's key. Steps and
 //! slots that are the same for every target are the same actions, planned once.
 
 use super::target::TargetPlan;
@@ -7,6 +7,7 @@ use super::{PlannedOutput, Planner};
 use crate::Error;
 use crate::actions::{PackageAction, PackageSpecParams};
 use crate::manifest::{Manifest, Package};
+use crate::outputs::all_package_paths;
 use crate::select::Selected;
 use crate::signing;
 use flavor_engine::Input;
@@ -30,11 +31,7 @@ impl Planner<'_> {
             self.root.join(".flavor"),
             m.dir.join(".flavor"),
         ];
-        never.extend(
-            (pkg.targets.iter())
-                .filter_map(|t| t.output.as_ref())
-                .map(|o| m.dir.join(&o.value)),
-        );
+        never.extend(all_package_paths(m));
         let key = signing::resolve(pkg, &m.dir, self.opts.create_user_key)?;
         self.notices.extend(key.announcement);
         let name = &pkg.name.value;

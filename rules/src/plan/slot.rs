@@ -53,6 +53,21 @@ fn under(prefix: &str, rel: &str) -> String {
     }
 }
 
+/// Single files from this size up are compressed (zstd) unless the slot names a codec;
+/// below it the few bytes saved do not pay for the decompression.
+pub const COMPRESS_FILES_FROM: u64 = 16 * 1024;
+
+/// The codec of a single-file slot that names none: zstd from [`COMPRESS_FILES_FROM`]
+/// bytes, else raw (`codec = "raw"` keeps a large file as it is, e.g. for upstream launchers,
+/// which cannot read zstd).
+fn single_file_codec(len: u64) -> Codec {
+    if len >= COMPRESS_FILES_FROM {
+        Codec::Zstd
+    } else {
+        Codec::Raw
+    }
+}
+
 /// The slot's `target`, or `default`.
 fn target_or(slot: &Slot, default: &str) -> String {
     slot.target
@@ -136,7 +151,7 @@ impl Planner<'_> {
             }],
             inputs: vec![Input::File(path)],
             source: src.value.clone(),
-            default_codec: Codec::Raw,
+            default_codec: single_file_codec(meta.len()),
             mode,
         })
     }

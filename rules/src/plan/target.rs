@@ -10,6 +10,7 @@ use crate::diagnostic::{ManifestErrors, Problem};
 use crate::launcher::choose::how_to_get;
 use crate::launcher::{Asked, Chosen, Launchers, Refusal, Source};
 use crate::manifest::{Manifest, Package, Slot, Target};
+use crate::outputs::{Profile, configured_path, profile_path};
 use crate::select::Selected;
 use pspf::{Codec, Platform};
 use std::ops::Range;
@@ -63,47 +64,12 @@ pub fn outputs_of(m: &Manifest, launchers: &Launchers) -> Result<Vec<OutputInfo>
         .collect())
 }
 
-/// Where every output of the package of `m` is written (all targets), as `flavor build`
-/// writes them — for commands that find or remove them (`flavor clean`).
-pub fn output_paths(m: &Manifest) -> Result<Vec<PathBuf>, Error> {
-    let Some(pkg) = &m.package else {
-        return Ok(Vec::new());
-    };
-    let host = Platform::host();
-    if pkg.targets.is_empty() {
-        let platform = host.ok_or_else(no_host)?;
-        return Ok(vec![output_path(m, &pkg.name.value, None, platform)]);
-    }
-    (pkg.targets.iter())
-        .map(|t| {
-            Ok(output_path(
-                m,
-                &pkg.name.value,
-                Some(t),
-                target_platform(t, host)?,
-            ))
-        })
-        .collect()
-}
-
 /// The platform a target builds for: its `platform`, else the host's.
 fn target_platform(t: &Target, host: Option<Platform>) -> Result<Platform, Error> {
     match (&t.platform, host) {
         (Some(p), _) => Ok(p.value),
         (None, Some(h)) => Ok(h),
         (None, None) => Err(no_host()),
-    }
-}
-
-/// Where one output is written: the target's `output`, else `dist/` and the default name.
-fn output_path(m: &Manifest, package: &str, t: Option<&Target>, platform: Platform) -> PathBuf {
-    let dist = m.dir.join("dist");
-    match t {
-        None => dist.join(format!("{package}.psp")),
-        Some(t) => match &t.output {
-            Some(o) => m.dir.join(&o.value),
-            None => dist.join(default_file(package, t, platform)),
-        },
     }
 }
 
@@ -139,7 +105,7 @@ fn described(
         out.push(Described {
             name: None,
             platform,
-            path: output_path(m, name, None, platform),
+            path: configured_path(m, pkg, None, platform),
             launcher: launcher(launchers, platform, None, &what, None),
             target: None,
         });
@@ -155,7 +121,7 @@ fn described(
         out.push(Described {
             name: Some(t.name.value.clone()),
             platform,
-            path: output_path(m, name, Some(t), platform),
+            path: configured_path(m, pkg, Some(t), platform),
             launcher: launcher(launchers, platform, Some((m, t)), &what, place),
             target: Some(i),
         });
@@ -241,7 +207,7 @@ impl Planner<'_> {
             plans.push(TargetPlan {
                 name: d.name,
                 platform: d.platform,
-                path: d.path,
+                path: profile_path(&d.path, Profile::of(self.opts.release)),
                 launcher,
                 codecs,
             });
@@ -383,18 +349,6 @@ fn codec_problem(
 
 /// `<package>-<target>.psp`, with `-<platform>` when the target is not named after its
 /// platform, and `.exe` instead of `.psp` for Windows.
-fn default_file(package: &str, t: &Target, platform: Platform) -> String {
-    let ext = match platform {
-        Platform::WindowsX86_64 => "exe",
-        _ => "psp",
-    };
-    if Platform::from_flavor_name(&t.name.value) == Some(platform) {
-        format!("{package}-{}.{ext}", t.name.value)
-    } else {
-        format!("{package}-{}-{platform}.{ext}", t.name.value)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,9 @@
 
 use crate::diagnostics::open_session;
 use crate::messages::{GcOutcome, print_document};
+use crate::options::GlobalArgs;
 use crate::report::human_bytes;
+use crate::stdout::outln;
 use anyhow::Context;
 use flavor_engine::GcOptions;
 use flavor_remote::Sha256Index;
@@ -53,8 +55,8 @@ fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let session = open_session(&std::env::current_dir()?, args.json)
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let session = open_session(&global.start_dir()?, args.json)
         .context("cannot plan the workspace, so nothing was deleted")?;
     // Whatever a build running at the same time writes from here on survives.
     let mut collector = session
@@ -66,7 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("planning the workspace (nothing was deleted)")?;
     for plan in &plans {
         for n in &plan.notices {
-            eprintln!("note: {n}");
+            crate::style::note(n);
         }
         let targets: Vec<_> = plan.outputs.iter().map(|o| o.action).collect();
         collector.mark(&plan.graph, &targets, &session.sources);
@@ -94,7 +96,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         launchers,
     );
     if args.json {
-        print_document(&outcome);
+        print_document(&outcome)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if global.quiet {
         return Ok(ExitCode::SUCCESS);
     }
     let verb = if args.dry_run {
@@ -102,20 +107,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         "removed"
     };
-    println!(
+    outln!(
         "{verb} {} cached results, {} blobs and {} old launchers: {}",
         outcome.removed_entries,
         outcome.removed_blobs,
         outcome.removed_launchers,
         human_bytes(outcome.freed)
-    );
-    println!(
+    )?;
+    outln!(
         "kept {} results ({} used by the current manifests), {} of blobs, in {}",
         outcome.kept_entries,
         outcome.used_by_manifests,
         human_bytes(outcome.kept_bytes),
         outcome.dir.display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

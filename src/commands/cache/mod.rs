@@ -5,6 +5,7 @@ mod gc;
 mod push;
 mod stats;
 
+use crate::options::GlobalArgs;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -32,10 +33,10 @@ enum CacheCommand {
     Push(push::Args),
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        CacheCommand::Stats(a) => stats::run(a),
-        CacheCommand::Gc(a) => gc::run(a),
-        CacheCommand::Push(a) => push::run(a),
+        CacheCommand::Stats(a) => stats::run(a, global),
+        CacheCommand::Gc(a) => gc::run(a, global),
+        CacheCommand::Push(a) => push::run(a, global),
     }
 }

@@ -5,7 +5,8 @@
 
 use crate::diagnostics::open_session;
 use crate::messages::{PushOutcome, RemoteSummary, print_document};
-use crate::progress::{Mode, Progress};
+use crate::options::GlobalArgs;
+use crate::progress::Progress;
 use crate::remote::RemoteArgs;
 use crate::report::human_bytes;
 use anyhow::{Context, bail};
@@ -21,10 +22,9 @@ pub struct Args {
     remote: RemoteArgs,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut session = open_session(&std::env::current_dir()?, args.json)?;
-    let mode = if args.json { Mode::Json } else { Mode::Human };
-    let progress = Progress::new(mode, 0, false);
+pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+    let mut session = open_session(&global.start_dir()?, args.json)?;
+    let progress = Progress::new(global.mode(args.json), 0, global.verbose);
     session.connect_remote(&args.remote.settings(), &progress)?;
     let Some(remote) = session.remote.clone() else {
         bail!(
@@ -61,8 +61,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ok,
             results: keys.len(),
             remote: RemoteSummary::of(&remote),
-        });
-    } else {
+        })?;
+    } else if !global.quiet || !ok {
         eprintln!(
             "{} {} of {} result{} to {} ({} sent; blobs the server had were skipped)",
             if ok { "pushed" } else { "FAILED: pushed" },

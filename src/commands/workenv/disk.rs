@@ -1,35 +1,11 @@
-//! Looking at the filesystem without disturbing it: space a tree takes on disk, reading a
-//! marker without updating its access time, and when a file was last touched.
+//! Looking at the filesystem without disturbing it: reading a marker without updating its
+//! access time, and when a file of an upstream launcher's workenv was last touched (flavor's
+//! builds record their last use in their lock file instead).
 
 use crate::report::unix_seconds;
-use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-
-/// Bytes a tree takes on disk (allocated blocks), not following symbolic links and counting
-/// hard-linked files once.
-pub(crate) fn disk_usage(path: &Path) -> u64 {
-    let mut seen = HashSet::new();
-    let mut total = 0u64;
-    let mut todo = vec![path.to_path_buf()];
-    while let Some(p) = todo.pop() {
-        let Ok(m) = fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if m.nlink() > 1 && !m.is_dir() && !seen.insert((m.dev(), m.ino())) {
-            continue;
-        }
-        total = total.saturating_add(m.blocks().saturating_mul(512));
-        if m.is_dir()
-            && let Ok(rd) = fs::read_dir(&p)
-        {
-            todo.extend(rd.flatten().map(|e| e.path()));
-        }
-    }
-    total
-}
 
 /// Read a small file without updating its access time where the kernel allows it, so that
 /// looking at a workenv does not count as using it.

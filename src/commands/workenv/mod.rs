@@ -13,11 +13,13 @@
 //!   `.<name>.pspf/instance/extract/complete` exists.
 //!
 //! Both keep `.<name>.pspf/package/psp.json` (the metadata of the package in use). "Last use"
-//! is the newest access or change time of the markers a launch reads, so it is exact to the
-//! day on filesystems mounted `relatime`; flavor reads those files with `O_NOATIME` so that
-//! looking does not count as using. Nothing a launcher is unpacking right now is removed:
-//! flavor's build lock (`flock` on `versions/<hash>.lock`) and upstream's lock file
-//! (`instance/extract/lock` naming a live process) are respected.
+//! of a flavor build is the time its lock file `versions/<hash>.lock` was last touched: every
+//! launch sets it (see `flavor_workenv::usage`). Upstream launchers record no use, so for
+//! their workenvs it is the newest access or change time of the markers a launch reads (exact
+//! to the day under `relatime`; flavor reads them with `O_NOATIME`, so looking does not count
+//! as using). Nothing in use is removed: a process running from a flavor build, or a launcher
+//! unpacking it, holds its lock (`flock` on `versions/<hash>.lock`), and upstream's lock file
+//! (`instance/extract/lock` naming a live process) is respected.
 
 mod clean;
 mod disk;
@@ -49,8 +51,9 @@ enum WorkenvCommand {
     ///
     /// Example: flavor workenv info hello
     Info(NameArgs),
-    /// Remove what is broken (interrupted first runs, damaged builds, leftovers) and, with
-    /// --older-than, whatever was not used for that many days.
+    /// Remove what is broken (interrupted first runs, damaged builds, leftovers), builds
+    /// beyond the newest --keep of each workenv and, with --older-than, whatever was not used
+    /// for that many days. Nothing in use is removed.
     ///
     /// Example: flavor workenv clean --older-than 30
     Clean(CleanArgs),
@@ -81,6 +84,10 @@ struct CleanArgs {
     /// Also remove workenvs and package builds not used for this many days.
     #[arg(long, value_name = "DAYS")]
     older_than: Option<u64>,
+    /// Keep at most this many builds of each workenv, the newest by last use (default:
+    /// $FLAVOR_WORKENV_KEEP, else 3 — what launchers keep).
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    keep: Option<usize>,
     /// Only say what would be removed.
     #[arg(long, short = 'n')]
     dry_run: bool,

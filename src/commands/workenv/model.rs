@@ -38,6 +38,8 @@ pub(super) struct Version {
     pub(super) state: VersionState,
     pub(super) size: u64,
     pub(super) last_use: Option<u64>,
+    /// A process runs from it, or a launcher unpacks it, right now.
+    pub(super) in_use: bool,
 }
 
 /// Which launchers' layout a workenv is in.

@@ -1,25 +1,17 @@
 //! Deleting a workenv or one of its builds safely: what a removal covers, and the launcher
-//! locks (flavor's build lock, upstream's lock file) that make it wait for another time.
+//! locks (flavor's build lock, held by every process running from a build and by a launcher
+//! unpacking it; upstream's lock file) that make it wait for another time.
 
 use super::disk::read_quietly;
 use super::model::{Link, Version, Workenv};
 use anyhow::Context;
+use flavor_workenv::usage::try_lock_for_removal;
 use flavor_workenv::{WorkenvLayout, files};
-use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-/// The extraction lock of a package build, held while it is removed; `None` when a launcher
-/// holds it (an extraction is running right now).
-fn lock_version(paths: &WorkenvLayout, hash: &str) -> Option<Option<File>> {
-    let path = paths.build(hash).lock();
-    let Ok(file) = fs::OpenOptions::new().read(true).write(true).open(&path) else {
-        return Some(None);
-    };
-    match file.try_lock() {
-        Ok(()) => Some(Some(file)),
-        Err(_) => None,
-    }
-}
+/// Why a removal was left alone.
+pub(super) const IN_USE: &str =
+    "in use: a program runs from it, or a launcher is unpacking it right now";
 
 /// One thing `clean` or `remove` deletes.
 pub(super) struct Removal {
@@ -53,8 +45,8 @@ fn upstream_busy(paths: &WorkenvLayout) -> bool {
 }
 
 /// Delete a removal while holding the locks of the builds it covers; returns `false` (and
-/// deletes nothing) when a launcher is extracting one of them (flavor's: its build lock is
-/// held; upstream's: its lock file or staging directory names a live process).
+/// deletes nothing) when one of them is in use (flavor's: its build lock is held by a running
+/// program or an unpacking launcher; upstream's: its lock file names a live process).
 pub(super) fn apply(w: &Workenv, r: &Removal, hashes: &[&str]) -> anyhow::Result<bool> {
     if r.hash.is_none() && upstream_busy(&w.paths) {
         return Ok(false);
@@ -64,7 +56,7 @@ pub(super) fn apply(w: &Workenv, r: &Removal, hashes: &[&str]) -> anyhow::Result
         if alive(h) {
             return Ok(false);
         }
-        match lock_version(&w.paths, h) {
+        match try_lock_for_removal(&w.paths.build(*h)) {
             Some(g) => guards.push(g),
             None => return Ok(false),
         }

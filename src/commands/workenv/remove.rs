@@ -3,9 +3,10 @@
 use super::NameArgs;
 use super::removal::{apply, whole};
 use super::scan::find;
-use crate::report::{human_bytes, print_json};
+use crate::messages::{WorkenvRemoved, print_document};
+use crate::report::human_bytes;
+use crate::stdout::outln;
 use anyhow::bail;
-use serde_json::json;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -15,21 +16,24 @@ pub(super) fn remove(root: &Path, args: NameArgs) -> anyhow::Result<ExitCode> {
     let hashes: Vec<&str> = w.versions.iter().map(|v| v.build.hash.as_str()).collect();
     if !apply(&w, &r, &hashes)? {
         bail!(
-            "{}: a launcher is unpacking it right now; try again when it has started",
+            "{}: in use — a program runs from it, or a launcher is unpacking it; try again \
+             when it has exited",
             w.paths.name
         );
     }
     if args.json {
-        print_json(&json!({
-            "name": w.paths.name, "removed": true, "bytes": r.bytes,
-            "paths": r.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        }));
+        print_document(&WorkenvRemoved {
+            name: w.paths.name.clone(),
+            removed: true,
+            bytes: r.bytes,
+            paths: r.paths.iter().map(|p| p.display().to_string()).collect(),
+        })?;
     } else {
-        println!(
+        outln!(
             "removed {} ({}); it unpacks again on its next run",
             w.paths.name,
             human_bytes(r.bytes)
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,10 +1,14 @@
 //! Finding and inspecting workenvs under the cache root: each build's state, the package in
 //! use, size, last use and whether the workenv can serve a launch; names typed by the user.
 
-use super::disk::{disk_usage, read_quietly, touched};
+use super::disk::{read_quietly, touched};
 use super::model::{LayoutKind, Link, Version, VersionState, Workenv};
+use crate::report::unix_seconds;
 use anyhow::{Context, bail};
+use flavor_workenv::files::disk_usage;
 use flavor_workenv::layout::{strip_package_extension, workenv_names, workenvs_dir};
+use flavor_workenv::prune::build_last_use;
+use flavor_workenv::usage::in_use;
 use flavor_workenv::{BuildLayout, ExecPlan, WorkenvLayout};
 use serde_json::Value;
 use std::fs;
@@ -45,7 +49,8 @@ fn inspect_version(build: BuildLayout, current: Option<&str>) -> Version {
     let lock = build.lock();
     Version {
         size: disk_usage(&dir) + disk_usage(&ready) + disk_usage(&lock),
-        last_use: touched(&ready).max(touched(&dir)),
+        last_use: build_last_use(&build).map(unix_seconds),
+        in_use: in_use(&build),
         build,
         package,
         version,

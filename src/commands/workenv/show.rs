@@ -3,8 +3,9 @@
 use super::model::{Link, Workenv};
 use super::scan::{find, scan};
 use super::{ListArgs, NameArgs};
-use crate::report::{ago, human_bytes, print_json, rfc3339, unix_seconds};
-use serde_json::{Value, json};
+use crate::messages::{VersionInfo, WorkenvInfo, WorkenvList, print_document};
+use crate::report::{ago, human_bytes, rfc3339, unix_seconds};
+use crate::stdout::outln;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -28,50 +29,55 @@ fn when(t: Option<u64>, now: u64) -> String {
     t.map(|t| ago(t, now)).unwrap_or_else(|| "never".into())
 }
 
-fn workenv_json(w: &Workenv) -> Value {
-    json!({
-        "name": w.paths.name,
-        "layout": w.layout.name(),
-        "package": w.package,
-        "version": w.version,
-        "size": w.size,
-        "last_use": w.last_use,
-        "last_use_at": w.last_use.map(rfc3339),
-        "valid": w.stale.is_none(),
-        "status": if w.stale.is_none() { "valid" } else { "stale" },
-        "reason": w.stale,
-        "path": w.paths.link().display().to_string(),
-        "bookkeeping": w.paths.meta().display().to_string(),
-        "versions": w.versions.iter().map(|v| json!({
-            "hash": v.build.hash,
-            "path": v.build.dir().display().to_string(),
-            "package": v.package,
-            "version": v.version,
-            "state": v.state.label(),
-            "size": v.size,
-            "last_use": v.last_use,
-            "last_use_at": v.last_use.map(rfc3339),
-        })).collect::<Vec<_>>(),
-    })
+fn workenv_info(w: &Workenv) -> WorkenvInfo {
+    WorkenvInfo {
+        name: w.paths.name.clone(),
+        layout: w.layout.name(),
+        package: w.package.clone(),
+        version: w.version.clone(),
+        size: w.size,
+        last_use: w.last_use,
+        last_use_at: w.last_use.map(rfc3339),
+        valid: w.stale.is_none(),
+        status: if w.stale.is_none() { "valid" } else { "stale" },
+        reason: w.stale.clone(),
+        path: w.paths.link(),
+        bookkeeping: w.paths.meta(),
+        versions: w
+            .versions
+            .iter()
+            .map(|v| VersionInfo {
+                hash: v.build.hash.clone(),
+                path: v.build.dir(),
+                package: v.package.clone(),
+                version: v.version.clone(),
+                state: v.state.label(),
+                in_use: v.in_use,
+                size: v.size,
+                last_use: v.last_use,
+                last_use_at: v.last_use.map(rfc3339),
+            })
+            .collect(),
+    }
 }
 
 pub(super) fn list(root: &Path, args: ListArgs) -> anyhow::Result<ExitCode> {
     let all = scan(root)?;
     if args.json {
-        print_json(&json!({
-            "root": root.display().to_string(),
-            "workenvs": all.iter().map(workenv_json).collect::<Vec<_>>(),
-        }));
+        print_document(&WorkenvList {
+            root: root.to_path_buf(),
+            workenvs: all.iter().map(workenv_info).collect(),
+        })?;
         return Ok(ExitCode::SUCCESS);
     }
     let total: u64 = all.iter().map(|w| w.size).sum();
-    println!(
+    outln!(
         "cache root {} ({} workenv{}, {})",
         root.display(),
         all.len(),
         if all.len() == 1 { "" } else { "s" },
         human_bytes(total)
-    );
+    )?;
     if all.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
@@ -83,19 +89,22 @@ pub(super) fn list(root: &Path, args: ListArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or(4)
         .max(4);
     let pwidth = all.iter().map(|w| what(w).len()).max().unwrap_or(7).max(7);
-    println!(
+    outln!(
         "  {:<width$}  {:<pwidth$}  {:>9}  {:<15}  status",
-        "name", "package", "size", "last use"
-    );
+        "name",
+        "package",
+        "size",
+        "last use"
+    )?;
     for w in &all {
-        println!(
+        outln!(
             "  {:<width$}  {:<pwidth$}  {:>9}  {:<15}  {}",
             w.paths.name,
             what(w),
             human_bytes(w.size),
             when(w.last_use, now),
             status(w)
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -103,24 +112,24 @@ pub(super) fn list(root: &Path, args: ListArgs) -> anyhow::Result<ExitCode> {
 pub(super) fn info(root: &Path, args: NameArgs) -> anyhow::Result<ExitCode> {
     let w = find(root, &args.name)?;
     if args.json {
-        print_json(&workenv_json(&w));
+        print_document(&workenv_info(&w))?;
         return Ok(ExitCode::SUCCESS);
     }
     let now = unix_seconds(SystemTime::now());
-    println!("{}  ({} layout)", w.paths.name, w.layout.name());
-    println!("  package   {}", what(&w));
-    println!("  status    {}", status(&w));
-    println!("  size      {}", human_bytes(w.size));
-    println!(
+    outln!("{}  ({} layout)", w.paths.name, w.layout.name())?;
+    outln!("  package   {}", what(&w))?;
+    outln!("  status    {}", status(&w))?;
+    outln!("  size      {}", human_bytes(w.size))?;
+    outln!(
         "  last use  {}",
         match w.last_use {
             Some(t) => format!("{} ({})", rfc3339(t), ago(t, now)),
             None => "never".into(),
         }
-    );
+    )?;
     match &w.link_kind {
-        Link::Symlink(t) => println!("  workenv   {} → {}", w.paths.link().display(), t.display()),
-        Link::Dir => println!(
+        Link::Symlink(t) => outln!("  workenv   {} → {}", w.paths.link().display(), t.display()),
+        Link::Dir => outln!(
             "  workenv   {} (directory{})",
             w.paths.link().display(),
             if w.upstream_complete {
@@ -129,25 +138,29 @@ pub(super) fn info(root: &Path, args: NameArgs) -> anyhow::Result<ExitCode> {
                 ", incomplete"
             }
         ),
-        Link::Other => println!("  workenv   {} (not a directory)", w.paths.link().display()),
-        Link::Missing => println!("  workenv   {} (missing)", w.paths.link().display()),
-    }
-    println!("  records   {}", w.paths.meta().display());
+        Link::Other => outln!("  workenv   {} (not a directory)", w.paths.link().display()),
+        Link::Missing => outln!("  workenv   {} (missing)", w.paths.link().display()),
+    }?;
+    outln!("  records   {}", w.paths.meta().display())?;
     if !w.versions.is_empty() {
-        println!("  builds");
+        outln!("  builds")?;
         for v in &w.versions {
             let pkg = match (&v.package, &v.version) {
                 (Some(p), Some(ver)) => format!("{p} {ver}"),
                 _ => "?".into(),
             };
-            println!(
+            outln!(
                 "    {}  {:<20}  {:>9}  {:<15}  {}",
                 v.build.hash,
                 pkg,
                 human_bytes(v.size),
                 when(v.last_use, now),
-                v.state.label()
-            );
+                if v.in_use {
+                    format!("{}, in use", v.state.label())
+                } else {
+                    v.state.label()
+                }
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
