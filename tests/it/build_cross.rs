@@ -198,7 +198,7 @@ fn a_darwin_package_made_with_the_upstream_macos_launcher_inspects_as_mach_o() {
     fs::copy(&mac.path, p.path("launchers/mac")).unwrap();
     let b = p.build(&["-v"]);
     assert_eq!(b.packages(), ["app (mac)"]);
-    let pkg = "dist/app-mac-darwin-arm64.psp";
+    let pkg = "dist/debug/app-mac-darwin-arm64.psp";
     assert_eq!(platform_of(&p.path(pkg)).unwrap(), "darwin-arm64");
     p.flavor(&["verify", pkg]).ok();
     let doc = json(&p, &["inspect", pkg, "--json"]);
@@ -305,7 +305,7 @@ fn a_codec_the_upstream_launcher_cannot_decode_is_an_error_with_the_fix() {
         "launcher = \"launchers/up\"\ncodecs = { app = \"tar.gz\" }",
     );
     p.build(&[]);
-    let ran = p.run_package("dist/app-up-linux-x86_64.psp", &["x"]);
+    let ran = p.run_package("dist/debug/app-up-linux-x86_64.psp", &["x"]);
     ran.ok();
     assert!(ran.stdout.ends_with("app x\n"), "{}", ran.stdout);
 }
