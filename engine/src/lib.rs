@@ -17,6 +17,9 @@
 //!   store: a local miss is looked up there, and what is built locally is offered for
 //!   upload. The implementation (the `flavor-remote` crate) lives outside the engine, which
 //!   needs no network stack;
+//! - an output is a file or a directory: a directory is stored as a [`Tree`] (a Merkle tree of
+//!   directory blobs and file blobs, see [`tree`]) and read by the actions that consume it
+//!   through [`RunContext::input_tree`];
 //! - [`build`] runs what is needed on a pool of `jobs` threads, never reserving more than
 //!   that (an action declares how many threads it keeps busy), emits [`Event`]s, and returns
 //!   a [`Report`]. A failure skips its dependents and lets independent actions finish;
@@ -37,7 +40,7 @@
 //!     fn params(&self) -> Vec<u8> { Vec::new() }
 //!     fn inputs(&self) -> Vec<Input> { vec![self.0.clone()] }
 //!     fn output_count(&self) -> usize { 1 }
-//!     fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+//!     fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
 //!         let text = std::fs::read_to_string(ctx.input(0))?;
 //!         std::fs::write(ctx.output(0), text.to_uppercase())?;
 //!         Ok(())
@@ -83,6 +86,7 @@ mod report;
 mod schedule;
 mod sources;
 mod store;
+pub mod tree;
 mod worker;
 
 pub use action::{Action, ActionError, ActionId, Input, RunContext, action_key};
@@ -96,4 +100,5 @@ pub use remote::RemoteCache;
 pub use report::{ActionReport, Report, Status};
 pub use schedule::{BuildOptions, build};
 pub use sources::{SourceDigests, SourceVersion};
-pub use store::{ActionResult, LocalStore, Store, StoreStats};
+pub use store::{ActionResult, LocalStore, Output, OutputKind, Store, StoreStats};
+pub use tree::{ResolvedEntry, ResolvedTree, Tree, TreeEntry, TreeError, TreeFile, store_tree};

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use crate::inputs::{Source, sources_of};
 use crate::worker::{Env, Message, Pending, check, execute, guard};
 use crate::{
-    ActionError, ActionId, ActionReport, ActionResult, Digest, Event, Graph, RemoteCache, Report,
-    SourceDigests, Status, Store,
+    ActionError, ActionId, ActionReport, ActionResult, Digest, Event, Graph, Output, RemoteCache,
+    Report, SourceDigests, Status, Store,
 };
 
 /// What to build and how.
@@ -124,7 +124,7 @@ struct Scheduler<'g> {
     /// Unfinished dependencies of each needed action.
     pending_deps: Vec<usize>,
     /// Outputs of finished actions.
-    outputs: Vec<Option<Vec<(Digest, u64)>>>,
+    outputs: Vec<Option<Vec<Output>>>,
     reports: Vec<Option<ActionReport>>,
     check_queue: VecDeque<ActionId>,
     run_queue: VecDeque<Pending>,
@@ -299,7 +299,7 @@ impl<'g> Scheduler<'g> {
     fn input_sources(&self, id: ActionId) -> Option<Vec<Source>> {
         sources_of(self.graph.get(id)?, |action, index| {
             let outputs = self.outputs.get(action.0)?.as_ref()?;
-            outputs.get(index).map(|(d, _)| *d)
+            outputs.get(index).copied()
         })
     }
 

@@ -15,7 +15,9 @@
 //! - [`archive::for_each_member`] walks a tar stream with every header bounded before it is
 //!   read;
 //! - [`write_package`] writes a reproducible, signed package (feature `write`);
-//! - [`keys`] derives keys from seeds and reads/writes PEM key files.
+//! - [`keys`] derives keys from seeds and reads/writes PEM key files;
+//! - [`Platform`] names the platforms packages are built for, and [`identity`] how flavor's
+//!   launcher binary says which codecs it decodes.
 //!
 //! ```no_run
 //! use pspf::{Package, VerifyOptions};
@@ -38,10 +40,12 @@ pub mod descriptor;
 pub mod encode;
 pub mod error;
 pub mod extract;
+pub mod identity;
 pub mod index;
 pub mod keys;
 pub mod metadata;
 pub mod ops;
+pub mod platform;
 pub mod reader;
 #[cfg(feature = "write")]
 pub mod repack;
@@ -59,6 +63,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use index::Index;
 pub use metadata::Metadata;
 pub use ops::{Codec, Operations};
+pub use platform::Platform;
 pub use reader::{Package, read_trailer};
 #[cfg(feature = "write")]
 pub use repack::repack;

@@ -3,10 +3,12 @@
 
 use crate::report::{print_json, thousands};
 use anyhow::Context;
-use pspf::Package;
+use flavor_rules::launcher::{Identity, identify};
 use pspf::compat::upstream_compatibility;
 use pspf::index::IndexLayout;
+use pspf::{Package, Platform};
 use serde_json::{Value, json};
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,6 +28,38 @@ fn codec_name(pkg: &Package, i: usize) -> String {
     }
 }
 
+/// What the launcher in front of `pkg` is, read from its executable header; `None` when it is
+/// no executable flavor knows (a test stub, a truncated file).
+fn launcher_identity(pkg: &Package, path: &std::path::Path) -> Option<Identity> {
+    let mut bytes = Vec::new();
+    pkg.launcher_reader().ok()?.read_to_end(&mut bytes).ok()?;
+    identify(path, &bytes).ok()
+}
+
+/// `ELF`, `Mach-O` or `PE`: the executable format of a platform.
+fn executable_format(p: Platform) -> &'static str {
+    match p.os() {
+        "darwin" => "Mach-O",
+        "windows" => "PE",
+        _ => "ELF",
+    }
+}
+
+/// The launcher line: `FlavorPack's Rust launcher, ELF aarch64, static`.
+fn describe_launcher(id: &Identity) -> String {
+    let linking = match id.is_static {
+        Some(true) => ", static",
+        Some(false) => ", dynamically linked",
+        None => "",
+    };
+    format!(
+        "{}, {} {}{linking}",
+        id.kind.describe(),
+        executable_format(id.platform),
+        id.platform.arch()
+    )
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let path = &args.package;
     let pkg = Package::open(path).with_context(|| format!("{}", path.display()))?;
@@ -35,6 +69,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{}", path.display()))?;
     let json_bytes = pkg.metadata_json()?;
     let compat = upstream_compatibility(&pkg).with_context(|| format!("{}", path.display()))?;
+    let launcher = launcher_identity(&pkg, path);
+    let platform = meta.platform();
     let layout = match index.layout() {
         IndexLayout::RustPy => "rust/python",
         IndexLayout::Go => "go",
@@ -75,6 +111,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         print_json(&json!({
             "package": path.display().to_string(),
             "file_size": pkg.file_len(),
+            "platform": platform,
+            "launcher": launcher.as_ref().map(|l| json!({
+                "kind": l.kind.name(),
+                "platform": l.platform,
+                "format": executable_format(l.platform),
+                "static": l.is_static,
+                "codecs": l.codecs.iter().map(|c| c.name()).collect::<Vec<_>>(),
+                "size": l.size,
+            })),
             "index": index_summary,
             "slots": slots,
             "metadata": metadata,
@@ -101,7 +146,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         index.format_version(),
         index.index_checksum()
     );
-    println!("launcher  {} bytes", thousands(index.launcher_size()));
+    match &platform {
+        Some(p) => println!("platform  {p}"),
+        None => println!("platform  (not recorded)"),
+    }
+    match &launcher {
+        Some(l) => println!(
+            "launcher  {} bytes: {}",
+            thousands(index.launcher_size()),
+            describe_launcher(l)
+        ),
+        None => println!("launcher  {} bytes", thousands(index.launcher_size())),
+    }
+    if let (Some(p), Some(l)) = (platform, &launcher)
+        && p != l.platform
+    {
+        println!(
+            "warning   the metadata says {p}, but the launcher is for {}",
+            l.platform
+        );
+    }
     println!(
         "metadata  {} bytes gzip at offset {} → {} bytes JSON",
         thousands(index.metadata_size()),

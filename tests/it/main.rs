@@ -4,6 +4,7 @@
 
 extern crate flavor_test_support as support;
 
+mod build_cross;
 mod build_examples;
 mod build_failures;
 mod build_incremental;
@@ -24,6 +25,7 @@ mod launcher_security;
 mod launcher_setup;
 mod launcher_trust;
 mod manifest_security;
+mod python_apps;
 mod reapi_harness;
 mod remote_cache;
 mod remote_faults;

@@ -17,6 +17,8 @@ use std::process::Command;
 pub struct StepAction {
     /// The step id.
     pub id: String,
+    /// The target it runs for, when it runs once per target (its label says so).
+    pub target: Option<String>,
     /// The command, run with `sh -c`.
     pub command: String,
     /// Absolute working directory.
@@ -41,7 +43,10 @@ impl Action for StepAction {
         1
     }
     fn label(&self) -> String {
-        format!("step {}", self.id)
+        match &self.target {
+            Some(t) => format!("step {} ({t})", self.id),
+            None => format!("step {}", self.id),
+        }
     }
     fn params(&self) -> Vec<u8> {
         let needed: Vec<String> = self
@@ -67,7 +72,7 @@ impl Action for StepAction {
     fn output_count(&self) -> usize {
         self.outputs.len()
     }
-    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+    fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
         // Two builds of one repository may run this step at the same time, and in one
         // directory their commands would overwrite each other's outputs while the other copies
         // them. An exclusive lock on the working directory (released when `_lock` drops)
