@@ -15,6 +15,8 @@
 # needs pyenv's CPython 3.12 (see bench/make-pytree.sh) and is skipped without it.
 #   BASELINE_LAUNCHER=<path>  also measure another launcher binary (e.g. an older build) in 3–4
 #   PAYLOAD_DIR=<dir>         reuse payloads made earlier (default: made in the work directory)
+#   LAUNCHER=<path>           measure this launcher binary instead of building flavor (which
+#                             embeds target/launcher-build/…/flavor-launcher)
 # Usage: bench/launcher.sh [RUNS_WARM] [ROUNDS] [RUNS_PER_ROUND]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,9 +24,11 @@ RUNS_WARM=${1:-2000}
 ROUNDS=${2:-5}
 PER_ROUND=${3:-3}
 
-cargo build --release -q
+if [ -z "${LAUNCHER:-}" ]; then
+  cargo build --release -q
+  LAUNCHER=target/launcher-build/x86_64-unknown-linux-gnu/launcher/flavor-launcher
+fi
 cargo build --release -q -p pspf --example pack
-LAUNCHER=target/launcher-build/x86_64-unknown-linux-gnu/launcher/flavor-launcher
 PACK=target/release/examples/pack
 W=$(mktemp -d /dev/shm/flavor-bench.XXXXXX)
 trap 'rm -rf "$W"' EXIT
