@@ -43,6 +43,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for n in &plan.notices {
         progress.say(&format!("note: {n}"));
     }
+    for w in &plan.warnings {
+        progress.warn(w);
+    }
     session.connect_remote(&args.remote.settings(), &progress)?;
     let report = session.build(&plan, &BuildSettings::default(), &progress);
     progress.finish();

@@ -9,6 +9,7 @@ mod build_failures;
 mod build_incremental;
 mod build_races;
 mod build_reproducible;
+mod build_steps;
 mod build_workspace;
 mod cli;
 mod fixtures;

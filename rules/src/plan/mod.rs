@@ -57,6 +57,8 @@ pub struct BuildPlan {
     pub outputs: Vec<PlannedOutput>,
     /// Lines to show the user once (e.g. a signing key was created).
     pub notices: Vec<String>,
+    /// Things that look wrong but do not stop the build (a step input matching nothing).
+    pub warnings: Vec<String>,
     /// Every source file the plan reads (for `flavor watch`).
     pub sources: Vec<PathBuf>,
 }
@@ -94,6 +96,7 @@ struct Planner<'a> {
     sources: Vec<PathBuf>,
     outputs: Vec<PlannedOutput>,
     notices: Vec<String>,
+    warnings: Vec<String>,
 }
 
 impl Planner<'_> {
@@ -129,6 +132,7 @@ pub fn plan(packages: &[&Manifest], root: &Path, opts: &PlanOptions) -> Result<B
         sources: Vec::new(),
         outputs: Vec::new(),
         notices: Vec::new(),
+        warnings: Vec::new(),
     };
     for m in packages {
         let Some(pkg) = &m.package else {
@@ -145,6 +149,7 @@ pub fn plan(packages: &[&Manifest], root: &Path, opts: &PlanOptions) -> Result<B
         graph: planner.graph,
         outputs: planner.outputs,
         notices: planner.notices,
+        warnings: planner.warnings,
         sources,
     })
 }

@@ -238,8 +238,8 @@ fn dir_contents(
     })
 }
 
-/// A step's declared outputs, under the slot's target by their paths relative to the step's
-/// working directory.
+/// A step's declared outputs, each under the slot's target at its destination (its `to`, its
+/// path without `strip_prefix`, or its path relative to the manifest).
 fn step_contents(
     pkg: &Package,
     slot: &Slot,
@@ -260,8 +260,8 @@ fn step_contents(
     let mut inputs = Vec::new();
     for (i, out) in step.outputs.iter().enumerate() {
         entries.push(ArchiveEntry {
-            path: under(&prefix, out.value.trim_start_matches("./")),
-            kind: EntryKind::File { input: i },
+            path: under(&prefix, &out.dest).trim_end_matches('/').to_string(),
+            kind: EntryKind::Output { input: i },
             mode: 0o755,
         });
         inputs.push(output(action, i));
