@@ -280,3 +280,73 @@ fn a_second_clone_gets_the_tree_from_the_remote_cache() {
         .clean("app: remote\n");
     assert_eq!(a.bytes("dist/treeapp.psp"), b.bytes("dist/treeapp.psp"));
 }
+
+#[test]
+fn outputs_land_where_to_says_and_a_command_nothing_provides_is_an_error() {
+    let manifest = |output: &str| {
+        format!(
+            "[package]\nname = \"mapped\"\nversion = \"0.1.0\"\n\n\
+             [execution]\ncommand = \"{{workenv}}/bin/tool hi\"\n\n\
+             [[slot]]\nid = \"bin\"\nstep = \"s\"\ntarget = \"bin\"\n\n\
+             [[step]]\nid = \"s\"\ncwd = \"native\"\n\
+             command = \"mkdir -p out/bin && printf '#!/bin/sh\\\\necho tool $1\\\\n' > out/bin/tool && chmod +x out/bin/tool\"\n\
+             inputs = [\"tool.c\"]\noutputs = [{output}]\n"
+        )
+    };
+    // The plain form keeps the whole path: bin/native/out/bin/tool, not bin/tool.
+    let p = Project::from_files(&[
+        ("flavor.toml", &manifest("\"native/out/bin/tool\"")),
+        ("native/tool.c", "int main(void) { return 0; }\n"),
+    ]);
+    let out = p.flavor(&["build"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("runs `{workenv}/bin/tool`")
+            && out.stderr.contains("bin/native/out/bin/tool (step s)"),
+        "{}",
+        out.stderr
+    );
+    // Mapped with `to`, it lands at bin/tool. The input `tool.c` is relative to the
+    // manifest (not to `cwd`), where there is none: a warning naming the step and the glob.
+    p.write(
+        "flavor.toml",
+        &manifest("{ path = \"native/out/bin/tool\", to = \"tool\" }"),
+    );
+    let warned = p.flavor(&["build"]);
+    warned.ok();
+    assert!(
+        warned
+            .stderr
+            .contains("step `s`: input `tool.c` matches no file"),
+        "{}",
+        warned.stderr
+    );
+    p.replace(
+        "flavor.toml",
+        "inputs = [\"tool.c\"]",
+        "inputs = [\"native/*.c\"]",
+    );
+    let build = p.build(&[]);
+    assert!(
+        !build.run.stderr.contains("matches no file"),
+        "{}",
+        build.run.stderr
+    );
+    p.run_package("dist/mapped.psp", &[]).clean("tool hi\n");
+}
+
+#[test]
+fn the_c_tool_example_ships_its_installed_tree() {
+    let p = Project::example("c-tool");
+    let build = p.build(&[]);
+    assert_eq!(build.packages(), ["c-tool"]);
+    p.run_package("dist/c-tool.psp", &["abc"])
+        .clean("abc 1a47e90b\n");
+    let workenv = &p.sandbox.workenvs("c-tool")[0];
+    assert_eq!(
+        fs::read_link(workenv.join("bin/fnv1a")).unwrap(),
+        Path::new("hash")
+    );
+    assert!(workenv.join("share/doc/hash/README").is_file());
+    assert!(!p.path("stage").exists() && !p.path("src/hash").exists());
+}

@@ -42,7 +42,7 @@ fn output(action: ActionId, index: usize) -> Input {
 }
 
 /// `rel` under `prefix` (`""` and `"."` are the workenv root).
-fn under(prefix: &str, rel: &str) -> String {
+pub(super) fn under(prefix: &str, rel: &str) -> String {
     let prefix = prefix.trim_matches('/').trim_start_matches("./");
     if prefix.is_empty() || prefix == "." {
         rel.to_string()
@@ -52,7 +52,7 @@ fn under(prefix: &str, rel: &str) -> String {
 }
 
 /// The slot's `target`, or `default`.
-fn target_or(slot: &Slot, default: &str) -> String {
+pub(super) fn target_or(slot: &Slot, default: &str) -> String {
     slot.target
         .as_ref()
         .map(|t| t.value.clone())
