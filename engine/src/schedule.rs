@@ -69,6 +69,10 @@ pub fn build(
         .build()
     {
         Ok(pool) => {
+            // Nothing runs yet: digest every source file on the whole budget at once, rather
+            // than one by one in each action's check.
+            let files = source_files(graph, &needed);
+            pool.install(|| sources.prefetch(&files));
             let env = Env {
                 graph,
                 store,
@@ -85,6 +89,20 @@ pub fn build(
         actions: sched.finish(),
         duration: start.elapsed(),
     }
+}
+
+/// The source files the actions `needed` read, each once.
+fn source_files(graph: &Graph, needed: &[ActionId]) -> Vec<std::path::PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    needed
+        .iter()
+        .filter_map(|&id| graph.get(id))
+        .flat_map(|action| action.inputs())
+        .filter_map(|input| match input {
+            crate::Input::File(path) => seen.insert(path.clone()).then_some(path),
+            crate::Input::Output { .. } => None,
+        })
+        .collect()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -28,6 +28,8 @@ use std::process::Command;
 pub struct StepAction {
     /// The step id.
     pub id: String,
+    /// The target it runs for, when it runs once per target (its label says so).
+    pub target: Option<String>,
     /// The command, run with `sh -c`.
     pub command: String,
     /// The workspace root (absolute; every path below is relative to it).
@@ -60,7 +62,10 @@ impl Action for StepAction {
         2
     }
     fn label(&self) -> String {
-        format!("step {}", self.id)
+        match &self.target {
+            Some(t) => format!("step {} ({t})", self.id),
+            None => format!("step {}", self.id),
+        }
     }
     fn params(&self) -> Vec<u8> {
         let sources: Vec<&str> = self.sources.iter().map(|(_, p)| p.as_str()).collect();
