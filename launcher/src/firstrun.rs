@@ -91,6 +91,8 @@ pub fn prepare(
     // Verify before parsing: damaged metadata is an integrity failure (107), not a format one.
     let key_trusted = checks::verify(pkg, level)?;
     let meta = pkg.metadata()?;
+    let min_glibc = meta.runtime.as_ref().and_then(|r| r.min_glibc.as_deref());
+    crate::glibc::check(&meta.package.name, min_glibc)?;
     let workenv = layout.dir();
     let ph = Placeholders {
         workenv: &workenv,

@@ -19,6 +19,7 @@ mod directories;
 mod env;
 mod error;
 mod firstrun;
+mod glibc;
 mod launch;
 mod log;
 mod rollback;

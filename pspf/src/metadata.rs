@@ -133,12 +133,17 @@ pub struct Execution {
     pub env: BTreeMap<String, String>,
 }
 
-/// `runtime{env}`.
+/// `runtime{env, min_glibc}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Runtime {
     /// The environment policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<RuntimeEnv>,
+    /// The oldest glibc the package's native code runs on (`"2.35"`; flavor's build audit of
+    /// the package's ELF files writes it). A launcher refuses, before extracting anything, on a
+    /// system whose glibc is older, or that has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_glibc: Option<String>,
 }
 
 /// `runtime.env{unset, pass, set, map}`: the launcher's environment policy.

@@ -73,6 +73,13 @@ pub enum Error {
         codec: pspf::Codec,
     },
 
+    /// A `[python]` package: checked (pyproject, lock, entry) but not buildable yet.
+    #[error(
+        "[python] packages are checked but cannot be built yet: their interpreter and \
+         site-packages trees need build actions with directory outputs"
+    )]
+    PythonNotBuildable,
+
     /// Steps that need each other (the manifest check reports this with its path first).
     #[error("steps form a cycle: {}", steps.join(", "))]
     StepCycle {

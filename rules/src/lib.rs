@@ -27,6 +27,7 @@ pub mod launcher;
 pub mod manifest;
 pub mod paths;
 pub mod plan;
+pub mod python;
 pub mod select;
 pub mod signing;
 pub mod workspace;

@@ -143,7 +143,19 @@ impl PackageBuilder {
     }
 
     pub fn runtime_env(mut self, policy: RuntimeEnv) -> PackageBuilder {
-        self.metadata.runtime = Some(Runtime { env: Some(policy) });
+        self.metadata
+            .runtime
+            .get_or_insert_with(Runtime::default)
+            .env = Some(policy);
+        self
+    }
+
+    /// Record `runtime.min_glibc` (the oldest glibc the package runs on).
+    pub fn min_glibc(mut self, version: &str) -> PackageBuilder {
+        self.metadata
+            .runtime
+            .get_or_insert_with(Runtime::default)
+            .min_glibc = Some(version.into());
         self
     }
 

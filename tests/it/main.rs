@@ -25,6 +25,7 @@ mod launcher_security;
 mod launcher_setup;
 mod launcher_trust;
 mod manifest_security;
+mod python_apps;
 mod reapi_harness;
 mod remote_cache;
 mod remote_faults;

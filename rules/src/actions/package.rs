@@ -87,7 +87,10 @@ impl PackageAction {
             m.set_platform(platform);
         }
         m.execution.env = s.env.clone();
-        m.runtime = s.runtime_env.clone().map(|env| Runtime { env: Some(env) });
+        m.runtime = s.runtime_env.clone().map(|env| Runtime {
+            env: Some(env),
+            ..Runtime::default()
+        });
         if !s.workenv_dirs.is_empty() || !s.workenv_env.is_empty() {
             m.workenv = Some(Workenv {
                 directories: s

@@ -112,8 +112,11 @@ impl Lower<'_, '_> {
 
     fn package(&mut self, raw: ManifestToml) -> Package {
         let mut p = Package::default();
-        self.package_table(raw.package, &mut p);
-        self.execution(raw.execution, &mut p);
+        // With [python], name, version and command default to what the pyproject says.
+        let python = raw.python.is_some() || self.present(&[key("python")]);
+        p.python = raw.python.and_then(|t| self.python(t));
+        self.package_table(raw.package, python, &mut p);
+        self.execution(raw.execution, python, &mut p);
         p.runtime_env = raw.runtime.and_then(|r| r.env);
         if let Some(w) = raw.workenv {
             p.workenv_env = w.env;
@@ -151,8 +154,11 @@ impl Lower<'_, '_> {
         }
     }
 
-    fn package_table(&mut self, t: Option<Spanned<PackageToml>>, p: &mut Package) {
+    fn package_table(&mut self, t: Option<Spanned<PackageToml>>, python: bool, p: &mut Package) {
         let Some(t) = t else {
+            if python {
+                return;
+            }
             return self.missing_section(
                 "package",
                 "add [package] with name = \"…\" and version = \"…\"",
@@ -164,14 +170,22 @@ impl Lower<'_, '_> {
             span: self.top("package"),
         };
         let t = t.value;
-        p.name = self.required(t.name, "name", &at);
-        p.version = self.required(t.version, "version", &at).value;
+        if python {
+            p.name = t.name.unwrap_or_default();
+            p.version = t.version.map(|v| v.value).unwrap_or_default();
+        } else {
+            p.name = self.required(t.name, "name", &at);
+            p.version = self.required(t.version, "version", &at).value;
+        }
         p.description = t.description;
         p.allow_sources_outside = t.allow_sources_outside;
     }
 
-    fn execution(&mut self, t: Option<Spanned<ExecutionToml>>, p: &mut Package) {
+    fn execution(&mut self, t: Option<Spanned<ExecutionToml>>, python: bool, p: &mut Package) {
         let Some(t) = t else {
+            if python {
+                return;
+            }
             return self.missing_section(
                 "execution",
                 "add [execution] command = \"{workenv}/bin/yourapp\"",
@@ -182,8 +196,68 @@ impl Lower<'_, '_> {
             name: "[execution]",
             span: self.top("execution"),
         };
-        p.command = self.required(t.value.command, "command", &at);
+        p.command = match (python, t.value.command) {
+            (true, command) => command.unwrap_or_default(),
+            (false, command) => self.required(command, "command", &at),
+        };
         p.env = t.value.env;
+    }
+
+    fn python(&mut self, raw: Spanned<PythonToml>) -> Option<PythonApp> {
+        let at = At {
+            path: &[key("python")],
+            name: "[python]",
+            span: self.top("python"),
+        };
+        let t = raw.value;
+        let bytecode = self.term(t.bytecode).unwrap_or_default();
+        let Some(interp) = t.interpreter else {
+            self.required(None, "interpreter", &at);
+            return None;
+        };
+        let span = interp.span.clone();
+        let interpreter = match interp.value {
+            InterpreterToml::Archive(path) => Interpreter::Archive(path),
+            InterpreterToml::Table { url, sha256, uv } => match (url, sha256, uv) {
+                (Some(url), Some(sha256), None) => {
+                    let sha256 = sha256.to_ascii_lowercase();
+                    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        self.problems.push(
+                            Problem::new("python.interpreter.sha256 is not a sha256", span)
+                                .label("expected 64 hex digits")
+                                .help("write the archive's sha256 (`sha256sum <archive>`)"),
+                        );
+                        return None;
+                    }
+                    Interpreter::Url { url, sha256 }
+                }
+                (None, None, Some(request)) => Interpreter::Uv(request),
+                _ => {
+                    self.problems.push(
+                        Problem::new(
+                            "python.interpreter needs either `url` and `sha256`, or `uv` alone",
+                            span,
+                        )
+                        .label("not a known interpreter source")
+                        .help(
+                            "interpreter = \"vendor/cpython-…-install_only.tar.gz\", or \
+                             { url = \"https://…\", sha256 = \"…\" }, or { uv = \"3.12\" }",
+                        ),
+                    );
+                    return None;
+                }
+            },
+        };
+        Some(PythonApp {
+            project: t.project.unwrap_or_else(|| Spanned::new(".".into(), None)),
+            entry: t.entry,
+            lock: t.lock,
+            interpreter: Spanned::new(interpreter, span),
+            bytecode,
+            exclude: t.exclude,
+            span: at.span,
+            resolved: None,
+        })
     }
 
     fn workenv_dir(&mut self, i: usize, d: Spanned<WorkenvDirToml>) -> WorkenvDir {

@@ -68,6 +68,9 @@ impl Manifest {
             }
             .manifest(raw, &mut manifest);
         }
+        if let Some(pkg) = &mut manifest.package {
+            crate::python::complete(pkg, &dir, &mut problems);
+        }
         if let Some(pkg) = &manifest.package {
             check::check_package(pkg, &dir, &mut problems);
         }
@@ -155,6 +158,7 @@ mod tests {
             "target.0",
             "workspace",
             "cache",
+            "python",
         ];
         for table in tables {
             let segments: Vec<Seg> = (table.split('.').filter(|s| !s.is_empty()))

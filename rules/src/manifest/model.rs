@@ -113,6 +113,61 @@ pub struct Package {
     pub signing: Signing,
     /// `[[target]]`s, in order (none: one output, `dist/<name>.psp`).
     pub targets: Vec<Target>,
+    /// `[python]`: a Python application (name, version, command and isolation defaults
+    /// already filled from its pyproject).
+    pub python: Option<PythonApp>,
+}
+
+/// `[python]`: a Python application built from a pyproject and its `uv.lock`.
+#[derive(Debug, Clone)]
+pub struct PythonApp {
+    /// `python.project`: the directory holding `pyproject.toml`, relative to the manifest.
+    pub project: Spanned<String>,
+    /// `python.entry`: a `[project.scripts]` name, `module:function` or `-m module`.
+    pub entry: Option<Spanned<String>>,
+    /// `python.lock`, relative to the manifest (default: `uv.lock` beside the pyproject).
+    pub lock: Option<Spanned<String>>,
+    /// `python.interpreter`.
+    pub interpreter: Spanned<Interpreter>,
+    /// `python.bytecode`.
+    pub bytecode: Bytecode,
+    /// `python.exclude`: globs trimmed from site-packages.
+    pub exclude: Vec<Spanned<String>>,
+    /// The `[python]` table.
+    pub span: Option<Range<usize>>,
+    /// What the pyproject and the lock say (read when the manifest is loaded).
+    pub resolved: Option<crate::python::Resolved>,
+}
+
+/// Where the interpreter comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interpreter {
+    /// A python-build-standalone `install_only` archive, relative to the manifest.
+    Archive(String),
+    /// An archive fetched once and checked against its sha256.
+    Url {
+        /// `https://…`.
+        url: String,
+        /// Lowercase hex.
+        sha256: String,
+    },
+    /// `uv python install <request>` (honours `UV_PYTHON_INSTALL_MIRROR`).
+    Uv(String),
+}
+
+pspf::vocabulary! {
+    /// How `.py` files are precompiled (`python.bytecode`).
+    #[derive(Default)]
+    pub enum Bytecode("bytecode mode") {
+        /// Hash-based `.pyc` never checked against the source (fastest; the tree is verified
+        /// by the launcher).
+        #[default]
+        UncheckedHash = "unchecked-hash",
+        /// Hash-based `.pyc` whose source hash is checked at import.
+        CheckedHash = "checked-hash",
+        /// No `.pyc` shipped.
+        None = "none",
+    }
 }
 
 /// One `workenv.directories` entry.

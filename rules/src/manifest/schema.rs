@@ -7,7 +7,7 @@
 //! a field here (the compiler then asks for it to be read in `lower`) and document it in
 //! `flavor.toml.example`.
 
-use super::model::{Signing, Spanned, WorkspaceMembers};
+use super::model::{Bytecode, Signing, Spanned, WorkspaceMembers};
 use pspf::metadata::RuntimeEnv;
 use pspf::setup::SetupKind;
 use pspf::{Codec, Lenient, Lifecycle, Platform, Purpose, Term};
@@ -39,6 +39,7 @@ pub(super) struct ManifestToml {
     pub target: Vec<Spanned<TargetToml>>,
     pub workspace: Option<WorkspaceMembers>,
     pub cache: Option<CacheToml>,
+    pub python: Option<Spanned<PythonToml>>,
 }
 
 /// `[package]`.
@@ -242,6 +243,69 @@ pub(super) struct TargetToml {
     pub launcher: Option<Spanned<String>>,
     /// Slot id → the codec that slot has in this target's package.
     pub codecs: BTreeMap<String, Spanned<String>>,
+}
+
+/// `[python]`: a Python application from a pyproject (see `crate::python`).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct PythonToml {
+    pub project: Option<Spanned<String>>,
+    pub entry: Option<Spanned<String>>,
+    pub lock: Option<Spanned<String>>,
+    /// Required.
+    pub interpreter: Option<Spanned<InterpreterToml>>,
+    #[serde(deserialize_with = "word")]
+    pub bytecode: Option<Spanned<Lenient<Bytecode>>>,
+    #[serde(deserialize_with = "strings")]
+    pub exclude: Strings,
+}
+
+/// `python.interpreter`: a path, or a table with `url` + `sha256`, or `uv`. The table's keys
+/// are read here (not by serde's derive) so that a wrong or unknown key gets a clear message.
+pub(super) enum InterpreterToml {
+    Archive(String),
+    Table {
+        url: Option<String>,
+        sha256: Option<String>,
+        uv: Option<String>,
+    },
+}
+
+impl<'de> Deserialize<'de> for InterpreterToml {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Interp;
+        impl<'de> Visitor<'de> for Interp {
+            type Value = InterpreterToml;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an archive path, { url = \"…\", sha256 = \"…\" } or { uv = \"3.12\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<InterpreterToml, E> {
+                Ok(InterpreterToml::Archive(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<InterpreterToml, A::Error> {
+                let (mut url, mut sha256, mut uv) = (None, None, None);
+                while let Some(k) = map.next_key::<String>()? {
+                    let slot = match k.as_str() {
+                        "url" => &mut url,
+                        "sha256" => &mut sha256,
+                        "uv" => &mut uv,
+                        _ => {
+                            return Err(serde::de::Error::unknown_field(
+                                &k,
+                                &["url", "sha256", "uv"],
+                            ));
+                        }
+                    };
+                    *slot = Some(map.next_value::<String>()?);
+                }
+                Ok(InterpreterToml::Table { url, sha256, uv })
+            }
+        }
+        d.deserialize_any(Interp)
+    }
 }
 
 /// `[cache]`.

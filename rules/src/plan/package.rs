@@ -21,6 +21,9 @@ impl Planner<'_> {
         pkg: &Package,
         selected: &Selected<'_>,
     ) -> Result<(), Error> {
+        if pkg.python.is_some() {
+            return Err(Error::PythonNotBuildable);
+        }
         check_command(m, pkg)?;
         let targets = self.targets(m, pkg, selected)?;
         // Never collected into a slot: what builds write.

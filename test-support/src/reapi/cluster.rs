@@ -282,14 +282,14 @@ impl Cluster {
     /// SIGSTOP the server: connections stay open, nothing answers.
     pub fn freeze(&mut self) {
         if let Some(server) = &self.server {
-            server.signal_group(libc::SIGSTOP);
+            server.signal_tree(libc::SIGSTOP);
         }
     }
 
     /// SIGCONT a frozen server.
     pub fn thaw(&mut self) {
         if let Some(server) = &self.server {
-            server.signal_group(libc::SIGCONT);
+            server.signal_tree(libc::SIGCONT);
         }
     }
 

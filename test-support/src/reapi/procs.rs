@@ -105,6 +105,15 @@ impl Guarded {
         signal_group(self.pid(), sig);
     }
 
+    /// Send `sig` to the group and to every process group of its descendants (a child that
+    /// made its own group must not keep answering while the tree is frozen).
+    pub(crate) fn signal_tree(&self, sig: i32) {
+        signal_group(self.pid(), sig);
+        for group in descendant_groups(self.pid()) {
+            signal_group(group, sig);
+        }
+    }
+
     /// Stop the tree gently: `sig` to the group, wait up to `grace` for the leader to exit,
     /// then [`Guarded::kill_tree`].
     pub(crate) fn stop(&mut self, sig: i32, grace: Duration) {
