@@ -8,7 +8,9 @@
 #   2. no-op rebuild of examples/monorepo (target ≤ 50 ms), next to running `flavor --version`
 #      (process start-up alone);
 #   3. rebuild of examples/monorepo after one member's script changed (its chain only: the
-#      actions that ran are printed once).
+#      actions that ran are printed once);
+#   4. the sandbox's set-up cost: a step reading 2,000 input files, forced to run, with
+#      `sandbox = true` (inputs copied into a private directory) vs `sandbox = false`.
 # Needs hyperfine, zstd and GNU tar (apt-get install hyperfine zstd).
 # Usage: bench/build.sh [RUNS_COLD] [RUNS_REBUILD]
 set -euo pipefail
@@ -107,3 +109,49 @@ hyperfine -N --style none --warmup 2 --runs "$RUNS_REBUILD" --export-json "$W/to
   -n "flavor build (one file changed)" "$FLAVOR build -q --manifest-path $W/mono" >/dev/null
 tb=$(median "$W/touch.json" 0)
 echo "rebuild after one change $(ms "$tb")   (no-op $(ms "$nb"), ratio $(ratio "$tb" "$nb")x)"
+
+echo "== 4. sandbox set-up, a step with 2,000 input files"
+S="$W/sandboxed"
+mkdir -p "$S/in"
+python3 - "$S/in" <<'PY'
+import os, sys
+for d in range(20):
+    os.makedirs(f"{sys.argv[1]}/d{d}", exist_ok=True)
+    for f in range(100):
+        with open(f"{sys.argv[1]}/d{d}/f{f}.txt", "w") as out:
+            out.write(f"file {d}/{f}\n" * 20)
+PY
+for mode in true false; do
+  cat > "$S/flavor-$mode.toml" <<EOF
+[package]
+name = "sandboxed"
+version = "1.0.0"
+
+[execution]
+command = "{workenv}/count.txt"
+
+[[slot]]
+id = "count"
+step = "count"
+codec = "raw"
+
+[[step]]
+id = "count"
+command = "find in -type f | wc -l > count.txt"
+inputs = ["in/**"]
+outputs = ["count.txt"]
+sandbox = $mode
+EOF
+done
+run_mode() { # builds with flavor-$1.toml as the manifest, every action forced to run
+  cp "$S/flavor-$1.toml" "$S/flavor.toml" && "$FLAVOR" build -q --force --manifest-path "$S"
+}
+export -f run_mode; export S FLAVOR
+run_mode true && run_mode false
+hyperfine -N --style none --warmup 2 --runs "$RUNS_COLD" --export-json "$W/sandbox.json" \
+  -n "step, sandbox = true" "bash -c 'run_mode true'" \
+  -n "step, sandbox = false" "bash -c 'run_mode false'" >/dev/null
+st=$(median "$W/sandbox.json" 0); su=$(median "$W/sandbox.json" 1)
+echo "2,000 inputs: sandboxed $(ms "$st")  vs in the tree $(ms "$su")   set-up cost" \
+  "$(python3 -c "import sys; print(f'{(float(sys.argv[1])-float(sys.argv[2]))*1000:.1f} ms')" "$st" "$su")," \
+  "ratio $(ratio "$st" "$su")x"

@@ -33,7 +33,7 @@ pub enum Event {
         /// When it started: seconds since the Unix epoch (UTC), with milliseconds.
         started: f64,
     },
-    /// A line a running build step printed, as it happens (only with `-v`).
+    /// A line a running build step printed, as it happens.
     Output {
         /// The action's id.
         action: usize,

@@ -95,6 +95,44 @@ pub enum Error {
         step: String,
     },
 
+    /// A step's `tools` names a program that is not on `PATH`.
+    #[error(
+        "step `{step}`: tool `{tool}` is not on PATH ({path}); install it, or fix the step's \
+         `tools`"
+    )]
+    ToolNotFound {
+        /// The step id.
+        step: String,
+        /// The program name.
+        tool: String,
+        /// The `PATH` searched.
+        path: String,
+    },
+
+    /// A step path (input, output, `cwd`) that is not inside the workspace root.
+    #[error("step `{step}`: {} is outside the workspace {}", path.display(), root.display())]
+    StepPathOutside {
+        /// The step id.
+        step: String,
+        /// The path.
+        path: PathBuf,
+        /// The workspace root.
+        root: PathBuf,
+    },
+
+    /// `[execution] command` runs a program under `{workenv}` that no slot provides.
+    #[error(
+        "[execution] command runs `{{workenv}}/{path}`, but no slot puts a file there; the \
+         slots provide: {}",
+        if provided.is_empty() { "nothing".to_string() } else { provided.join(", ") }
+    )]
+    CommandNotProvided {
+        /// The path under the workenv.
+        path: String,
+        /// What the slots put in the workenv (files, and `dir/…` for step directories).
+        provided: Vec<String>,
+    },
+
     /// The planned actions do not form a graph (a bug in the planner).
     #[error(transparent)]
     Graph(#[from] flavor_engine::EngineError),

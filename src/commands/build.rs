@@ -51,6 +51,9 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     for n in &plan.notices {
         progress.say(&crate::style::note_line(n));
     }
+    for w in &plan.warnings {
+        progress.warn(w);
+    }
     if global.verbose {
         for o in &plan.outputs {
             say_launcher(&progress, o);

@@ -47,6 +47,9 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     for n in &plan.notices {
         progress.say(&crate::style::note_line(n));
     }
+    for w in &plan.warnings {
+        progress.warn(w);
+    }
     session.connect_remote(&args.remote.settings(), &progress)?;
     let report = session.build(&plan, &args.build.settings(), &progress);
     progress.finish();

@@ -162,6 +162,9 @@ impl Watcher {
                 return Some((session, filter));
             }
         };
+        for w in &plan.warnings {
+            self.progress.warn(w);
+        }
         if let Err(e) = session.connect_remote(&self.args.remote.settings(), &self.progress) {
             self.progress
                 .warn(&format!("{e:#}; building without the remote cache"));

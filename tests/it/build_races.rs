@@ -30,6 +30,7 @@ command = "/bin/cat {workenv}/app/msg.txt"
 id = "regen"
 command = 'if [ -e ../edit-now ]; then echo edited-during-the-build > app/msg.txt; fi; echo done > stamp.txt'
 outputs = ["stamp.txt"]
+sandbox = false                 # a code generator writing into the tree
 
 [[slot]]
 id = "app"

@@ -11,6 +11,7 @@ mod build_incremental;
 mod build_profiles;
 mod build_races;
 mod build_reproducible;
+mod build_steps;
 mod build_workspace;
 mod cli;
 mod cli_global;

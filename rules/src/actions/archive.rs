@@ -8,12 +8,13 @@
 //! workers compress while the archive is still being written, as `tar | zstd` overlaps them)
 //! and the action has two outputs: the compressed bytes and the decoded size as decimal text.
 
-use flavor_engine::{Action, ActionError, Input, RunContext};
+use flavor_engine::{Action, ActionError, Input, ResolvedEntry, RunContext};
 use pspf::Codec;
 use pspf::encode::{Compression, Encoder};
 use serde_json::json;
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 
 /// Counts the bytes that pass through to the encoder (the decoded size of the slot).
 struct Counting<W> {
@@ -37,6 +38,14 @@ impl<W: Write> Write for Counting<W> {
 pub enum EntryKind {
     /// A regular file whose bytes are the action's input number `input`.
     File {
+        /// Which of the action's inputs.
+        input: usize,
+    },
+    /// A step's output, known only once the step ran: a file at the entry's path (mode
+    /// 0755), or a directory whose contents go under it (the path `""` is the archive's
+    /// root) — directories 0755, files 0755 or 0644 by their executable bit, links as
+    /// links, in path order like a source directory.
+    Output {
         /// Which of the action's inputs.
         input: usize,
     },
@@ -90,6 +99,7 @@ impl Action for ArchiveAction {
             .iter()
             .map(|e| match &e.kind {
                 EntryKind::File { input } => json!(["file", e.path, e.mode, input]),
+                EntryKind::Output { input } => json!(["output", e.path, e.mode, input]),
                 EntryKind::Dir => json!(["dir", e.path, e.mode]),
                 EntryKind::Symlink { target } => json!(["symlink", e.path, e.mode, target]),
             })
@@ -104,6 +114,9 @@ impl Action for ArchiveAction {
     }
     fn output_count(&self) -> usize {
         if self.compression.is_some() { 2 } else { 1 }
+    }
+    fn accepts_tree(&self, i: usize) -> bool {
+        (self.entries.iter()).any(|e| e.kind == EntryKind::Output { input: i })
     }
     fn threads(&self) -> usize {
         match self.compression {
@@ -126,33 +139,32 @@ impl Action for ArchiveAction {
             count: 0,
         });
         builder.mode(tar::HeaderMode::Deterministic);
-        for e in &self.entries {
+        for (path, what, mode) in self.expanded(ctx)? {
             let mut h = tar::Header::new_gnu();
-            h.set_mode(e.mode);
+            h.set_mode(mode);
             h.set_uid(0);
             h.set_gid(0);
             h.set_mtime(self.mtime);
             let _ = h.set_username("");
             let _ = h.set_groupname("");
-            match &e.kind {
-                EntryKind::File { input } => {
-                    let path = ctx.input(*input);
-                    let file = File::open(path)
-                        .map_err(|err| ActionError::new(format!("{}: {err}", path.display())))?;
+            match what {
+                Written::File(from) => {
+                    let file = File::open(&from)
+                        .map_err(|err| ActionError::new(format!("{}: {err}", from.display())))?;
                     h.set_entry_type(tar::EntryType::Regular);
                     h.set_size(file.metadata()?.len());
-                    builder.append_data(&mut h, &e.path, file)?;
+                    builder.append_data(&mut h, &path, file)?;
                 }
-                EntryKind::Dir => {
+                Written::Dir => {
                     h.set_entry_type(tar::EntryType::Directory);
                     h.set_size(0);
-                    let dir = format!("{}/", e.path.trim_end_matches('/'));
+                    let dir = format!("{}/", path.trim_end_matches('/'));
                     builder.append_data(&mut h, dir, std::io::empty())?;
                 }
-                EntryKind::Symlink { target } => {
+                Written::Symlink(target) => {
                     h.set_entry_type(tar::EntryType::Symlink);
                     h.set_size(0);
-                    builder.append_link(&mut h, &e.path, target)?;
+                    builder.append_link(&mut h, &path, target)?;
                 }
             }
         }
@@ -166,6 +178,82 @@ impl Action for ArchiveAction {
         file.sync_all()?;
         if self.compression.is_some() {
             std::fs::write(ctx.output(1), decoded.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// What one archive entry is once step outputs are known: where its bytes are, a
+/// directory, or a link.
+enum Written {
+    File(PathBuf),
+    Dir,
+    Symlink(String),
+}
+
+impl ArchiveAction {
+    /// Every entry to write (path, what, mode), with each step output replaced by what it
+    /// turned out to be: one file, or a directory and everything in it.
+    fn expanded(&self, ctx: &RunContext<'_>) -> Result<Vec<(String, Written, u32)>, ActionError> {
+        let mut out = Vec::with_capacity(self.entries.len());
+        for e in &self.entries {
+            let what = match &e.kind {
+                EntryKind::File { input } => Written::File(ctx.input(*input).to_path_buf()),
+                EntryKind::Dir => Written::Dir,
+                EntryKind::Symlink { target } => Written::Symlink(target.clone()),
+                EntryKind::Output { input } => {
+                    self.expand_output(ctx, *input, &e.path, e.mode, &mut out)?;
+                    continue;
+                }
+            };
+            out.push((e.path.clone(), what, e.mode));
+        }
+        Ok(out)
+    }
+
+    fn expand_output(
+        &self,
+        ctx: &RunContext<'_>,
+        input: usize,
+        at: &str,
+        mode: u32,
+        out: &mut Vec<(String, Written, u32)>,
+    ) -> Result<(), ActionError> {
+        let Some(tree) = ctx.input_tree(input) else {
+            if at.is_empty() {
+                return Err(ActionError::new(format!(
+                    "{}: a step output is a file, but it is mapped to the slot's root; name \
+                     the file's path, e.g. to = \"bin/app\"",
+                    self.label
+                )));
+            }
+            out.push((
+                at.to_string(),
+                Written::File(ctx.input(input).to_path_buf()),
+                mode,
+            ));
+            return Ok(());
+        };
+        if !at.is_empty() {
+            out.push((at.to_string(), Written::Dir, 0o755));
+        }
+        for (rel, entry) in &tree.entries {
+            let path = if at.is_empty() {
+                rel.clone()
+            } else {
+                format!("{at}/{rel}")
+            };
+            let (what, mode) = match entry {
+                ResolvedEntry::Dir => (Written::Dir, 0o755),
+                ResolvedEntry::Symlink(target) => (Written::Symlink(target.clone()), 0o777),
+                ResolvedEntry::File {
+                    blob, executable, ..
+                } => (
+                    Written::File(blob.clone()),
+                    if *executable { 0o755 } else { 0o644 },
+                ),
+            };
+            out.push((path, what, mode));
         }
         Ok(())
     }

@@ -47,21 +47,47 @@ impl Action for CompressAction {
         }
     }
     fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
-        let input = BufReader::with_capacity(256 * 1024, File::open(ctx.input(0))?);
+        let file = File::open(ctx.input(0))?;
+        let total = file.metadata()?.len();
         let output = File::create(ctx.output(0))?;
+        let workers = ctx.threads().max(1) as u32;
         let mut writer = BufWriter::with_capacity(256 * 1024, &output);
+        let input = Reporting {
+            inner: BufReader::with_capacity(256 * 1024, file),
+            done: 0,
+            total,
+            ctx,
+        };
         compress(
             self.codec,
             input,
             &mut writer,
             Compression {
                 level: Some(self.level),
-                workers: ctx.threads().max(1) as u32,
+                workers,
             },
         )
         .map_err(|e| ActionError::new(format!("{}: {e}", self.label)))?;
         drop(writer);
         output.sync_all()?;
         Ok(())
+    }
+}
+
+/// Reports the bytes read so far as the action's progress (a long compression shows how far
+/// it is).
+struct Reporting<'c, 'a, R> {
+    inner: R,
+    done: u64,
+    total: u64,
+    ctx: &'c mut RunContext<'a>,
+}
+
+impl<R: std::io::Read> std::io::Read for Reporting<'_, '_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done = self.done.saturating_add(n as u64);
+        self.ctx.progress(self.done, self.total);
+        Ok(n)
     }
 }

@@ -5,7 +5,9 @@
 mod archive;
 mod compress;
 mod package;
+mod sandbox;
 mod step;
+mod stream;
 
 pub use archive::{ArchiveAction, ArchiveEntry, EntryKind};
 pub use compress::CompressAction;

@@ -109,7 +109,8 @@ fn nul_characters(pkg: &Package, p: &mut Vec<Problem>) {
     for s in &pkg.steps {
         fields.push(("step command", &s.command));
         fields.extend(s.cwd.iter().map(|c| ("step cwd", c)));
-        fields.extend(s.outputs.iter().map(|o| ("step output", o)));
+        fields.extend(s.outputs.iter().map(|o| ("step output", &o.path)));
+        fields.extend(s.tools.iter().map(|t| ("step tool", t)));
     }
     for t in &pkg.targets {
         fields.extend(t.output.iter().map(|o| ("target output", o)));
@@ -315,7 +316,21 @@ fn steps(pkg: &Package, dir: &Path, step_ids: &[&str], p: &mut Vec<Problem>) {
             );
         }
         for out in &step.outputs {
-            relative_inside(p, "step output", out);
+            relative_inside(p, "step output", &out.path);
+            let dest = Spanned::new(out.dest.clone(), out.path.span.clone());
+            relative_inside(p, "step output destination", &dest);
+        }
+        for tool in &step.tools {
+            if tool.value.is_empty() || tool.value.contains('/') {
+                p.push(
+                    Problem::new(
+                        format!("step tool `{}` is not a program name", tool.value),
+                        tool.span.clone(),
+                    )
+                    .label("a name looked up on PATH")
+                    .help("name programs as you would type them: tools = [\"cc\", \"make\"]"),
+                );
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use pspf::setup::{SetupKind, SetupMode};
 use pspf::{Codec, Lenient, Platform, SetupCommand, Term};
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::path::Path;
 
 /// Lowers one manifest, collecting problems.
 pub(super) struct Lower<'a, 'i> {
@@ -409,16 +410,80 @@ impl Lower<'_, '_> {
             span: raw.span,
         };
         let t = raw.value;
+        let mut outputs = Vec::with_capacity(t.outputs.len());
+        for (n, out) in t.outputs.into_iter().enumerate() {
+            let path = [key("step"), Seg::Index(i), key("outputs"), Seg::Index(n)];
+            let at = At {
+                path: &path,
+                name: "a step output table",
+                span: out.span.clone(),
+            };
+            outputs.extend(self.step_output(out, &at));
+        }
         Step {
             id: self.required(t.id, "id", &at),
             command: self.required(t.command, "command", &at),
             inputs: t.inputs,
-            outputs: t.outputs,
+            outputs,
             env: t.env,
             pass_env: t.pass_env.into_iter().map(|s| s.value).collect(),
             cwd: t.cwd,
             needs: t.needs,
+            sandbox: t.sandbox.unwrap_or(true),
+            tools: t.tools,
         }
+    }
+
+    /// One of a step's outputs, with where it lands in a slot; `None` after reporting a
+    /// table without `path`, with both `to` and `strip_prefix`, or with a `strip_prefix`
+    /// that does not start its path.
+    fn step_output(&mut self, out: Spanned<OutputToml>, at: &At<'_>) -> Option<StepOutput> {
+        let (path, to, strip) = match out.value {
+            OutputToml::Path(p) => (Spanned::new(p, out.span), None, None),
+            OutputToml::Table(t) => match t.path {
+                Some(p) => (p, t.to, t.strip_prefix),
+                None => {
+                    self.required(None, "path", at);
+                    return None;
+                }
+            },
+        };
+        let path = Spanned::new(output_path(&path.value), path.span);
+        let dest = match (to, strip) {
+            (Some(to), None) => clean(&to.value),
+            (None, None) => clean(&path.value),
+            (None, Some(strip)) => {
+                let prefix = clean(&strip.value);
+                let rest = Path::new(&*clean(&path.value))
+                    .strip_prefix(&prefix)
+                    .ok()
+                    .map(|r| r.display().to_string());
+                let Some(rest) = rest else {
+                    self.problems.push(
+                        Problem::new(
+                            format!(
+                                "strip_prefix `{}` does not start the output path `{}`",
+                                strip.value, path.value
+                            ),
+                            strip.span,
+                        )
+                        .label("not a leading part of `path`")
+                        .help("name leading directories of `path`, e.g. strip_prefix = \"out\""),
+                    );
+                    return None;
+                };
+                rest
+            }
+            (Some(to), Some(_)) => {
+                self.problems.push(
+                    Problem::new("a step output has both `to` and `strip_prefix`", to.span)
+                        .label("`to` here")
+                        .help("`to` names where the output lands; drop `strip_prefix`"),
+                );
+                return None;
+            }
+        };
+        Some(StepOutput { path, dest })
     }
 
     fn setup(&mut self, i: usize, raw: Spanned<SetupToml>) -> Option<SetupCommand> {
@@ -545,6 +610,32 @@ impl Lower<'_, '_> {
             token_env: c.token_env.map(|s| s.value),
             read_only: c.read_only,
         }
+    }
+}
+
+/// A step output's path without a trailing `/` or `/**` (a directory is found by looking).
+fn output_path(path: &str) -> String {
+    let trimmed = path
+        .strip_suffix("/**")
+        .unwrap_or(path)
+        .trim_end_matches('/');
+    if trimmed.is_empty() {
+        path.to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// A relative path inside a slot without leading `./` or trailing `/` (`"."` is `""`).
+fn clean(path: &str) -> String {
+    let mut p = path.trim_end_matches('/');
+    while let Some(rest) = p.strip_prefix("./") {
+        p = rest.trim_start_matches('/');
+    }
+    if p == "." {
+        String::new()
+    } else {
+        p.to_string()
     }
 }
 

@@ -226,8 +226,8 @@ pub struct Step {
     pub command: Spanned<String>,
     /// Globs of the files it reads.
     pub inputs: Vec<Spanned<String>>,
-    /// The files it writes, relative to its working directory.
-    pub outputs: Vec<Spanned<String>>,
+    /// The files and directories it writes.
+    pub outputs: Vec<StepOutput>,
     /// Variables it runs with.
     pub env: BTreeMap<String, String>,
     /// Variables passed through from the build's environment.
@@ -236,6 +236,21 @@ pub struct Step {
     pub cwd: Option<Spanned<String>>,
     /// Steps that run first.
     pub needs: Vec<Spanned<String>>,
+    /// Run in a private directory holding only the declared inputs (default true).
+    pub sandbox: bool,
+    /// Programs it runs, found on `PATH`; their contents enter the cache key.
+    pub tools: Vec<Spanned<String>>,
+}
+
+/// One declared output of a step.
+#[derive(Debug, Clone)]
+pub struct StepOutput {
+    /// The file or directory the command writes, relative to the manifest (a trailing `/`
+    /// or `/**` is dropped: either kind is found by looking).
+    pub path: Spanned<String>,
+    /// Where it lands in a slot, relative to the slot's `target`: the output's `to`, or its
+    /// path without `strip_prefix`, or its path (`""`: the target itself).
+    pub dest: String,
 }
 
 /// `[signing]`.

@@ -123,14 +123,58 @@ pub(super) struct StepToml {
     pub command: Option<Spanned<String>>,
     #[serde(deserialize_with = "strings")]
     pub inputs: Strings,
-    #[serde(deserialize_with = "strings")]
-    pub outputs: Strings,
+    #[serde(deserialize_with = "outputs")]
+    pub outputs: Vec<Spanned<OutputToml>>,
     pub env: BTreeMap<String, String>,
     #[serde(deserialize_with = "strings")]
     pub pass_env: Strings,
     pub cwd: Option<Spanned<String>>,
     #[serde(deserialize_with = "strings")]
     pub needs: Strings,
+    pub sandbox: Option<bool>,
+    #[serde(deserialize_with = "strings")]
+    pub tools: Strings,
+}
+
+/// One of a step's `outputs`: a path, or a table saying where it lands in a slot.
+pub(super) enum OutputToml {
+    Path(String),
+    Table(OutputTableToml),
+}
+
+/// `{ path = "out/bin/rg", to = "rg" }` or `{ path = "out", strip_prefix = "out" }`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct OutputTableToml {
+    /// Required.
+    pub path: Option<Spanned<String>>,
+    pub to: Option<Spanned<String>>,
+    pub strip_prefix: Option<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for OutputToml {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Output;
+        impl<'de> Visitor<'de> for Output {
+            type Value = OutputToml;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a path, or a table { path, to | strip_prefix }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OutputToml, E> {
+                Ok(OutputToml::Path(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<OutputToml, A::Error> {
+                let table = OutputTableToml::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(OutputToml::Table(table))
+            }
+        }
+        d.deserialize_any(Output)
+    }
 }
 
 /// `[[setup]]`: the fields every type may have; `lower` checks which the type needs.
@@ -283,6 +327,11 @@ fn word<'de, D: Deserializer<'de>, T: Term>(d: D) -> Result<Option<Spanned<Lenie
 /// An array of strings (so that a wrong type is reported as "must be an array of strings").
 fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Strings, D::Error> {
     d.deserialize_seq(ListOf(PhantomData, "an array of strings"))
+}
+
+/// A step's `outputs`: an array of paths or tables.
+fn outputs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Spanned<OutputToml>>, D::Error> {
+    d.deserialize_seq(ListOf(PhantomData, "an array of paths or tables"))
 }
 
 /// An array of tables (`[[slot]]`, or an inline array of inline tables).

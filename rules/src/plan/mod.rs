@@ -69,6 +69,8 @@ pub struct BuildPlan {
     pub outputs: Vec<PlannedOutput>,
     /// Lines to show the user once (e.g. a signing key was created).
     pub notices: Vec<String>,
+    /// Things that look wrong but do not stop the build (a step input matching nothing).
+    pub warnings: Vec<String>,
     /// Every source file the plan reads (for `flavor watch`).
     pub sources: Vec<PathBuf>,
 }
@@ -106,6 +108,7 @@ struct Planner<'a> {
     sources: Vec<PathBuf>,
     outputs: Vec<PlannedOutput>,
     notices: Vec<String>,
+    warnings: Vec<String>,
 }
 
 impl Planner<'_> {
@@ -145,6 +148,7 @@ pub fn plan(
         sources: Vec::new(),
         outputs: Vec::new(),
         notices: Vec::new(),
+        warnings: Vec::new(),
     };
     for selected in packages {
         let m = selected.manifest;
@@ -162,6 +166,7 @@ pub fn plan(
         graph: planner.graph,
         outputs: planner.outputs,
         notices: planner.notices,
+        warnings: planner.warnings,
         sources,
     })
 }

@@ -2,11 +2,12 @@
 //! debug builds write into `debug/` beside it, see [`crate::outputs`]) its steps and slots, then one `package` action, signed with the package's key. Steps and
 //! slots that are the same for every target are the same actions, planned once.
 
+use super::slot::{target_or, under};
 use super::target::TargetPlan;
 use super::{PlannedOutput, Planner};
 use crate::Error;
 use crate::actions::{PackageAction, PackageSpecParams};
-use crate::manifest::{Manifest, Package};
+use crate::manifest::{Manifest, Package, SlotSource};
 use crate::outputs::all_package_paths;
 use crate::select::Selected;
 use crate::signing;
@@ -24,6 +25,7 @@ impl Planner<'_> {
         if pkg.python.is_some() {
             return Err(Error::PythonNotBuildable);
         }
+        check_command(m, pkg)?;
         let targets = self.targets(m, pkg, selected)?;
         // Never collected into a slot: what builds write.
         let mut never = vec![
@@ -76,6 +78,69 @@ impl Planner<'_> {
         }
         Ok(())
     }
+}
+
+/// Checks that the program `[execution] command` names under `{workenv}/` is put there by
+/// a slot: a file slot at that path, a directory slot holding it, or a step output at that
+/// path or a directory above it. Skipped when setup commands run (they may create it).
+fn check_command(m: &Manifest, pkg: &Package) -> Result<(), Error> {
+    let program = pkg.command.value.split_whitespace().next().unwrap_or("");
+    let program = program.trim_matches(['"', '\'']);
+    let Some(wanted) = program.strip_prefix("{workenv}/") else {
+        return Ok(());
+    };
+    if wanted.contains('{') || !pkg.setup.is_empty() {
+        return Ok(());
+    }
+    let wanted = wanted.trim_start_matches("./");
+    let mut provided = Vec::new();
+    for slot in &pkg.slots {
+        match &slot.source {
+            SlotSource::Path(src) => {
+                let path = m.dir.join(&src.value);
+                let at = under(&target_or(slot, &src.value), "");
+                let at = at.trim_end_matches('/').trim_start_matches("./");
+                if path.is_dir() {
+                    let rest = if at.is_empty() {
+                        Some(wanted)
+                    } else {
+                        wanted.strip_prefix(&format!("{at}/"))
+                    };
+                    if rest.is_some_and(|r| path.join(r).is_file()) {
+                        return Ok(());
+                    }
+                    provided.push(format!("{}/… (slot {})", display(at), slot.id.value));
+                } else {
+                    if at == wanted {
+                        return Ok(());
+                    }
+                    provided.push(format!("{at} (slot {})", slot.id.value));
+                }
+            }
+            SlotSource::Step(step) => {
+                let Some(step) = pkg.steps.iter().find(|s| s.id.value == step.value) else {
+                    continue;
+                };
+                let prefix = target_or(slot, "");
+                for out in &step.outputs {
+                    let at = under(&prefix, &out.dest);
+                    let at = at.trim_end_matches('/').trim_start_matches("./");
+                    if at.is_empty() || at == wanted || wanted.starts_with(&format!("{at}/")) {
+                        return Ok(());
+                    }
+                    provided.push(format!("{at} (step {})", step.id.value));
+                }
+            }
+        }
+    }
+    Err(Error::CommandNotProvided {
+        path: wanted.to_string(),
+        provided,
+    })
+}
+
+fn display(at: &str) -> &str {
+    if at.is_empty() { "." } else { at }
 }
 
 /// Everything of the package's metadata that does not come from slots.

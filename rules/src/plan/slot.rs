@@ -44,7 +44,7 @@ fn output(action: ActionId, index: usize) -> Input {
 }
 
 /// `rel` under `prefix` (`""` and `"."` are the workenv root).
-fn under(prefix: &str, rel: &str) -> String {
+pub(super) fn under(prefix: &str, rel: &str) -> String {
     let prefix = prefix.trim_matches('/').trim_start_matches("./");
     if prefix.is_empty() || prefix == "." {
         rel.to_string()
@@ -69,7 +69,7 @@ fn single_file_codec(len: u64) -> Codec {
 }
 
 /// The slot's `target`, or `default`.
-fn target_or(slot: &Slot, default: &str) -> String {
+pub(super) fn target_or(slot: &Slot, default: &str) -> String {
     slot.target
         .as_ref()
         .map(|t| t.value.clone())
@@ -267,8 +267,8 @@ fn dir_contents(
     })
 }
 
-/// A step's declared outputs, under the slot's target by their paths relative to the step's
-/// working directory.
+/// A step's declared outputs, each under the slot's target at its destination (its `to`, its
+/// path without `strip_prefix`, or its path relative to the manifest).
 fn step_contents(
     _pkg: &Package,
     slot: &Slot,
@@ -285,10 +285,10 @@ fn step_contents(
     let prefix = target_or(slot, "");
     let mut entries = Vec::new();
     let mut inputs = Vec::new();
-    for (i, out) in step.outputs.iter().enumerate() {
+    for (i, dest) in step.dests.iter().enumerate() {
         entries.push(ArchiveEntry {
-            path: under(&prefix, out.trim_start_matches("./")),
-            kind: EntryKind::File { input: i },
+            path: under(&prefix, dest).trim_end_matches('/').to_string(),
+            kind: EntryKind::Output { input: i },
             mode: 0o755,
         });
         inputs.push(output(action, i));

@@ -12,6 +12,7 @@ use crate::Error;
 use crate::actions::StepAction;
 use crate::collect::glob_files;
 use crate::manifest::{Manifest, Package, Step};
+use crate::paths::lexical;
 use flavor_engine::{ActionId, Input};
 use pspf::Platform;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -30,7 +31,9 @@ pub fn per_target_steps(pkg: &Package) -> BTreeSet<String> {
         .filter(|s| {
             mentions(&s.command.value)
                 || s.env.iter().any(|(k, v)| mentions(k) || mentions(v))
-                || s.outputs.iter().any(|o| mentions(&o.value))
+                || s.outputs
+                    .iter()
+                    .any(|o| mentions(&o.path.value) || mentions(&o.dest))
         })
         .map(|s| s.id.value.clone())
         .collect();
@@ -79,13 +82,10 @@ impl TargetVars {
 pub(super) struct PlannedStep {
     /// The `step` action.
     pub action: ActionId,
-    /// Its outputs, relative to its working directory.
+    /// Its outputs, relative to the workspace root.
     pub outputs: Vec<String>,
-}
-
-/// `path` relative to `root`, for labels and keys.
-pub(super) fn label_path(root: &Path, p: &Path) -> String {
-    p.strip_prefix(root).unwrap_or(p).display().to_string()
+    /// Where each output lands in a slot, relative to the slot's target.
+    pub dests: Vec<String>,
 }
 
 /// The working directory of `step`.
@@ -116,7 +116,7 @@ impl Planner<'_> {
                 })?;
             let step = remaining.remove(ready);
             let vars = per_target.contains(&step.id.value).then_some(vars);
-            let done = self.step(m, pkg, step, &planned, vars)?;
+            let done = self.step(m, step, &planned, vars)?;
             planned.insert(step.id.value.clone(), done);
         }
         Ok(planned)
@@ -126,37 +126,43 @@ impl Planner<'_> {
     fn step(
         &mut self,
         m: &Manifest,
-        pkg: &Package,
         step: &Step,
         planned: &HashMap<String, PlannedStep>,
         vars: Option<&TargetVars>,
     ) -> Result<PlannedStep, Error> {
         let expand = |s: &str| vars.map_or_else(|| s.to_string(), |v| v.expand(s));
+        let id = &step.id.value;
         let cwd = step_dir(m, step);
         let patterns: Vec<String> = step.inputs.iter().map(|s| s.value.clone()).collect();
-        let what = format!("step `{}` inputs", step.id.value);
+        let what = format!("step `{id}` inputs");
         let files = glob_files(&what, &m.dir, &patterns)?;
+        if files.is_empty() || step.inputs.len() > 1 {
+            self.warn_unmatched(m, step);
+        }
+        let mut sources = Vec::with_capacity(files.len());
+        for file in files {
+            let rel = self.relative(id, &file)?;
+            sources.push((Input::File(file), rel));
+        }
         let mut needed = Vec::new();
         for need in &step.needs {
             let unknown = || Error::UnknownStep {
                 step: need.value.clone(),
             };
-            let dep = pkg
-                .steps
-                .iter()
-                .find(|s| s.id.value == need.value)
-                .ok_or_else(unknown)?;
             let done = planned.get(&need.value).ok_or_else(unknown)?;
-            let dep_cwd = step_dir(m, dep);
-            for (index, out) in done.outputs.iter().enumerate() {
+            for (index, rel) in done.outputs.iter().enumerate() {
                 let input = Input::Output {
                     action: done.action,
                     index,
                 };
-                needed.push((input, dep_cwd.join(out)));
+                needed.push((input, rel.clone()));
             }
         }
-        let outputs: Vec<String> = step.outputs.iter().map(|o| expand(&o.value)).collect();
+        let mut outputs = Vec::with_capacity(step.outputs.len());
+        for out in &step.outputs {
+            outputs.push(self.relative(id, &m.dir.join(expand(&out.path.value)))?);
+        }
+        let dests: Vec<String> = step.outputs.iter().map(|o| expand(&o.dest)).collect();
         let mut env = self.step_env(step);
         if let Some(vars) = vars {
             for v in env.values_mut() {
@@ -167,28 +173,93 @@ impl Planner<'_> {
             }
         }
         let action = StepAction {
-            id: step.id.value.clone(),
+            id: id.clone(),
             target: vars.map(|v| v.name.clone()),
             command: expand(&step.command.value),
-            cwd_label: label_path(self.root, &cwd),
-            cwd,
+            root: self.root.to_path_buf(),
+            cwd: self.relative(id, &cwd)?,
             env,
             outputs: outputs.clone(),
-            sources: files.into_iter().map(Input::File).collect(),
+            declared: step.outputs.iter().map(|o| expand(&o.path.value)).collect(),
+            sources,
             needed,
+            tools: self.tools(step)?,
+            sandbox: step.sandbox,
         };
         let action = self.add(Box::new(action))?;
-        Ok(PlannedStep { action, outputs })
+        Ok(PlannedStep {
+            action,
+            outputs,
+            dests,
+        })
     }
 
-    /// `PATH` and `HOME` from the build's environment, the `pass_env` variables, then the
-    /// step's own `env`.
+    /// `path` relative to the workspace root, as the step's actions record it.
+    fn relative(&self, step: &str, path: &Path) -> Result<String, Error> {
+        let path = lexical(path);
+        let rel = path
+            .strip_prefix(self.root)
+            .map_err(|_| Error::StepPathOutside {
+                step: step.to_string(),
+                path: path.clone(),
+                root: self.root.to_path_buf(),
+            })?;
+        Ok(rel.display().to_string())
+    }
+
+    /// A warning for each of the step's input globs that matches no file (a typo, or a path
+    /// written relative to `cwd` instead of the manifest): the step would not rerun when the
+    /// files it meant change.
+    fn warn_unmatched(&mut self, m: &Manifest, step: &Step) {
+        for pattern in &step.inputs {
+            let what = format!("step `{}` inputs", step.id.value);
+            let Ok(found) = glob_files(&what, &m.dir, std::slice::from_ref(&pattern.value)) else {
+                continue;
+            };
+            if found.is_empty() {
+                self.warnings.push(format!(
+                    "{}: step `{}`: input `{}` matches no file (inputs, outputs and cwd are \
+                     relative to the directory of the flavor.toml)",
+                    m.path.display(),
+                    step.id.value,
+                    pattern.value
+                ));
+            }
+        }
+    }
+
+    /// The step's `tools`, found on the build's `PATH`: each name and the file it resolves to
+    /// (links followed, so the key changes when the program behind a link does).
+    fn tools(&self, step: &Step) -> Result<Vec<(String, PathBuf)>, Error> {
+        let path = self.opts.env.get("PATH").cloned().unwrap_or_default();
+        let mut tools = Vec::with_capacity(step.tools.len());
+        for tool in &step.tools {
+            let found = std::env::split_paths(&path)
+                .filter(|dir| dir.is_absolute())
+                .map(|dir| dir.join(&tool.value))
+                .find(|p| is_executable(p));
+            let Some(found) = found else {
+                return Err(Error::ToolNotFound {
+                    step: step.id.value.clone(),
+                    tool: tool.value.clone(),
+                    path,
+                });
+            };
+            let real = found.canonicalize().unwrap_or_else(|_| found.clone());
+            tools.push((tool.value.clone(), real));
+        }
+        Ok(tools)
+    }
+
+    /// A fixed `PATH` (or `HOME` for a step outside the sandbox), the `pass_env` variables,
+    /// then the step's own `env`: the same on every machine unless the step asks otherwise.
     fn step_env(&self, step: &Step) -> BTreeMap<String, String> {
         let mut env = BTreeMap::new();
-        for k in ["PATH", "HOME"] {
-            if let Some(v) = self.opts.env.get(k) {
-                env.insert(k.to_string(), v.clone());
-            }
+        env.insert("PATH".to_string(), DEFAULT_PATH.to_string());
+        if !step.sandbox
+            && let Some(home) = self.opts.env.get("HOME")
+        {
+            env.insert("HOME".to_string(), home.clone());
         }
         for k in &step.pass_env {
             if let Some(v) = self.opts.env.get(k) {
@@ -198,4 +269,12 @@ impl Planner<'_> {
         env.extend(step.env.clone());
         env
     }
+}
+
+/// `PATH` of a step unless it sets or passes its own.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
