@@ -148,6 +148,10 @@ pub struct Counts {
     pub remote_hits: usize,
     /// Actions that failed.
     pub failed: usize,
+    /// Actions that ran on the remote execution cluster (or its cache answered for them).
+    pub remote_executed: usize,
+    /// Of those, how many the cluster's action cache answered.
+    pub remote_cached: usize,
 }
 
 impl Counts {
@@ -158,6 +162,8 @@ impl Counts {
             cached: report.cached(),
             remote_hits: report.remote_hits(),
             failed: report.failed().len(),
+            remote_executed: report.remote_executed(),
+            remote_cached: report.remote_cached(),
         }
     }
 }
@@ -178,6 +184,29 @@ pub struct Summary {
     pub packages: Vec<Installed>,
     /// What the remote cache did; `null` without one.
     pub remote: Option<RemoteSummary>,
+    /// What remote execution did; `null` without a cluster.
+    pub remote_execution: Option<ExecSummary>,
+}
+
+/// Remote execution's statistics, with where the cluster is.
+#[derive(Debug, Serialize)]
+pub struct ExecSummary {
+    /// The cluster's URL.
+    pub url: String,
+    /// executed, cache_hits, failed, fallbacks, reuploads, uploaded_bytes,
+    /// downloaded_bytes, wait_millis, offline.
+    #[serde(flatten)]
+    pub stats: flavor_remote::ExecStats,
+}
+
+impl ExecSummary {
+    /// The summary of `exec` now.
+    pub fn of(exec: &flavor_remote::RemoteExecution) -> ExecSummary {
+        ExecSummary {
+            url: exec.url().to_string(),
+            stats: exec.stats(),
+        }
+    }
 }
 
 /// A package written to its output path.
@@ -478,17 +507,21 @@ mod tests {
                 cached: 2,
                 remote_hits: 0,
                 failed: 0,
+                remote_executed: 0,
+                remote_cached: 0,
             },
             skipped: 0,
             seconds: 0.5,
             packages: vec![],
             remote: None,
+            remote_execution: None,
         }))
         .unwrap();
         assert_eq!(
             summary,
             json!({"event": "summary", "ok": true, "built": 1, "cached": 2, "remote_hits": 0,
-                   "failed": 0, "skipped": 0, "seconds": 0.5, "packages": [], "remote": null})
+                   "failed": 0, "remote_executed": 0, "remote_cached": 0, "skipped": 0,
+                   "seconds": 0.5, "packages": [], "remote": null, "remote_execution": null})
         );
     }
 }

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use flavor_engine::{BuildOptions, Digest, LocalStore, RemoteCache, Report, SourceDigests, Store};
-use flavor_remote::Remote;
+use flavor_engine::{
+    BuildOptions, Digest, LocalStore, RemoteCache, RemoteExecutor, Report, SourceDigests, Store,
+};
+use flavor_remote::{Remote, RemoteExecution};
 use flavor_rules::plan::{BuildPlan, PlanOptions, PlannedOutput, plan};
 use flavor_rules::workspace::{Workspace, load};
 use flavor_rules::{Manifest, ManifestErrors, Problem};
@@ -38,6 +40,8 @@ pub struct Session {
     pub sources: SourceDigests,
     /// The shared remote cache, once [`Session::connect_remote`] found one configured.
     pub remote: Option<Arc<Remote>>,
+    /// The remote execution cluster, once [`Session::connect_remote`] found one configured.
+    pub executor: Option<Arc<RemoteExecution>>,
 }
 
 /// Where to look for the workspace: `--manifest-path` (a `flavor.toml` or a directory), else
@@ -71,6 +75,7 @@ impl Session {
             store,
             sources,
             remote: None,
+            executor: None,
         })
     }
 
@@ -90,12 +95,23 @@ impl Session {
             progress.warn(&note);
         }
         self.remote = remote.map(Arc::new);
+        let (executor, notes) =
+            crate::remote::open_execution(settings, self.workspace.root_manifest.remote.as_ref())?;
+        for note in notes {
+            progress.warn(&note);
+        }
+        self.executor = executor.map(Arc::new);
         Ok(())
     }
 
     /// Waits for the remote cache's background uploads (saying so if there are any left),
     /// then shows its pending warning.
     pub fn finish_remote(&self, progress: &Progress) {
+        if let Some(executor) = &self.executor {
+            for warning in executor.take_warnings() {
+                progress.warn(&warning);
+            }
+        }
         let Some(remote) = &self.remote else {
             return;
         };
@@ -225,6 +241,10 @@ impl Session {
                 .remote
                 .clone()
                 .map(|remote| remote as Arc<dyn RemoteCache>),
+            executor: self
+                .executor
+                .clone()
+                .map(|executor| executor as Arc<dyn RemoteExecutor>),
         };
         let report =
             flavor_engine::build(&plan.graph, &self.store, &self.sources, &options, &|e| {

@@ -17,6 +17,10 @@
 //!   store: a local miss is looked up there, and what is built locally is offered for
 //!   upload. The implementation (the `flavor-remote` crate) lives outside the engine, which
 //!   needs no network stack;
+//! - a [`RemoteExecutor`] (optional, [`BuildOptions::executor`]) runs actions that can
+//!   describe themselves as a [`RemoteCommand`] on a remote execution cluster instead of
+//!   here, with its own in-flight limit; anything wrong with the cluster runs the action
+//!   locally;
 //! - [`build`] runs what is needed on a pool of `jobs` threads, never reserving more than
 //!   that (an action declares how many threads it keeps busy), emits [`Event`]s, and returns
 //!   a [`Report`]. A failure skips its dependents and lets independent actions finish;
@@ -74,6 +78,7 @@ mod action;
 mod digest;
 mod error;
 mod event;
+mod exec;
 mod gc;
 mod graph;
 mod inputs;
@@ -89,6 +94,7 @@ pub use action::{Action, ActionError, ActionId, Input, RunContext, action_key};
 pub use digest::Digest;
 pub use error::EngineError;
 pub use event::Event;
+pub use exec::{RemoteCommand, RemoteExecutor, RemoteFacts, RemoteInput, RemoteRun};
 pub use gc::{Collector, GcOptions, GcReport};
 pub use graph::Graph;
 pub use live::LiveSet;

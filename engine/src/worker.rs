@@ -1,7 +1,9 @@
 //! The two steps a needed action goes through on the build pool's worker threads:
 //! [`check`] (digest the inputs, compute the key, look it up locally, then in the remote
 //! cache) and, on a miss, [`execute`] (run the action in a fresh temporary directory, check
-//! that the source files it read did not change meanwhile, store its outputs). Each step
+//! that the source files it read did not change meanwhile, store its outputs) or
+//! [`execute_remote`] (hand it to the remote executor; back to the queue for a local run if
+//! the cluster cannot take it). Each step
 //! reports back to the scheduler with one [`Message`]; [`guard`] makes sure a panic does too.
 
 use std::fs;
@@ -11,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::inputs::{Keyed, Source, key_of};
 use crate::{
-    Action, ActionError, ActionId, ActionResult, Digest, Event, Graph, RemoteCache, RunContext,
-    SourceDigests, SourceVersion, Store,
+    Action, ActionError, ActionId, ActionResult, Digest, Event, Graph, RemoteCache, RemoteCommand,
+    RemoteExecutor, RemoteFacts, RemoteRun, RunContext, SourceDigests, SourceVersion, Store,
 };
 
 /// What the worker tasks share.
@@ -22,6 +24,7 @@ pub(crate) struct Env<'a> {
     pub(crate) sources: &'a SourceDigests,
     pub(crate) force: bool,
     pub(crate) remote: Option<&'a dyn RemoteCache>,
+    pub(crate) executor: Option<&'a dyn RemoteExecutor>,
     pub(crate) events: &'a (dyn Fn(Event) + Sync),
 }
 
@@ -33,6 +36,8 @@ pub(crate) struct Pending {
     pub(crate) inputs: Vec<PathBuf>,
     /// The source files the key was computed from, as they were then.
     pub(crate) files: Vec<SourceVersion>,
+    /// What to run on the remote execution cluster, if the action can run there.
+    pub(crate) remote: Option<RemoteCommand>,
 }
 
 /// What a worker reports back to the scheduler.
@@ -51,7 +56,11 @@ pub(crate) enum Message {
         key: Digest,
         result: Result<(ActionResult, String), ActionError>,
         duration: Duration,
+        /// What remote execution did for it.
+        remote: RemoteFacts,
     },
+    /// The remote executor could not run it: run it locally.
+    Fallback(Pending),
     CheckFailed {
         id: ActionId,
         key: Option<Digest>,
@@ -141,11 +150,16 @@ pub(crate) fn check(env: &Env<'_>, id: ActionId, sources: Vec<Source>) -> Messag
             return hit(env, id, key, result, start, true);
         }
     }
+    let remote = env
+        .executor
+        .filter(|e| e.available())
+        .and_then(|_| action.remote_command(&inputs));
     Message::Miss(Pending {
         id,
         key,
         inputs,
         files,
+        remote,
     })
 }
 
@@ -218,7 +232,102 @@ pub(crate) fn execute(env: &Env<'_>, pending: Pending, threads: usize) -> Messag
         key,
         result,
         duration,
+        remote: RemoteFacts::default(),
     }
+}
+
+/// Step 2 for an action the remote executor can run: run it on the cluster and record its
+/// outputs, or hand it back ([`Message::Fallback`]) to run locally.
+pub(crate) fn execute_remote(
+    env: &Env<'_>,
+    executor: &dyn RemoteExecutor,
+    mut pending: Pending,
+) -> Message {
+    let start = Instant::now();
+    let (id, key) = (pending.id, pending.key);
+    let action = env.graph.action(id);
+    let label = action.label();
+    let Some(command) = pending.remote.take() else {
+        return Message::Fallback(pending);
+    };
+    (env.events)(Event::Started {
+        id,
+        label: label.clone(),
+    });
+    let run = executor.execute(&label, &command, env.store);
+    for message in executor.take_warnings() {
+        (env.events)(Event::Warning { message });
+    }
+    let duration = start.elapsed();
+    let mut facts = RemoteFacts {
+        executed: true,
+        cached: false,
+        duration,
+    };
+    let result = match run {
+        RemoteRun::Local => return Message::Fallback(pending),
+        RemoteRun::Failed(error) => Err(error),
+        RemoteRun::Done {
+            result,
+            cached,
+            log,
+        } => {
+            facts.cached = cached;
+            record_remote(env, action, &pending, result).map(|r| (r, log))
+        }
+    };
+    match &result {
+        Ok((stored, _)) => (env.events)(Event::Finished {
+            id,
+            label,
+            cached: false,
+            remote: false,
+            duration,
+            output_bytes: stored.outputs.iter().map(|(_, s)| *s).sum(),
+        }),
+        Err(error) => (env.events)(Event::Failed {
+            id,
+            label,
+            error: error.clone(),
+        }),
+    }
+    relay_warnings(env);
+    Message::Ran {
+        id,
+        key,
+        result,
+        duration,
+        remote: facts,
+    }
+}
+
+/// Records a remotely built result as a local run's would be: only if every source file
+/// is still the version its key was computed from; offered to the remote cache too.
+fn record_remote(
+    env: &Env<'_>,
+    action: &dyn Action,
+    pending: &Pending,
+    result: ActionResult,
+) -> Result<ActionResult, ActionError> {
+    if result.outputs.len() != action.output_count() {
+        return Err(ActionError::new(format!(
+            "the remote executor returned {} outputs, the action has {}",
+            result.outputs.len(),
+            action.output_count()
+        )));
+    }
+    for file in &pending.files {
+        env.sources
+            .check_unchanged(file)
+            .map_err(|e| ActionError::new(e.to_string()))?;
+    }
+    env.store
+        .put_action(&pending.key, &result)
+        .map_err(|e| ActionError::new(format!("cannot record the result: {e}")))?;
+    if let Some(remote) = env.remote {
+        remote.upload(&pending.key, &result, env.store);
+    }
+    Ok(result)
 }
 
 /// Runs the action; if it succeeded and every source file it read is still the version its

@@ -2,9 +2,9 @@
 //! and say what happened (a summary line, or a `summary` event with `--json`).
 
 use crate::diagnostics::{open_session, report_failures};
-use crate::messages::{Counts, Event, Installed, RemoteSummary, Summary};
+use crate::messages::{Counts, Event, ExecSummary, Installed, RemoteSummary, Summary};
 use crate::progress::{Mode, Progress};
-use crate::remote::RemoteArgs;
+use crate::remote::{ExecArgs, RemoteArgs};
 use crate::session::{BuildSettings, start_dir};
 use flavor_rules::plan::PlannedOutput;
 use std::path::{Path, PathBuf};
@@ -39,6 +39,8 @@ pub struct Args {
     manifest_path: Option<PathBuf>,
     #[command(flatten)]
     remote: RemoteArgs,
+    #[command(flatten)]
+    exec: ExecArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -55,7 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for n in &plan.notices {
         progress.say(&format!("note: {n}"));
     }
-    session.connect_remote(&args.remote.settings(), &progress)?;
+    session.connect_remote(&args.exec.apply(args.remote.settings()), &progress)?;
     let settings = BuildSettings {
         force: args.force,
         jobs: args.jobs,
@@ -73,9 +75,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         seconds: began.elapsed().as_secs_f64(),
         packages: installed.iter().map(installed_message).collect(),
         remote: session.remote.as_deref().map(RemoteSummary::of),
+        remote_execution: session.executor.as_deref().map(ExecSummary::of),
     };
     if mode == Mode::Human {
         print_summary(&summary, &installed, session.remote.as_deref());
+        if let Some(exec) = session.executor.as_deref() {
+            eprintln!("{}", crate::remote::execution_line(exec));
+        }
     }
     progress.json(&Event::Summary(summary));
     Ok(if ok {

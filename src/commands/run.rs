@@ -19,6 +19,8 @@ pub struct Args {
     args: Vec<String>,
     #[command(flatten)]
     remote: crate::remote::RemoteArgs,
+    #[command(flatten)]
+    exec: crate::remote::ExecArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -43,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for n in &plan.notices {
         progress.say(&format!("note: {n}"));
     }
-    session.connect_remote(&args.remote.settings(), &progress)?;
+    session.connect_remote(&args.exec.apply(args.remote.settings()), &progress)?;
     let report = session.build(&plan, &BuildSettings::default(), &progress);
     progress.finish();
     if !report_failures(&report, &progress) {

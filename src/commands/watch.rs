@@ -48,6 +48,8 @@ pub struct Args {
     args: Vec<String>,
     #[command(flatten)]
     remote: crate::remote::RemoteArgs,
+    #[command(flatten)]
+    exec: crate::remote::ExecArgs,
 }
 
 /// What decides whether a changed path matters.
@@ -162,7 +164,10 @@ impl Watcher {
                 return Some((session, filter));
             }
         };
-        if let Err(e) = session.connect_remote(&self.args.remote.settings(), &self.progress) {
+        if let Err(e) = session.connect_remote(
+            &self.args.exec.apply(self.args.remote.settings()),
+            &self.progress,
+        ) {
             self.say(&format!(
                 "warning: {e:#}; building without the remote cache"
             ));

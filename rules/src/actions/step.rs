@@ -6,11 +6,16 @@
 //! whether its dependencies ran now or came from the cache. Every declared output must exist
 //! afterwards; it is copied into the store. Runs in one working directory take turns (a lock
 //! on the directory), also across concurrent `flavor build` processes.
+//!
+//! With remote execution the same command runs on a worker instead
+//! ([`Action::remote_command`]): its input root is the workspace's declared inputs and the
+//! needed outputs at their places, its working directory the step's, so a step that reads
+//! only what it declares gives the same outputs there.
 
-use flavor_engine::{Action, ActionError, Input, RunContext};
+use flavor_engine::{Action, ActionError, Input, RemoteCommand, RemoteInput, RunContext};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Run a build step's command and capture its declared outputs.
@@ -21,6 +26,8 @@ pub struct StepAction {
     pub command: String,
     /// Absolute working directory.
     pub cwd: PathBuf,
+    /// The workspace root (absolute): the root of a remote input root.
+    pub root: PathBuf,
     /// Working directory relative to the workspace root (what enters the key).
     pub cwd_label: String,
     /// The whole environment it runs with.
@@ -66,6 +73,29 @@ impl Action for StepAction {
     }
     fn output_count(&self) -> usize {
         self.outputs.len()
+    }
+    fn remote_command(&self, inputs: &[PathBuf]) -> Option<RemoteCommand> {
+        let mut files = Vec::with_capacity(inputs.len());
+        for (i, file) in inputs.iter().enumerate() {
+            let place = match i.checked_sub(self.sources.len()) {
+                None => match self.sources.get(i)? {
+                    Input::File(path) => path.as_path(),
+                    Input::Output { .. } => return None,
+                },
+                Some(n) => self.needed.get(n)?.1.as_path(),
+            };
+            files.push(RemoteInput {
+                path: self.relative(place)?,
+                file: file.clone(),
+            });
+        }
+        Some(RemoteCommand {
+            argv: vec!["sh".into(), "-c".into(), self.command.clone()],
+            env: self.env.clone(),
+            working_directory: self.relative(&self.cwd).unwrap_or_default(),
+            inputs: files,
+            outputs: self.outputs.clone(),
+        })
     }
     fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
         // Two builds of one repository may run this step at the same time, and in one
@@ -124,5 +154,15 @@ impl Action for StepAction {
             std::fs::copy(&produced, ctx.output(i))?;
         }
         Ok(())
+    }
+}
+
+impl StepAction {
+    /// `path` relative to the workspace root, `/`-separated; `None` outside it (or not
+    /// UTF-8), which keeps the step local.
+    fn relative(&self, path: &Path) -> Option<String> {
+        let rel = path.strip_prefix(&self.root).ok()?;
+        let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+        Some(parts?.join("/"))
     }
 }

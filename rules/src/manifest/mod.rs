@@ -155,6 +155,7 @@ mod tests {
             "target.0",
             "workspace",
             "cache",
+            "remote",
         ];
         for table in tables {
             let segments: Vec<Seg> = (table.split('.').filter(|s| !s.is_empty()))

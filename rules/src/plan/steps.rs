@@ -78,6 +78,7 @@ impl Planner<'_> {
             command: step.command.value.clone(),
             cwd_label: label_path(self.root, &cwd),
             cwd,
+            root: self.root.to_path_buf(),
             env: self.step_env(step),
             outputs: step.outputs.iter().map(|o| o.value.clone()).collect(),
             sources: files.into_iter().map(Input::File).collect(),
