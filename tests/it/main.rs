@@ -26,6 +26,7 @@ mod launcher_trust;
 mod manifest_security;
 mod reapi_harness;
 mod remote_cache;
+mod remote_exec;
 mod remote_faults;
 mod remote_nginx_harness;
 mod tools_cache;
