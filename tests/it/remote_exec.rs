@@ -13,8 +13,8 @@ use support::remote::{assert_same_packages, build_with_env, warnings};
 /// A package of `n` independent steps, each uppercasing its own input (tagged `tag`, so
 /// other tests' actions on the shared cluster never match).
 fn steps_manifest(tag: &str, n: usize, extra_step: &str) -> String {
-    let mut toml = format!(
-        "[package]\nname = \"rx\"\nversion = \"1.0.0\"\n\n[execution]\ncommand = \"/bin/cat {{workenv}}/out/0.txt\"\n\n"
+    let mut toml = String::from(
+        "[package]\nname = \"rx\"\nversion = \"1.0.0\"\n\n[execution]\ncommand = \"/bin/cat {workenv}/out/0.txt\"\n\n",
     );
     for i in 0..n {
         toml.push_str(&format!(
@@ -300,4 +300,27 @@ fn a_server_killed_mid_build_means_a_local_build_with_the_same_packages() {
     b.run.ok();
     assert!(!warnings(&b).is_empty(), "a warning");
     assert_same_packages(&local, &remote);
+}
+
+#[test]
+fn a_grpc_remote_cache_shares_results_between_clones() {
+    let Some(cluster) = shared() else { return };
+    let t = tag("grpc-cache");
+    let a = steps_project(&t, 2, "", None);
+    let b = steps_project(&t, 2, "", Some(&a));
+    let url = cluster.url();
+    let args = ["--remote-cache", url.as_str(), "--no-remote-execution"];
+    let first = build_with_env(&a, &args, &[]);
+    first.run.ok();
+    let all = first.built();
+    assert!(all >= 5, "steps, archives and the package: {all}");
+    assert_eq!(first.summary["remote"]["uploads"], all, "{}", first.summary);
+    assert!(warnings(&first).is_empty(), "{:?}", warnings(&first));
+
+    let second = build_with_env(&b, &args, &[]);
+    second.run.ok();
+    assert_eq!(second.built(), 0, "ran: {:?}", second.ran());
+    assert_eq!(second.summary["remote_hits"], all);
+    assert_eq!(executions_tagged(cluster, &t), 0, "a cache, not execution");
+    assert_same_packages(&a, &b);
 }
