@@ -33,6 +33,10 @@ pub enum Event {
         cached: bool,
         /// True if its outputs came from the remote cache.
         remote: bool,
+        /// True if it ran on the remote execution cluster (or the cluster's cache answered).
+        remote_executed: bool,
+        /// True if the remote execution cluster's cache answered for it.
+        remote_cached: bool,
         /// Time taken.
         seconds: f64,
         /// Total size of its outputs.
@@ -109,6 +113,7 @@ impl Event {
                 label,
                 cached,
                 remote,
+                remote_exec,
                 duration,
                 output_bytes,
             } => Event::Finished {
@@ -116,6 +121,8 @@ impl Event {
                 label: label.clone(),
                 cached: *cached,
                 remote: *remote,
+                remote_executed: remote_exec.executed,
+                remote_cached: remote_exec.cached,
                 seconds: duration.as_secs_f64(),
                 output_bytes: *output_bytes,
             },

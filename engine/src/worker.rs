@@ -178,6 +178,7 @@ fn hit(
         label: env.graph.action(id).label(),
         cached: true,
         remote,
+        remote_exec: RemoteFacts::default(),
         duration,
         output_bytes: result.outputs.iter().map(|(_, s)| *s).sum(),
     });
@@ -217,6 +218,7 @@ pub(crate) fn execute(env: &Env<'_>, pending: Pending, threads: usize) -> Messag
             label,
             cached: false,
             remote: false,
+            remote_exec: RemoteFacts::default(),
             duration,
             output_bytes: stored.outputs.iter().map(|(_, s)| *s).sum(),
         }),
@@ -282,6 +284,7 @@ pub(crate) fn execute_remote(
             label,
             cached: false,
             remote: false,
+            remote_exec: facts,
             duration,
             output_bytes: stored.outputs.iter().map(|(_, s)| *s).sum(),
         }),

@@ -58,6 +58,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         progress.say(&format!("note: {n}"));
     }
     session.connect_remote(&args.exec.apply(args.remote.settings()), &progress)?;
+    if let Some(exec) = session.executor.clone() {
+        // Ctrl-C: the cluster's operations are cancelled, not left running for nobody.
+        let _ = ctrlc::set_handler(move || {
+            exec.cancel_all();
+            std::process::exit(130);
+        });
+    }
     let settings = BuildSettings {
         force: args.force,
         jobs: args.jobs,

@@ -107,6 +107,11 @@ fn steps_run_on_the_cluster_and_packages_match_a_local_build() {
         4,
         "the workers ran every step"
     );
+    for e in r.events.iter().filter(|e| e["event"] == "finished") {
+        let step = e["label"].as_str().unwrap().starts_with("step ");
+        assert_eq!(e["remote_executed"], step, "only steps run remotely: {e}");
+        assert_eq!(e["remote_cached"], false);
+    }
     assert_same_packages(&local, &remote);
     remote
         .run_package("dist/rx.psp", &[])
@@ -118,6 +123,12 @@ fn steps_run_on_the_cluster_and_packages_match_a_local_build() {
     assert_eq!(c.summary["remote_executed"], 4);
     assert_eq!(c.summary["remote_cached"], 4, "{}", c.summary);
     assert_eq!(exec_stats(&c)["cache_hits"], 4);
+    let cached_steps = c
+        .events
+        .iter()
+        .filter(|e| e["event"] == "finished" && e["remote_cached"] == true)
+        .count();
+    assert_eq!(cached_steps, 4);
     assert_eq!(executions_tagged(cluster, &t), 4, "no new execution");
     assert_same_packages(&local, &third);
 }
