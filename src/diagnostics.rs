@@ -47,10 +47,12 @@ pub fn load_workspace(start: &Path, json: bool) -> anyhow::Result<Workspace> {
 /// Opens the session of the workspace around `start`; if the manifests have errors, prints
 /// them and fails with [`Reported`].
 pub fn open_session(start: &Path, json: bool) -> anyhow::Result<Session> {
-    Session::open(start).map_err(|errors| {
+    let mut session = Session::open(start).map_err(|errors| {
         report_manifest_errors(&errors, json);
         anyhow::Error::new(Reported)
-    })
+    })?;
+    session.json = json;
+    Ok(session)
 }
 
 /// Prints the failures of a report for humans; true if the build succeeded.

@@ -14,6 +14,7 @@
 mod build_cache;
 mod builtin_launcher;
 mod commands;
+mod completion;
 mod diagnostics;
 mod messages;
 mod progress;
@@ -50,6 +51,14 @@ enum Command {
     ///
     /// Example: flavor graph --format dot | dot -Tsvg > graph.svg
     Graph(commands::graph::Args),
+    /// List the workspace's packages and targets: platform, output, launcher.
+    ///
+    /// Example: flavor list --json
+    List(commands::list::Args),
+    /// Add, list and remove the launchers packages of each platform get.
+    ///
+    /// Example: flavor launcher add ./flavor-rs-launcher-linux_arm64
+    Launcher(commands::launcher::Args),
     /// Show what a package holds: index, slots, metadata, upstream compatibility.
     ///
     /// Example: flavor inspect dist/hello.psp --json
@@ -109,12 +118,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `COMPLETE=<shell> flavor …`: the shell asking for completions (`flavor completions`).
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Build(args) => commands::build::run(args),
         Command::Run(args) => commands::run::run(args),
         Command::Watch(args) => commands::watch::run(args),
         Command::Graph(args) => commands::graph::run(args),
+        Command::List(args) => commands::list::run(args),
+        Command::Launcher(args) => commands::launcher::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Repack(args) => commands::repack::run(args),

@@ -1,5 +1,5 @@
 //! Every `--json` message of the build commands, as types: what `flavor build`, `run`, `watch`,
-//! `graph`, `cache`, `clean` and `init` print for machines. The README's "JSON output"
+//! `graph`, `list`, `launcher`, `cache`, `clean` and `init` print for machines. The README's "JSON output"
 //! section documents them; a field added or renamed here is a change of that contract.
 //!
 //! `build` and `watch` print an event stream — one [`Event`] object per line, tagged by its
@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use flavor_engine::{GcReport, Report, StoreStats};
 use flavor_remote::{Remote, RemoteStats};
+use pspf::Platform;
 use serde::{Deserialize, Serialize, Serializer};
 
 /// One line of the `--json` event stream.
@@ -22,6 +23,17 @@ pub enum Event {
         action: usize,
         /// What it does, e.g. `compress slot app (tar.zst)`.
         label: String,
+        /// When it started: seconds since the Unix epoch (UTC), with milliseconds.
+        started: f64,
+    },
+    /// A line a running build step printed, as it happens (only with `-v`).
+    Output {
+        /// The action's id.
+        action: usize,
+        /// Its label.
+        label: String,
+        /// The line, without its line ending.
+        line: String,
     },
     /// An action's outputs are ready: built, or found in a cache.
     Finished {
@@ -101,13 +113,20 @@ pub enum Event {
 
 impl Event {
     /// The event for a progress event of the engine.
-    pub fn from_engine(event: &flavor_engine::Event) -> Event {
+    pub fn from_engine(event: &flavor_engine::Event) -> Option<Event> {
         use flavor_engine::Event as E;
-        match event {
-            E::Started { id, label } => Event::Started {
+        Some(match event {
+            E::Started { id, label, at, .. } => Event::Started {
                 action: id.0,
                 label: label.clone(),
+                started: unix_seconds(*at),
             },
+            E::Output { id, label, line } => Event::Output {
+                action: id.0,
+                label: label.clone(),
+                line: line.clone(),
+            },
+            E::Progress { .. } => return None,
             E::Finished {
                 id,
                 label,
@@ -140,8 +159,16 @@ impl Event {
             E::Warning { message } => Event::Warning {
                 message: message.clone(),
             },
-        }
+        })
     }
+}
+
+/// `at` as seconds since the Unix epoch, rounded to milliseconds.
+fn unix_seconds(at: std::time::SystemTime) -> f64 {
+    let ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    ms as f64 / 1000.0
 }
 
 /// Counts of a build, shared by [`Summary`] and [`Rebuild`].
@@ -223,9 +250,37 @@ pub struct Installed {
     pub package: String,
     /// The `[[target]]` name, if the package has targets.
     pub target: Option<String>,
+    /// The platform it is for (`linux-aarch64`).
+    pub platform: Platform,
+    /// The launcher in front of it.
+    pub launcher: LauncherUsed,
     /// Where it was written.
     #[serde(serialize_with = "lossy")]
     pub path: PathBuf,
+}
+
+/// The launcher a package got, and why that one.
+#[derive(Debug, Serialize)]
+pub struct LauncherUsed {
+    /// What it is: `flavor`, `upstream-rust`, `upstream-go` or `unknown`.
+    pub kind: &'static str,
+    /// Where it came from: `builtin`, `added` (`flavor launcher add`), `launcher key` or
+    /// `--launcher`.
+    pub source: &'static str,
+    /// The binary.
+    #[serde(serialize_with = "lossy")]
+    pub path: PathBuf,
+}
+
+impl LauncherUsed {
+    /// The record of a chosen launcher.
+    pub fn of(chosen: &flavor_rules::launcher::Chosen) -> LauncherUsed {
+        LauncherUsed {
+            kind: chosen.identity.kind.name(),
+            source: chosen.source.name(),
+            path: chosen.path.clone(),
+        }
+    }
 }
 
 /// One build of `flavor watch --json`.
@@ -461,11 +516,98 @@ pub struct GraphOutput {
     pub package: String,
     /// The `[[target]]` name, if any.
     pub target: Option<String>,
+    /// The platform it is for.
+    pub platform: Platform,
+    /// The launcher in front of it.
+    pub launcher: LauncherUsed,
     /// The id of the action whose output is the package.
     pub action: usize,
     /// Where it is written.
     #[serde(serialize_with = "lossy")]
     pub path: PathBuf,
+}
+
+/// `flavor list --json`: the workspace's packages, their targets and outputs.
+#[derive(Debug, Serialize)]
+pub struct ListDocument {
+    /// The workspace root.
+    #[serde(serialize_with = "lossy")]
+    pub root: PathBuf,
+    /// Every package, in workspace order.
+    pub packages: Vec<ListedPackage>,
+}
+
+/// A package in `flavor list --json`.
+#[derive(Debug, Serialize)]
+pub struct ListedPackage {
+    /// `package.name`.
+    pub name: String,
+    /// `package.version`.
+    pub version: String,
+    /// Its manifest.
+    #[serde(serialize_with = "lossy")]
+    pub manifest: PathBuf,
+    /// Its outputs: one per `[[target]]`, or one (`target: null`) without targets.
+    pub targets: Vec<ListedTarget>,
+    /// The steps that run once per target (the others run once for all targets).
+    pub per_target_steps: Vec<String>,
+}
+
+/// One output of a package in `flavor list --json`.
+#[derive(Debug, Serialize)]
+pub struct ListedTarget {
+    /// The `[[target]]` name; `null` for the one output of a package without targets.
+    pub target: Option<String>,
+    /// The platform.
+    pub platform: Platform,
+    /// Where the package is written.
+    #[serde(serialize_with = "lossy")]
+    pub output: PathBuf,
+    /// The launcher a build would use; `null` when none can be (see `launcher_problem`).
+    pub launcher: Option<LauncherUsed>,
+    /// Why no launcher can be used, when none can.
+    pub launcher_problem: Option<String>,
+}
+
+/// `flavor launcher list --json`.
+#[derive(Debug, Serialize)]
+pub struct LauncherList {
+    /// The registry directory (`null` without a data directory).
+    pub registry: Option<String>,
+    /// Per platform, every launcher found.
+    pub platforms: Vec<PlatformLaunchers>,
+}
+
+/// The launchers of one platform.
+#[derive(Debug, Serialize)]
+pub struct PlatformLaunchers {
+    /// The platform.
+    pub platform: Platform,
+    /// Every launcher found for it, in the order a build prefers them.
+    pub launchers: Vec<LauncherInfo>,
+    /// The path of the one a build uses when a target asks for none; `null`: none.
+    pub default: Option<String>,
+}
+
+/// One launcher binary.
+#[derive(Debug, Serialize)]
+pub struct LauncherInfo {
+    /// `flavor`, `upstream-rust` or `upstream-go`.
+    pub kind: &'static str,
+    /// `builtin` or `added`.
+    pub origin: &'static str,
+    /// The binary.
+    #[serde(serialize_with = "lossy")]
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Whether it needs no shared library; `null` where that does not apply (macOS).
+    #[serde(rename = "static")]
+    pub is_static: Option<bool>,
+    /// The codecs it decodes.
+    pub codecs: Vec<&'static str>,
+    /// Whether a build uses it when a target asks for no launcher.
+    pub default: bool,
 }
 
 /// Paths are shown as text (lossily for names that are not UTF-8).

@@ -105,9 +105,14 @@ impl Progress {
                     bar.inc(1);
                 }
             }
+            Event::Output { .. } if !self.verbose => return,
+            Event::Output { label, line, .. } => self.say(&format!("   [{label}] {line}")),
+            Event::Progress { .. } => {}
             Event::Warning { message } => return self.warn(message),
         }
-        self.json(&messages::Event::from_engine(event));
+        if let Some(event) = messages::Event::from_engine(event) {
+            self.json(&event);
+        }
     }
 
     /// Clears the bar.

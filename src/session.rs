@@ -6,14 +6,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use flavor_engine::{
     BuildOptions, Digest, LocalStore, RemoteCache, RemoteExecutor, Report, SourceDigests, Store,
 };
 use flavor_remote::{Remote, RemoteExecution};
+use flavor_rules::launcher::{Launchers, Registry};
 use flavor_rules::plan::{BuildPlan, PlanOptions, PlannedOutput, plan};
+use flavor_rules::select::{Request, Selected, select};
 use flavor_rules::workspace::{Workspace, load};
-use flavor_rules::{Manifest, ManifestErrors, Problem};
+use flavor_rules::{ManifestErrors, Problem};
 
 use crate::build_cache::BuildCache;
 use crate::progress::Progress;
@@ -42,6 +44,30 @@ pub struct Session {
     pub remote: Option<Arc<Remote>>,
     /// The remote execution cluster, once [`Session::connect_remote`] found one configured.
     pub executor: Option<Arc<RemoteExecution>>,
+    /// Whether problems are reported as `--json` events.
+    pub json: bool,
+}
+
+/// What a command asks to build: names (packages, targets, platforms, `package:target`),
+/// `--target` values, and `--launcher`.
+#[derive(Debug, Clone, Default)]
+pub struct Wanted {
+    /// Positional names.
+    pub names: Vec<String>,
+    /// `--target` values (target names or platforms).
+    pub targets: Vec<String>,
+    /// `--launcher PATH`: the launcher of every package built.
+    pub launcher: Option<PathBuf>,
+}
+
+impl Wanted {
+    /// Just these names.
+    pub fn names(names: &[String]) -> Wanted {
+        Wanted {
+            names: names.to_vec(),
+            ..Wanted::default()
+        }
+    }
 }
 
 /// Where to look for the workspace: `--manifest-path` (a `flavor.toml` or a directory), else
@@ -76,6 +102,7 @@ impl Session {
             sources,
             remote: None,
             executor: None,
+            json: false,
         })
     }
 
@@ -137,72 +164,63 @@ impl Session {
             .collect()
     }
 
-    /// The manifests selected by `names` (package names or target names; none: the package
-    /// of the current directory, or every package).
-    pub fn select(&self, names: &[String]) -> anyhow::Result<Vec<&Manifest>> {
-        let ws = &self.workspace;
-        if names.is_empty() {
-            if let Some(current) = &ws.current {
-                return Ok(ws.packages.iter().filter(|m| &m.path == current).collect());
-            }
-            return Ok(ws.packages.iter().collect());
-        }
-        let mut out: Vec<&Manifest> = Vec::new();
-        for name in names {
-            let found: Vec<&Manifest> = ws
-                .packages
-                .iter()
-                .filter(|m| {
-                    m.package.as_ref().is_some_and(|p| {
-                        p.name.value == *name || p.targets.iter().any(|t| t.name.value == *name)
-                    })
-                })
-                .collect();
-            if found.is_empty() {
-                bail!(
-                    "no package or target named `{name}` (packages: {})",
-                    self.package_names().join(", ")
-                );
-            }
-            for m in found {
-                if !out.iter().any(|o| o.path == m.path) {
-                    out.push(m);
-                }
-            }
-        }
-        Ok(out)
+    /// The packages and targets `wanted` selects.
+    pub fn select(&self, wanted: &Wanted) -> anyhow::Result<Vec<Selected<'_>>> {
+        let request = Request {
+            names: &wanted.names,
+            targets: &wanted.targets,
+        };
+        Ok(select(&self.workspace, &request)?)
     }
 
     /// The plan of a build of `names` (creating the per-user signing key if a package
     /// needs it and it does not exist yet).
     pub fn plan(&self, names: &[String], release: bool) -> anyhow::Result<BuildPlan> {
-        self.plan_with(names, release, true)
+        self.plan_wanted(&Wanted::names(names), release)
+    }
+
+    /// The plan of a build of what `wanted` selects, with its launcher (creating the per-user
+    /// signing key if a package needs it and it does not exist yet).
+    pub fn plan_wanted(&self, wanted: &Wanted, release: bool) -> anyhow::Result<BuildPlan> {
+        self.plan_with(wanted, release, true)
     }
 
     /// The plan for a command that only looks at it: no key is created (a throwaway one
     /// stands in for a missing per-user key).
-    pub fn plan_only(&self, names: &[String], release: bool) -> anyhow::Result<BuildPlan> {
-        self.plan_with(names, release, false)
+    pub fn plan_only(&self, wanted: &Wanted, release: bool) -> anyhow::Result<BuildPlan> {
+        self.plan_with(wanted, release, false)
     }
 
     /// The debug and release plans of every package, as a command that only looks at them
     /// sees them (what the manifests use, for `cache gc` and `cache push`).
     pub fn plans_of_everything(&self) -> anyhow::Result<Vec<BuildPlan>> {
-        let names = self.package_names();
+        let wanted = Wanted::names(&self.package_names());
         [false, true]
             .into_iter()
-            .map(|release| self.plan_only(&names, release))
+            .map(|release| self.plan_only(&wanted, release))
             .collect()
+    }
+
+    /// The launchers a build chooses from: the builtin one (written to the cache), the
+    /// user's registry, and `--launcher`.
+    pub fn launchers(&self, flag: Option<&Path>) -> anyhow::Result<Launchers> {
+        let builtin = crate::builtin_launcher::materialise(&self.cache.launchers_dir())?;
+        let flag = match flag {
+            Some(p) => Some(
+                std::path::absolute(p).with_context(|| format!("--launcher {}", p.display()))?,
+            ),
+            None => None,
+        };
+        Ok(Launchers::new(builtin, Registry::user(), flag))
     }
 
     fn plan_with(
         &self,
-        names: &[String],
+        wanted: &Wanted,
         release: bool,
         create_user_key: bool,
     ) -> anyhow::Result<BuildPlan> {
-        let selected = self.select(names)?;
-        let launcher = crate::builtin_launcher::materialise(&self.cache.launchers_dir())?;
+        let selected = self.select(wanted)?;
         let timestamp = std::env::var("SOURCE_DATE_EPOCH")
             .ok()
             .and_then(|s| s.trim().parse().ok())
@@ -210,25 +228,23 @@ impl Session {
         let opts = PlanOptions {
             release,
             timestamp,
-            builtin_launcher: launcher,
+            launchers: self.launchers(wanted.launcher.as_deref())?,
             env: std::env::vars().collect::<BTreeMap<_, _>>(),
             create_user_key,
         };
-        let mut plan = plan(&selected, &self.workspace.root, &opts)?;
-        // Only outputs of the named targets when a target (not a package) was named.
-        if !names.is_empty() {
-            let by_target: Vec<&String> = names
-                .iter()
-                .filter(|n| plan.outputs.iter().any(|o| o.target.as_ref() == Some(*n)))
-                .collect();
-            if !by_target.is_empty() {
-                plan.outputs.retain(|o| {
-                    o.target.as_ref().is_some_and(|t| by_target.contains(&t))
-                        || names.contains(&o.package)
-                });
+        plan(&selected, &self.workspace.root, &opts).map_err(|e| self.plan_error(e))
+    }
+
+    /// A planning error for the user: located manifest problems are shown against the
+    /// manifest (as manifest errors are), anything else is returned as it is.
+    fn plan_error(&self, e: flavor_rules::Error) -> anyhow::Error {
+        match e.manifest_errors() {
+            Some(errors) => {
+                crate::diagnostics::report_manifest_errors(std::slice::from_ref(errors), self.json);
+                anyhow::Error::new(crate::diagnostics::Reported)
             }
+            None => e.into(),
         }
-        Ok(plan)
     }
 
     /// Runs the engine for `plan`'s outputs, reporting progress, and records the build.

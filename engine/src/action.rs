@@ -8,8 +8,9 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use crate::{Digest, RemoteCommand};
+use crate::{Digest, Event, RemoteCommand, ResolvedTree};
 
 /// Identifies an action within one [`Graph`](crate::Graph): the order it was added in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,8 +55,29 @@ pub trait Action: Send + Sync {
     /// The inputs, in the order [`RunContext::input`] numbers them.
     fn inputs(&self) -> Vec<Input>;
 
-    /// How many output files [`run`](Action::run) produces.
+    /// How many outputs [`run`](Action::run) produces.
     fn output_count(&self) -> usize;
+
+    /// How output `i` is called in messages (e.g. a step's declared output path).
+    fn describe_output(&self, i: usize) -> String {
+        format!("output {i}")
+    }
+
+    /// True if input `i` may be a directory tree (the output of an action that produced a
+    /// directory); the action then reads it through [`RunContext::input_tree`]. An action
+    /// that is handed a tree where it expects a file fails with a clear message instead of
+    /// reading the tree's directory blob as if it were the file.
+    fn accepts_tree(&self, i: usize) -> bool {
+        let _ = i;
+        false
+    }
+
+    /// True if this action's results may be shared with other machines through a remote
+    /// cache. An action whose outputs may depend on more than its inputs (a build step that
+    /// runs outside its sandbox) returns false: it is cached locally only.
+    fn shareable(&self) -> bool {
+        true
+    }
 
     /// How many threads `run` keeps busy; the scheduler reserves that many (at most its
     /// `jobs`) before starting it, so the machine is never oversubscribed. An action that
@@ -65,7 +87,7 @@ pub trait Action: Send + Sync {
     }
 
     /// Does the work: reads [`RunContext::input`]s, writes every [`RunContext::output`].
-    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError>;
+    fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError>;
 
     /// The command to run on a remote execution cluster instead of [`run`](Action::run),
     /// given the files holding its inputs (in input order); `None` (the default) keeps the
@@ -118,34 +140,82 @@ impl From<io::Error> for ActionError {
     }
 }
 
-/// What an action sees while it runs: where its inputs are and where to write its outputs.
-#[derive(Debug)]
-pub struct RunContext {
+/// What an action sees while it runs: where its inputs are, where to write its outputs, and
+/// how to report what it is doing.
+pub struct RunContext<'a> {
     inputs: Vec<PathBuf>,
+    trees: Vec<Option<ResolvedTree>>,
     outputs: Vec<PathBuf>,
     scratch: PathBuf,
     threads: usize,
     log: String,
+    reporter: Option<Reporter<'a>>,
 }
 
-impl RunContext {
+impl fmt::Debug for RunContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunContext")
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .field("scratch", &self.scratch)
+            .field("threads", &self.threads)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a running action's live reports go.
+pub(crate) struct Reporter<'a> {
+    pub(crate) id: ActionId,
+    pub(crate) label: String,
+    pub(crate) events: &'a (dyn Fn(Event) + Sync),
+    last_progress: Option<Instant>,
+}
+
+impl<'a> Reporter<'a> {
+    pub(crate) fn new(id: ActionId, label: String, events: &'a (dyn Fn(Event) + Sync)) -> Self {
+        Reporter {
+            id,
+            label,
+            events,
+            last_progress: None,
+        }
+    }
+}
+
+/// Progress reports of one action come at most this often.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
+
+impl<'a> RunContext<'a> {
     pub(crate) fn new(
         inputs: Vec<PathBuf>,
         outputs: Vec<PathBuf>,
         scratch: PathBuf,
         threads: usize,
-    ) -> RunContext {
+    ) -> RunContext<'a> {
         RunContext {
+            trees: vec![None; inputs.len()],
             inputs,
             outputs,
             scratch,
             threads,
             log: String::new(),
+            reporter: None,
         }
     }
 
+    pub(crate) fn with_trees(mut self, trees: Vec<Option<ResolvedTree>>) -> Self {
+        self.trees = trees;
+        self
+    }
+
+    pub(crate) fn with_reporter(mut self, reporter: Reporter<'a>) -> Self {
+        self.reporter = Some(reporter);
+        self
+    }
+
     /// The file holding input `i`'s bytes: a source file or a blob in the CAS. Read-only:
-    /// never write to it.
+    /// never write to it. For a tree input (see [`input_tree`](Self::input_tree)), the
+    /// tree's root directory blob.
     ///
     /// # Panics
     /// If `i` is not less than the number of [`Action::inputs`] (a bug in the action).
@@ -158,8 +228,16 @@ impl RunContext {
         &self.inputs
     }
 
-    /// Where to write output `i`: a fresh path in the store's temporary directory that the
-    /// action must create as a regular file. The engine moves it into the CAS afterwards.
+    /// Input `i` as a tree, if it is the output of an action that produced a directory
+    /// (only for inputs the action [accepts as trees](Action::accepts_tree)).
+    pub fn input_tree(&self, i: usize) -> Option<&ResolvedTree> {
+        self.trees.get(i)?.as_ref()
+    }
+
+    /// Where to write output `i`: a fresh path in the store's temporary directory where the
+    /// action creates either a regular file or a directory (which is stored as a tree:
+    /// files, directories and symbolic links that stay inside it). The engine moves it into
+    /// the CAS afterwards.
     ///
     /// # Panics
     /// If `i` is not less than [`Action::output_count`] (a bug in the action).
@@ -183,6 +261,41 @@ impl RunContext {
         if !text.ends_with('\n') {
             self.log.push('\n');
         }
+    }
+
+    /// A line the action's work printed, as it happens: appended to the log and reported
+    /// live ([`Event::Output`]).
+    pub fn output_line(&mut self, line: &str) {
+        self.log(line);
+        if let Some(r) = &self.reporter {
+            (r.events)(Event::Output {
+                id: r.id,
+                label: r.label.clone(),
+                line: line.trim_end_matches(['\n', '\r']).to_string(),
+            });
+        }
+    }
+
+    /// Reports how far the work is: `done` of `total` bytes ([`Event::Progress`], at most a
+    /// few times a second; call it as often as convenient).
+    pub fn progress(&mut self, done: u64, total: u64) {
+        let Some(r) = &mut self.reporter else {
+            return;
+        };
+        let now = Instant::now();
+        if r.last_progress
+            .is_some_and(|last| now.duration_since(last) < PROGRESS_INTERVAL)
+            && done < total
+        {
+            return;
+        }
+        r.last_progress = Some(now);
+        (r.events)(Event::Progress {
+            id: r.id,
+            label: r.label.clone(),
+            done,
+            total,
+        });
     }
 
     /// Everything logged so far.
@@ -247,7 +360,7 @@ mod tests {
         fn output_count(&self) -> usize {
             0
         }
-        fn run(&self, _: &mut RunContext) -> Result<(), ActionError> {
+        fn run(&self, _: &mut RunContext<'_>) -> Result<(), ActionError> {
             Ok(())
         }
     }

@@ -1,7 +1,7 @@
 //! [`Event`]: the progress of a build, emitted by [`build`](crate::build) from its worker
 //! threads as each action starts, finishes, fails or is skipped.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::{ActionError, ActionId, RemoteFacts};
 
@@ -12,8 +12,32 @@ pub enum Event {
     Started {
         /// The action.
         id: ActionId,
+        /// Its kind (`"step"`, `"archive"`, …).
+        kind: &'static str,
         /// Its label.
         label: String,
+        /// When it started.
+        at: SystemTime,
+    },
+    /// A line a running action printed (a build step's output), as it happens.
+    Output {
+        /// The action.
+        id: ActionId,
+        /// Its label.
+        label: String,
+        /// The line, without its line ending.
+        line: String,
+    },
+    /// How far a running action is (bytes done of a known total), a few times a second.
+    Progress {
+        /// The action.
+        id: ActionId,
+        /// Its label.
+        label: String,
+        /// Bytes done.
+        done: u64,
+        /// Bytes in all.
+        total: u64,
     },
     /// The action's outputs are in the store.
     Finished {

@@ -92,7 +92,8 @@ struct Entry {
     path: PathBuf,
     key: Option<Digest>,
     modified: SystemTime,
-    /// The output digests; `None` when the entry is unreadable.
+    /// The blobs its outputs consist of; `None` when the entry is unreadable (or names a
+    /// tree that is not complete).
     outputs: Option<Vec<Digest>>,
 }
 
@@ -120,7 +121,7 @@ impl Collector<'_> {
     /// The store cannot be read, or something in it cannot be deleted.
     pub fn sweep(self, options: &GcOptions) -> Result<GcReport, EngineError> {
         let root = self.store.root();
-        let mut entries = scan_entries(&root.join("ac"))?;
+        let mut entries = scan_entries(&root.join("ac"), self.store)?;
         let blobs = scan_blobs(&root.join("cas"))?;
         let mut report = GcReport {
             live_entries: self.live.keys().len() as u64,
@@ -209,7 +210,7 @@ fn digest_named(path: &Path) -> Option<Digest> {
     Digest::from_hex(&path.file_name()?.to_string_lossy()).ok()
 }
 
-fn scan_entries(ac: &Path) -> Result<Vec<Entry>, EngineError> {
+fn scan_entries(ac: &Path, store: &LocalStore) -> Result<Vec<Entry>, EngineError> {
     Ok(list(ac)?
         .into_iter()
         .filter(|(_, meta)| meta.is_file())
@@ -219,7 +220,12 @@ fn scan_entries(ac: &Path) -> Result<Vec<Entry>, EngineError> {
             outputs: fs::read(&path)
                 .ok()
                 .and_then(|bytes| serde_json::from_slice::<ActionResult>(&bytes).ok())
-                .map(|r| r.outputs.into_iter().map(|(d, _)| d).collect()),
+                .and_then(|r| {
+                    (r.outputs.iter())
+                        .map(|o| o.blobs(store))
+                        .collect::<Option<Vec<Vec<Digest>>>>()
+                })
+                .map(|blobs| blobs.into_iter().flatten().collect()),
             path,
         })
         .collect())

@@ -272,7 +272,7 @@ mod tests {
         fn output_count(&self) -> usize {
             self.outputs
         }
-        fn run(&self, _: &mut RunContext) -> Result<(), ActionError> {
+        fn run(&self, _: &mut RunContext<'_>) -> Result<(), ActionError> {
             Ok(())
         }
     }

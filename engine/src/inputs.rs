@@ -6,22 +6,22 @@
 use std::path::PathBuf;
 
 use crate::action::action_key;
-use crate::{Action, ActionError, ActionId, Digest, Input, SourceDigests, SourceVersion};
+use crate::{Action, ActionError, ActionId, Digest, Input, Output, SourceDigests, SourceVersion};
 
 /// Where an input's bytes are, once the actions it depends on have finished.
 #[derive(Clone, Debug)]
 pub(crate) enum Source {
     /// A source file.
     File(PathBuf),
-    /// An output of another action: a blob in the store.
-    Blob(Digest),
+    /// An output of another action: a blob (or a tree) in the store.
+    Blob(Output),
 }
 
-/// The sources of `action`'s inputs, given `output(action, index)`: the digest of a finished
-/// action's output. `None` if an output it reads is unknown.
+/// The sources of `action`'s inputs, given `output(action, index)`: a finished action's
+/// output. `None` if an output it reads is unknown.
 pub(crate) fn sources_of(
     action: &dyn Action,
-    output: impl Fn(ActionId, usize) -> Option<Digest>,
+    output: impl Fn(ActionId, usize) -> Option<Output>,
 ) -> Option<Vec<Source>> {
     action
         .inputs()
@@ -60,7 +60,7 @@ pub(crate) fn key_of(
                 input_digests.push(version.digest());
                 files.push(version);
             }
-            Source::Blob(digest) => input_digests.push(*digest),
+            Source::Blob(output) => input_digests.push(output.digest),
         }
     }
     Ok(Keyed {

@@ -17,6 +17,9 @@
 //!   store: a local miss is looked up there, and what is built locally is offered for
 //!   upload. The implementation (the `flavor-remote` crate) lives outside the engine, which
 //!   needs no network stack;
+//! - an output is a file or a directory: a directory is stored as a [`Tree`] (a Merkle tree of
+//!   directory blobs and file blobs, see [`tree`]) and read by the actions that consume it
+//!   through [`RunContext::input_tree`];
 //! - a [`RemoteExecutor`] (optional, [`BuildOptions::executor`]) runs actions that can
 //!   describe themselves as a [`RemoteCommand`] on a remote execution cluster instead of
 //!   here, with its own in-flight limit; anything wrong with the cluster runs the action
@@ -41,7 +44,7 @@
 //!     fn params(&self) -> Vec<u8> { Vec::new() }
 //!     fn inputs(&self) -> Vec<Input> { vec![self.0.clone()] }
 //!     fn output_count(&self) -> usize { 1 }
-//!     fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+//!     fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
 //!         let text = std::fs::read_to_string(ctx.input(0))?;
 //!         std::fs::write(ctx.output(0), text.to_uppercase())?;
 //!         Ok(())
@@ -88,6 +91,7 @@ mod report;
 mod schedule;
 mod sources;
 mod store;
+pub mod tree;
 mod worker;
 
 pub use action::{Action, ActionError, ActionId, Input, RunContext, action_key};
@@ -102,4 +106,5 @@ pub use remote::RemoteCache;
 pub use report::{ActionReport, Report, Status};
 pub use schedule::{BuildOptions, build};
 pub use sources::{SourceDigests, SourceVersion};
-pub use store::{ActionResult, LocalStore, Store, StoreStats};
+pub use store::{ActionResult, LocalStore, Output, OutputKind, Store, StoreStats};
+pub use tree::{ResolvedEntry, ResolvedTree, Tree, TreeEntry, TreeError, TreeFile, store_tree};

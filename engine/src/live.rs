@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::inputs::{Keyed, key_of, sources_of};
-use crate::{ActionId, Digest, Graph, Input, SourceDigests, Store};
+use crate::{ActionId, Digest, Graph, Input, Output, SourceDigests, Store};
 
 /// Action keys, blobs and source files in use.
 #[derive(Clone, Debug, Default)]
@@ -39,7 +39,7 @@ impl LiveSet {
         store: &dyn Store,
         sources: &SourceDigests,
     ) {
-        let mut resolved: HashMap<ActionId, Vec<Digest>> = HashMap::new();
+        let mut resolved: HashMap<ActionId, Vec<Output>> = HashMap::new();
         // `closure` is in ascending id order, a topological order of the graph.
         for id in graph.closure(targets) {
             let action = graph.action(id);
@@ -61,10 +61,15 @@ impl LiveSet {
             if result.outputs.len() != action.output_count() {
                 continue;
             }
-            let outputs: Vec<Digest> = result.outputs.iter().map(|(d, _)| *d).collect();
+            let Some(blobs) = (result.outputs.iter())
+                .map(|o| o.blobs(store))
+                .collect::<Option<Vec<Vec<Digest>>>>()
+            else {
+                continue;
+            };
             self.keys.insert(key);
-            self.blobs.extend(outputs.iter().copied());
-            resolved.insert(id, outputs);
+            self.blobs.extend(blobs.into_iter().flatten());
+            resolved.insert(id, result.outputs);
         }
     }
 
@@ -73,7 +78,7 @@ impl LiveSet {
         &self.keys
     }
 
-    /// The blobs the results in use name.
+    /// The blobs the results in use consist of (a tree's directory blobs and files too).
     pub fn blobs(&self) -> &HashSet<Digest> {
         &self.blobs
     }

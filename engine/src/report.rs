@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::{ActionError, ActionId, Digest, RemoteFacts};
+use crate::{ActionError, ActionId, Digest, Output, OutputKind, RemoteFacts};
 
 /// How one action ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,8 +40,8 @@ pub struct ActionReport {
     pub status: Status,
     /// Time it took (zero if skipped).
     pub duration: Duration,
-    /// Digest and size of each output (empty unless built or cached).
-    pub outputs: Vec<(Digest, u64)>,
+    /// Each output (empty unless built or cached).
+    pub outputs: Vec<Output>,
     /// What a successful run logged (failed runs carry it in their error's `output`).
     pub log: String,
     /// Whether it ran on a remote execution cluster.
@@ -114,7 +114,7 @@ impl Report {
 
     /// The digest of output `i` of action `id`, if it was built or cached.
     pub fn output(&self, id: ActionId, i: usize) -> Option<Digest> {
-        self.get(id)?.outputs.get(i).map(|(digest, _)| *digest)
+        self.get(id)?.outputs.get(i).map(|o| o.digest)
     }
 
     /// The report as JSON, for `--json` and tests.
@@ -136,7 +136,12 @@ impl Report {
                     },
                     "duration_ms": a.duration.as_secs_f64() * 1000.0,
                     "outputs": a.outputs.iter()
-                        .map(|(d, size)| json!({ "digest": d.to_hex(), "size": size }))
+                        .map(|o| match o.kind {
+                            OutputKind::File => json!({ "digest": o.digest.to_hex(), "size": o.size }),
+                            OutputKind::Tree => json!({
+                                "digest": o.digest.to_hex(), "size": o.size, "kind": "tree"
+                            }),
+                        })
                         .collect::<Vec<_>>(),
                 });
                 match &a.status {

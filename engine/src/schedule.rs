@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crate::inputs::{Source, sources_of};
 use crate::worker::{Env, Message, Pending, check, execute, execute_remote, guard};
 use crate::{
-    ActionError, ActionId, ActionReport, ActionResult, Digest, Event, Graph, RemoteCache,
+    ActionError, ActionId, ActionReport, ActionResult, Digest, Event, Graph, Output, RemoteCache,
     RemoteExecutor, RemoteFacts, Report, SourceDigests, Status, Store,
 };
 
@@ -75,6 +75,10 @@ pub fn build(
         .build()
     {
         Ok(pool) => {
+            // Nothing runs yet: digest every source file on the whole budget at once, rather
+            // than one by one in each action's check.
+            let files = source_files(graph, &needed);
+            pool.install(|| sources.prefetch(&files));
             let env = Env {
                 graph,
                 store,
@@ -92,6 +96,20 @@ pub fn build(
         actions: sched.finish(),
         duration: start.elapsed(),
     }
+}
+
+/// The source files the actions `needed` read, each once.
+fn source_files(graph: &Graph, needed: &[ActionId]) -> Vec<std::path::PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    needed
+        .iter()
+        .filter_map(|&id| graph.get(id))
+        .flat_map(|action| action.inputs())
+        .filter_map(|input| match input {
+            crate::Input::File(path) => seen.insert(path.clone()).then_some(path),
+            crate::Input::Output { .. } => None,
+        })
+        .collect()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -113,7 +131,7 @@ struct Scheduler<'g> {
     /// Unfinished dependencies of each needed action.
     pending_deps: Vec<usize>,
     /// Outputs of finished actions.
-    outputs: Vec<Option<Vec<(Digest, u64)>>>,
+    outputs: Vec<Option<Vec<Output>>>,
     reports: Vec<Option<ActionReport>>,
     check_queue: VecDeque<ActionId>,
     run_queue: VecDeque<Pending>,
@@ -346,7 +364,7 @@ impl<'g> Scheduler<'g> {
     fn input_sources(&self, id: ActionId) -> Option<Vec<Source>> {
         sources_of(self.graph.get(id)?, |action, index| {
             let outputs = self.outputs.get(action.0)?.as_ref()?;
-            outputs.get(index).map(|(d, _)| *d)
+            outputs.get(index).copied()
         })
     }
 

@@ -180,6 +180,30 @@ impl SourceDigests {
         })
     }
 
+    /// Digests every file of `paths` not already known, on the current rayon pool's threads,
+    /// so that the actions that read them find their digests ready instead of each reading
+    /// its files one by one. Errors are not reported here: [`version`](Self::version) reports
+    /// them to the action that needs the file. Larger files are started first, so one big
+    /// file does not end up alone at the end.
+    pub fn prefetch(&self, paths: &[PathBuf]) {
+        use rayon::prelude::*;
+        let mut sized: Vec<(u64, &Path)> = paths
+            .par_iter()
+            .filter_map(|p| {
+                let meta = fs::metadata(p).ok()?;
+                let known = self
+                    .lock()
+                    .get(p.as_path())
+                    .is_some_and(|e| e.stamp == stamp(&meta));
+                (!known && meta.is_file()).then_some((meta.len(), p.as_path()))
+            })
+            .collect();
+        sized.sort_unstable_by_key(|&(len, _)| std::cmp::Reverse(len));
+        sized.par_iter().with_max_len(1).for_each(|(_, path)| {
+            let _ = self.version(path);
+        });
+    }
+
     /// Checks that the file is still the version `version` describes: same size, times and
     /// inode, and — if it was modified just before it was hashed, when a rewrite could leave
     /// all of those unchanged — the same contents. A file that changed is forgotten, so the

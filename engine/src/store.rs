@@ -12,19 +12,87 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::Digest;
+use crate::{Digest, Tree};
 
-/// The outputs an action produced: digest and size of each, in output order.
+/// What an output is: a file (one blob) or a directory tree (a [`Tree`] of blobs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    /// A regular file: its digest names its contents.
+    #[default]
+    File,
+    /// A directory tree: its digest names the root directory blob (the Merkle root).
+    Tree,
+}
+
+impl OutputKind {
+    fn is_file(&self) -> bool {
+        *self == OutputKind::File
+    }
+}
+
+/// One output of an action as the action cache records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Output {
+    /// The file's digest, or the tree's (its root directory blob).
+    pub digest: Digest,
+    /// The file's size, or the total size of the tree's files.
+    pub size: u64,
+    /// File or tree.
+    #[serde(default, skip_serializing_if = "OutputKind::is_file")]
+    pub kind: OutputKind,
+}
+
+impl Output {
+    /// A file output.
+    pub fn file(digest: Digest, size: u64) -> Output {
+        Output {
+            digest,
+            size,
+            kind: OutputKind::File,
+        }
+    }
+
+    /// A tree output.
+    pub fn tree(digest: Digest, size: u64) -> Output {
+        Output {
+            digest,
+            size,
+            kind: OutputKind::Tree,
+        }
+    }
+
+    /// Every blob this output consists of: the file's, or the tree's directory blobs and
+    /// files (`None` if the tree is not complete in `store`).
+    pub fn blobs(&self, store: &dyn Store) -> Option<Vec<Digest>> {
+        match self.kind {
+            OutputKind::File => Some(vec![self.digest]),
+            OutputKind::Tree => Tree::blobs(store, &self.digest)
+                .ok()
+                .map(|b| b.into_iter().map(|(d, _)| d).collect()),
+        }
+    }
+}
+
+/// The outputs an action produced, in output order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionResult {
-    /// `(digest, size in bytes)` of every output.
-    pub outputs: Vec<(Digest, u64)>,
+    /// Every output.
+    pub outputs: Vec<Output>,
 }
 
 impl ActionResult {
     /// A result with these outputs.
-    pub fn new(outputs: Vec<(Digest, u64)>) -> ActionResult {
+    pub fn new(outputs: Vec<Output>) -> ActionResult {
         ActionResult { outputs }
+    }
+
+    /// Total size of the outputs (a tree counts its files).
+    pub fn size(&self) -> u64 {
+        self.outputs
+            .iter()
+            .map(|o| o.size)
+            .fold(0u64, u64::saturating_add)
     }
 }
 
@@ -150,6 +218,21 @@ impl LocalStore {
     fn has_blob(&self, digest: &Digest, size: u64) -> bool {
         fs::metadata(self.cas_path(digest)).is_ok_and(|m| m.is_file() && m.len() == size)
     }
+
+    /// True if the output is complete: its blob, or every directory blob and file of its
+    /// tree.
+    fn has_output(&self, output: &Output) -> bool {
+        match output.kind {
+            OutputKind::File => self.has_blob(&output.digest, output.size),
+            OutputKind::Tree => Tree::blobs(self, &output.digest).is_ok_and(|blobs| {
+                blobs.iter().all(|(digest, size)| match size {
+                    Some(size) => self.has_blob(digest, *size),
+                    // Directory blobs were read (and parsed) to list the rest.
+                    None => true,
+                })
+            }),
+        }
+    }
 }
 
 impl Store for LocalStore {
@@ -159,7 +242,7 @@ impl Store for LocalStore {
         result
             .outputs
             .iter()
-            .all(|(digest, size)| self.has_blob(digest, *size))
+            .all(|output| self.has_output(output))
             .then_some(result)
     }
 
@@ -251,7 +334,7 @@ mod tests {
 
         let a = store.put_blob(&temp_file(&store, b"aaa")).unwrap();
         let b = store.put_blob(&temp_file(&store, b"bb")).unwrap();
-        let result = ActionResult::new(vec![a, b]);
+        let result = ActionResult::new(vec![Output::file(a.0, a.1), Output::file(b.0, b.1)]);
         store.put_action(&key, &result).unwrap();
         assert_eq!(store.get_action(&key), Some(result.clone()));
         assert_eq!(store.stats().unwrap().entries, 1);

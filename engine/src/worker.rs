@@ -9,12 +9,14 @@
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use crate::action::Reporter;
 use crate::inputs::{Keyed, Source, key_of};
 use crate::{
-    Action, ActionError, ActionId, ActionResult, Digest, Event, Graph, RemoteCache, RemoteCommand,
-    RemoteExecutor, RemoteFacts, RemoteRun, RunContext, SourceDigests, SourceVersion, Store,
+    Action, ActionError, ActionId, ActionResult, Digest, Event, Graph, Output, OutputKind,
+    RemoteCache, RemoteCommand, RemoteExecutor, RemoteFacts, RemoteRun, ResolvedTree, RunContext,
+    SourceDigests, SourceVersion, Store, Tree, store_tree,
 };
 
 /// What the worker tasks share.
@@ -34,6 +36,8 @@ pub(crate) struct Pending {
     pub(crate) key: Digest,
     /// The files holding the inputs, in input order.
     pub(crate) inputs: Vec<PathBuf>,
+    /// The inputs that are trees, with their files located.
+    pub(crate) trees: Vec<Option<ResolvedTree>>,
     /// The source files the key was computed from, as they were then.
     pub(crate) files: Vec<SourceVersion>,
     /// What to run on the remote execution cluster, if the action can run there.
@@ -122,22 +126,13 @@ pub(crate) fn check(env: &Env<'_>, id: ActionId, sources: Vec<Source>) -> Messag
         return hit(env, id, key, result, start, false);
     }
 
-    let mut inputs = Vec::with_capacity(sources.len());
-    for (i, source) in sources.into_iter().enumerate() {
-        match source {
-            Source::File(path) => inputs.push(path),
-            Source::Blob(d) => match env.store.blob_path(&d) {
-                Some(path) => inputs.push(path),
-                None => {
-                    let error =
-                        ActionError::new(format!("input {i} (blob {d}) is missing from the store"));
-                    return failed(Some(key), error);
-                }
-            },
-        }
-    }
+    let inputs = match input_paths(env, action, &sources) {
+        Ok(inputs) => inputs,
+        Err(error) => return failed(Some(key), error),
+    };
 
     if !env.force
+        && action.shareable()
         && let Some(remote) = env.remote
     {
         let fetched = remote.fetch(&key, action, &inputs, env.store);
@@ -150,6 +145,10 @@ pub(crate) fn check(env: &Env<'_>, id: ActionId, sources: Vec<Source>) -> Messag
             return hit(env, id, key, result, start, true);
         }
     }
+    let trees = match input_trees(env.store, &sources) {
+        Ok(trees) => trees,
+        Err(error) => return failed(Some(key), error),
+    };
     let remote = env
         .executor
         .filter(|e| e.available())
@@ -158,9 +157,61 @@ pub(crate) fn check(env: &Env<'_>, id: ActionId, sources: Vec<Source>) -> Messag
         id,
         key,
         inputs,
+        trees,
         files,
         remote,
     })
+}
+
+/// The files holding each input (for a tree, its root directory blob); `Err` if a blob is
+/// missing or a tree reaches an input the action reads as a file.
+fn input_paths(
+    env: &Env<'_>,
+    action: &dyn Action,
+    sources: &[Source],
+) -> Result<Vec<PathBuf>, ActionError> {
+    let mut inputs = Vec::with_capacity(sources.len());
+    for (i, source) in sources.iter().enumerate() {
+        match source {
+            Source::File(path) => inputs.push(path.clone()),
+            Source::Blob(output) => {
+                if output.kind == OutputKind::Tree && !action.accepts_tree(i) {
+                    return Err(ActionError::new(format!(
+                        "input {i} is a directory (an output that was a directory tree), but \
+                         this action reads a single file there"
+                    )));
+                }
+                let path = env.store.blob_path(&output.digest).ok_or_else(|| {
+                    ActionError::new(format!(
+                        "input {i} (blob {}) is missing from the store",
+                        output.digest
+                    ))
+                })?;
+                inputs.push(path);
+            }
+        }
+    }
+    Ok(inputs)
+}
+
+/// The tree inputs, read from the store with their files located.
+fn input_trees(
+    store: &dyn Store,
+    sources: &[Source],
+) -> Result<Vec<Option<ResolvedTree>>, ActionError> {
+    sources
+        .iter()
+        .enumerate()
+        .map(|(i, source)| match source {
+            Source::Blob(output) if output.kind == OutputKind::Tree => {
+                let tree = Tree::read(store, &output.digest)
+                    .and_then(|tree| tree.resolve_blobs(store))
+                    .map_err(|e| ActionError::new(format!("input {i}: {e}")))?;
+                Ok(Some(tree))
+            }
+            _ => Ok(None),
+        })
+        .collect()
 }
 
 /// A cache hit: report it and hand the result to the scheduler.
@@ -180,7 +231,7 @@ fn hit(
         remote,
         remote_exec: RemoteFacts::default(),
         duration,
-        output_bytes: result.outputs.iter().map(|(_, s)| *s).sum(),
+        output_bytes: result.size(),
     });
     Message::Hit {
         id,
@@ -208,7 +259,9 @@ pub(crate) fn execute(env: &Env<'_>, pending: Pending, threads: usize) -> Messag
     let label = action.label();
     (env.events)(Event::Started {
         id,
+        kind: action.kind(),
         label: label.clone(),
+        at: SystemTime::now(),
     });
     let result = run_and_store(env, action, pending, threads);
     let duration = start.elapsed();
@@ -220,7 +273,7 @@ pub(crate) fn execute(env: &Env<'_>, pending: Pending, threads: usize) -> Messag
             remote: false,
             remote_exec: RemoteFacts::default(),
             duration,
-            output_bytes: stored.outputs.iter().map(|(_, s)| *s).sum(),
+            output_bytes: stored.size(),
         }),
         Err(error) => (env.events)(Event::Failed {
             id,
@@ -254,7 +307,9 @@ pub(crate) fn execute_remote(
     };
     (env.events)(Event::Started {
         id,
+        kind: action.kind(),
         label: label.clone(),
+        at: SystemTime::now(),
     });
     let run = executor.execute(&label, &command, env.store);
     for message in executor.take_warnings() {
@@ -286,7 +341,7 @@ pub(crate) fn execute_remote(
             remote: false,
             remote_exec: facts,
             duration,
-            output_bytes: stored.outputs.iter().map(|(_, s)| *s).sum(),
+            output_bytes: stored.size(),
         }),
         Err(error) => (env.events)(Event::Failed {
             id,
@@ -342,7 +397,12 @@ fn run_and_store(
     threads: usize,
 ) -> Result<(ActionResult, String), ActionError> {
     let Pending {
-        key, inputs, files, ..
+        id,
+        key,
+        inputs,
+        trees,
+        files,
+        ..
     } = pending;
     let work = tempfile::Builder::new()
         .prefix("run-")
@@ -354,7 +414,9 @@ fn run_and_store(
     let outputs: Vec<PathBuf> = (0..action.output_count())
         .map(|i| work.path().join(format!("out-{i}")))
         .collect();
-    let mut ctx = RunContext::new(inputs, outputs.clone(), scratch, threads);
+    let mut ctx = RunContext::new(inputs, outputs.clone(), scratch, threads)
+        .with_trees(trees)
+        .with_reporter(Reporter::new(id, action.label(), env.events));
 
     let outcome =
         catch_unwind(AssertUnwindSafe(|| action.run(&mut ctx))).unwrap_or_else(|payload| {
@@ -381,32 +443,44 @@ fn run_and_store(
             .map_err(|e| with_log(ActionError::new(e.to_string())))?;
     }
 
-    let result = store_outputs(env.store, &outputs).map_err(with_log)?;
+    let result = store_outputs(env.store, action, &outputs).map_err(with_log)?;
     env.store
         .put_action(&key, &result)
         .map_err(|e| with_log(ActionError::new(format!("cannot record the result: {e}"))))?;
-    if let Some(remote) = env.remote {
+    if let Some(remote) = env.remote
+        && action.shareable()
+    {
         remote.upload(&key, &result, env.store);
     }
     Ok((result, log))
 }
 
-/// Moves every output file into the store; `Err` if one is missing or not a regular file.
-fn store_outputs(store: &dyn Store, outputs: &[PathBuf]) -> Result<ActionResult, ActionError> {
+/// Moves every output into the store: a regular file as a blob, a directory as a tree; `Err`
+/// if one is missing, is something else, or is a directory that cannot be a tree.
+fn store_outputs(
+    store: &dyn Store,
+    action: &dyn Action,
+    outputs: &[PathBuf],
+) -> Result<ActionResult, ActionError> {
     let mut result = ActionResult::default();
     for (i, path) in outputs.iter().enumerate() {
-        match fs::symlink_metadata(path) {
-            Ok(meta) if meta.is_file() => {}
+        let name = || action.describe_output(i);
+        let stored = match fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_file() => store
+                .put_blob(path)
+                .map(|(digest, size)| Output::file(digest, size))
+                .map_err(|e| ActionError::new(format!("cannot store {}: {e}", name())))?,
+            Ok(meta) if meta.is_dir() => store_tree(store, path)
+                .map(|(digest, size)| Output::tree(digest, size))
+                .map_err(|e| ActionError::new(format!("{}: {e}", name())))?,
             Ok(_) => {
                 return Err(ActionError::new(format!(
-                    "output {i} is not a regular file"
+                    "{} is neither a regular file nor a directory",
+                    name()
                 )));
             }
-            Err(_) => return Err(ActionError::new(format!("did not produce output {i}"))),
-        }
-        let stored = store
-            .put_blob(path)
-            .map_err(|e| ActionError::new(format!("cannot store output {i}: {e}")))?;
+            Err(_) => return Err(ActionError::new(format!("did not produce {}", name()))),
+        };
         result.outputs.push(stored);
     }
     Ok(result)

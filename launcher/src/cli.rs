@@ -144,7 +144,9 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         }
         "run" => launch(args.collect()),
         "help" | "--help" | "-h" => {
-            println!("{HELP}");
+            // The identity line also keeps the codec list in the binary, where `flavor
+            // launcher add` reads it.
+            println!("{HELP}\n\n{}", pspf::identity::LAUNCHER_IDENTITY);
             Ok(0)
         }
         other => Err(Failure::new(

@@ -17,8 +17,9 @@
 use crate::error::{Error, Result};
 use crate::reader::Package;
 use crate::stream::SlotReader;
+use crate::writers::at_path;
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -106,19 +107,50 @@ fn refuse_outward_parent(root: &Path, entry: &Path) -> Result<()> {
 
 /// Unpack a tar stream into `dest` (which must exist), refusing anything that would land
 /// outside it. Returns the number of entries written. The stream is read to its end, so a
-/// verifying reader underneath gets to check its digest.
+/// verifying reader underneath gets to check its digest. Files are written on
+/// [`writer_threads`] threads while the stream is decoded.
 pub fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64> {
-    crate::untar::Unpacker::new(dest)?.unpack(reader)
+    unpack_tar_with_writers(reader, dest, writer_threads())
+}
+
+/// [`unpack_tar`] with `threads` writer threads (0: every file is written on the calling
+/// thread). The result is the same whatever the number.
+pub fn unpack_tar_with_writers<R: Read>(reader: R, dest: &Path, threads: usize) -> Result<u64> {
+    crate::untar::Unpacker::with_writers(dest, threads)?.unpack(reader)
+}
+
+/// Writer threads an extraction uses on this machine: one per CPU the process may run on (at
+/// most 4), none on a single CPU.
+pub fn writer_threads() -> usize {
+    // File creation serialises in the kernel beyond a few threads.
+    const MAX_THREADS: usize = 4;
+    match std::thread::available_parallelism().map(|n| n.get()) {
+        Ok(n) if n > 1 => n.min(MAX_THREADS),
+        _ => 0,
+    }
 }
 
 /// Write a decoded single-file stream to `path` with `mode`, creating parent directories.
 pub fn write_file_from<R: Read>(mut reader: R, path: &Path, mode: u32) -> Result<u64> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
+        fs::create_dir_all(parent).map_err(|e| at_path(parent, e))?;
     }
-    let mut out = fs::File::create(path)?;
-    let n = io::copy(&mut reader, &mut out).map_err(Error::from_io)?;
-    out.set_permissions(fs::Permissions::from_mode(mode))?;
+    let mut out = fs::File::create(path).map_err(|e| at_path(path, e))?;
+    // Large reads: each one is a decoder call and a write system call.
+    let mut buf = vec![0u8; crate::writers::CHUNK];
+    let mut n = 0u64;
+    loop {
+        let got = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::from_io(e)),
+        };
+        out.write_all(&buf[..got]).map_err(|e| at_path(path, e))?;
+        n += got as u64;
+    }
+    out.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(|e| at_path(path, e))?;
     Ok(n)
 }
 

@@ -1,7 +1,8 @@
 //! # pspf — the PSPF/2025 package format
 //!
-//! Everything about the bytes of a PSPF/2025 package, and nothing else: no policy, no
-//! threads of its own, a small set of dependencies (the launcher links this crate).
+//! Everything about the bytes of a PSPF/2025 package, and nothing else: no policy, a small
+//! set of dependencies (the launcher links this crate), and no threads of its own but the
+//! writers an extraction uses while it decodes (see [`extract::unpack_tar`]).
 //!
 //! A package is `launcher | gzip(metadata JSON) | slot table | slots | 📦 index 🪄`. The
 //! index is found from the end of the file; everything in it is little-endian.
@@ -14,7 +15,9 @@
 //! - [`archive::for_each_member`] walks a tar stream with every header bounded before it is
 //!   read;
 //! - [`write_package`] writes a reproducible, signed package (feature `write`);
-//! - [`keys`] derives keys from seeds and reads/writes PEM key files.
+//! - [`keys`] derives keys from seeds and reads/writes PEM key files;
+//! - [`Platform`] names the platforms packages are built for, and [`identity`] how flavor's
+//!   launcher binary says which codecs it decodes.
 //!
 //! ```no_run
 //! use pspf::{Package, VerifyOptions};
@@ -37,10 +40,12 @@ pub mod descriptor;
 pub mod encode;
 pub mod error;
 pub mod extract;
+pub mod identity;
 pub mod index;
 pub mod keys;
 pub mod metadata;
 pub mod ops;
+pub mod platform;
 pub mod reader;
 #[cfg(feature = "write")]
 pub mod repack;
@@ -51,12 +56,14 @@ pub mod verify;
 pub mod vocabulary;
 #[cfg(feature = "write")]
 pub mod writer;
+mod writers;
 
 pub use descriptor::SlotDescriptor;
 pub use error::{Error, ErrorKind, Result};
 pub use index::Index;
 pub use metadata::Metadata;
 pub use ops::{Codec, Operations};
+pub use platform::Platform;
 pub use reader::{Package, read_trailer};
 #[cfg(feature = "write")]
 pub use repack::repack;

@@ -8,6 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::ops::Codec;
+use crate::platform::Platform;
 use crate::setup::SetupEntry;
 use crate::vocabulary::{Lenient, Lifecycle, Purpose, Term};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -342,6 +343,25 @@ impl Metadata {
         out
     }
 
+    /// The platform `build.platform` names (its `os` and `arch`, as any writer spells
+    /// them); `None` when it names none or one that is not a [`Platform`].
+    pub fn platform(&self) -> Option<Platform> {
+        let p = self.build.as_ref()?.get("platform")?;
+        Platform::from_os_arch(p.get("os")?.as_str()?, p.get("arch")?.as_str()?)
+    }
+
+    /// Record `platform` in `build.platform` (`os`, `arch`, and an empty `host`: which machine
+    /// built a package is not part of it), keeping the rest of `build`.
+    pub fn set_platform(&mut self, platform: Platform) {
+        let value = serde_json::json!({"os": platform.os(), "arch": platform.arch(), "host": ""});
+        match &mut self.build {
+            Some(Value::Object(build)) => {
+                build.insert("platform".into(), value);
+            }
+            build => *build = Some(serde_json::json!({ "platform": value })),
+        }
+    }
+
     /// Canonical JSON: pretty, two-space indent, object keys sorted at every level.
     pub fn to_canonical_json(&self) -> Result<Vec<u8>> {
         let value = serde_json::to_value(self).map_err(Error::metadata)?;
@@ -496,6 +516,40 @@ mod tests {
         assert_eq!(s.digest_matches(&digest), Some(true));
         s.checksum = "whatever".into();
         assert_eq!(s.digest_matches(&digest), None);
+    }
+
+    #[test]
+    fn the_platform_is_read_from_any_writer_and_recorded_in_build() {
+        let read = |build: &str| {
+            let json = format!(
+                r#"{{"package": {{"name": "p", "version": "1"}}, "execution": {{"command": "x"}}, "build": {build}}}"#
+            );
+            Metadata::from_json(json.as_bytes()).unwrap().platform()
+        };
+        let ours = r#"{"platform": {"os": "linux", "arch": "aarch64", "host": ""}}"#;
+        assert_eq!(read(ours), Some(Platform::LinuxAarch64));
+        let go = r#"{"platform": {"os": "darwin", "arch": "arm64"}}"#;
+        assert_eq!(read(go), Some(Platform::DarwinArm64));
+        assert_eq!(
+            read(r#"{"platform": {"os": "plan9", "arch": "x86_64"}}"#),
+            None
+        );
+        assert_eq!(read(r#"{"tool": "x"}"#), None);
+
+        let mut m = Metadata {
+            build: Some(serde_json::json!({"tool": "flavor"})),
+            ..Default::default()
+        };
+        m.set_platform(Platform::WindowsX86_64);
+        assert_eq!(m.platform(), Some(Platform::WindowsX86_64));
+        let build = m.build.as_ref().unwrap();
+        assert_eq!(build["tool"], "flavor");
+        assert_eq!(build["platform"]["os"], "windows");
+        assert_eq!(build["platform"]["arch"], "x86_64");
+        assert_eq!(build["platform"]["host"], "");
+        let mut bare = Metadata::default();
+        bare.set_platform(Platform::LinuxX86_64);
+        assert_eq!(bare.platform(), Some(Platform::LinuxX86_64));
     }
 
     #[test]

@@ -10,26 +10,45 @@
 //! with `O_EXCL`, so nothing is ever written through a link. Device and FIFO entries are
 //! refused. Modes and modification times come from the headers; directory modes are applied
 //! last, so a read-only directory can still be filled.
+//!
+//! Regular files are written by [`crate::writers`] threads while this thread goes on decoding.
+//! What makes that safe is knowing, without asking the file system, that nothing is in the way:
+//! a directory this unpacker created (or the destination, when it starts empty) is *fresh* — it
+//! held nothing but what this archive put there — and every path this archive has used is
+//! remembered. An entry whose directory is fresh and whose path is new is created straight
+//! away (no `stat` first), its file handed to a writer. Anything else — a path used twice, a
+//! directory that existed before, a hard link — waits for the writers to finish and is checked
+//! on disk as above. Once a symbolic link has led the way to an entry, two paths may name one
+//! file, so from there on every entry is checked on disk and written before the next one.
 
 use crate::archive::{Member, for_each_member};
 use crate::error::{Error, Result};
 use crate::extract::check_entry_path;
+use crate::writers::{Finish, Writers, at_path};
 use std::collections::HashSet;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 /// Unpacks one or more tar streams into a destination directory.
 pub struct Unpacker {
     root: PathBuf,
-    /// Relative directories known to be real directories inside `root`.
+    /// Relative directories known to be directories inside `root` (real directories, not
+    /// links, until `aliased`).
     dirs: HashSet<PathBuf>,
+    /// Directories that held nothing but what this unpacker put there: made by it, or the
+    /// root when it started empty.
+    fresh: HashSet<PathBuf>,
+    /// Paths of the non-directory entries created so far (a writer may still be on them).
+    created: HashSet<PathBuf>,
+    /// A symbolic link has led the way to an entry: paths may alias each other.
+    aliased: bool,
     /// Directory modes to apply at the end, in creation order.
     dir_modes: Vec<(PathBuf, u32)>,
     /// Whether an entry has replaced something already on disk (see [`Unpacker::finish`]).
     replaced: bool,
+    writers: Writers,
 }
 
 fn unsafe_path(path: &Path, reason: &str) -> Error {
@@ -56,15 +75,43 @@ fn remove_existing(path: &Path) -> io::Result<bool> {
     }
 }
 
+fn mkdir(path: &Path) -> Result<()> {
+    fs::create_dir(path).map_err(|e| at_path(path, e))
+}
+
 impl Unpacker {
-    /// An unpacker for `dest`, which must exist.
-    pub fn new(dest: &Path) -> Result<Unpacker> {
+    /// An unpacker for `dest` writing files on `threads` threads besides the calling one (0:
+    /// on the calling thread).
+    pub fn with_writers(dest: &Path, threads: usize) -> Result<Unpacker> {
+        let root = dest.canonicalize().map_err(|e| at_path(dest, e))?;
+        let mut fresh = HashSet::new();
+        if fs::read_dir(&root)
+            .map_err(|e| at_path(&root, e))?
+            .next()
+            .is_none()
+        {
+            fresh.insert(PathBuf::new());
+        }
         Ok(Unpacker {
-            root: dest.canonicalize()?,
+            root,
             dirs: HashSet::new(),
+            fresh,
+            created: HashSet::new(),
+            aliased: false,
             dir_modes: Vec::new(),
             replaced: false,
+            writers: Writers::new(threads),
         })
+    }
+
+    /// True when nothing can be at `rel` yet: its directory is fresh and this archive has
+    /// not used the path.
+    fn is_new(&self, rel: &Path) -> bool {
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        !self.aliased
+            && self.fresh.contains(parent)
+            && !self.created.contains(rel)
+            && !self.dirs.contains(rel)
     }
 
     /// Make sure every ancestor of `rel` is a directory inside the root, creating what is
@@ -82,34 +129,55 @@ impl Unpacker {
             if self.dirs.contains(&prefix) {
                 continue;
             }
-            let full = self.root.join(&prefix);
-            match fs::symlink_metadata(&full) {
-                Ok(m) if m.is_dir() => {}
-                Ok(m) if m.file_type().is_symlink() => match full.canonicalize() {
-                    Ok(real) if real.starts_with(&self.root) && real.is_dir() => {}
-                    _ => {
-                        return Err(unsafe_path(
-                            rel,
-                            "would be written through a symbolic link that leaves the destination",
-                        ));
-                    }
-                },
-                Ok(_) => {
-                    return Err(unsafe_path(rel, "a parent path is not a directory"));
-                }
-                Err(_) => fs::create_dir(&full)?,
+            if self.is_new(&prefix) {
+                mkdir(&self.root.join(&prefix))?;
+                self.fresh.insert(prefix.clone());
+            } else {
+                self.check_parent(&prefix, rel)?;
             }
             self.dirs.insert(prefix.clone());
         }
         Ok(())
     }
 
+    /// [`Unpacker::ensure_parents`] for a directory that may already exist: look at it on disk.
+    fn check_parent(&mut self, prefix: &Path, rel: &Path) -> Result<()> {
+        if self.created.contains(prefix) {
+            // A file of this archive, perhaps still being written.
+            self.writers.barrier()?;
+        }
+        let full = self.root.join(prefix);
+        match fs::symlink_metadata(&full) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(m) if m.file_type().is_symlink() => match full.canonicalize() {
+                Ok(real) if real.starts_with(&self.root) && real.is_dir() => self.alias(),
+                _ => Err(unsafe_path(
+                    rel,
+                    "would be written through a symbolic link that leaves the destination",
+                )),
+            },
+            Ok(_) => Err(unsafe_path(rel, "a parent path is not a directory")),
+            Err(_) => self.new_dir(prefix, &full),
+        }
+    }
+
+    /// A link leads the way to an entry: from here on, every entry is checked on disk and
+    /// written before the next.
+    fn alias(&mut self) -> Result<()> {
+        self.aliased = true;
+        self.fresh.clear();
+        self.writers.barrier()
+    }
+
     /// Remove what is at `rel` before a new entry takes its place, forgetting every directory
     /// known to be safe: one reached through a symbolic link (another path than `rel`) may
     /// have led through what was just removed.
     fn replace(&mut self, full: &Path) -> Result<()> {
-        if remove_existing(full)? {
+        // Nothing is removed while a writer may still be writing below it.
+        self.writers.barrier()?;
+        if remove_existing(full).map_err(|e| at_path(full, e))? {
             self.dirs.clear();
+            self.fresh.clear();
             self.replaced = true;
         }
         Ok(())
@@ -117,11 +185,15 @@ impl Unpacker {
 
     /// Unpack one tar stream, reading it to its end (so a verifying reader underneath gets to
     /// check its digest). Returns the number of members written. Headers are bounded before
-    /// they are read (see [`crate::archive`]).
+    /// they are read (see [`crate::archive`]). When this returns, every file is written (or,
+    /// on an error, nothing more is being written).
     pub fn unpack<R: Read>(&mut self, reader: R) -> Result<u64> {
-        let count = for_each_member(reader, |member, data| self.member(member, data))?;
-        self.finish()?;
-        Ok(count)
+        let result = for_each_member(reader, |member, data| self.member(member, data))
+            .and_then(|count| self.finish().map(|()| count));
+        if result.is_err() {
+            self.writers.stop();
+        }
+        result
     }
 
     fn member(&mut self, member: &Member, data: &mut dyn Read) -> Result<()> {
@@ -142,23 +214,15 @@ impl Unpacker {
         self.ensure_parents(&rel)?;
         let full = self.root.join(&rel);
         if kind.is_dir() {
-            match fs::symlink_metadata(&full) {
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => {
-                    self.replace(&full)?;
-                    fs::create_dir(&full)?;
-                }
-                Err(_) => fs::create_dir(&full)?,
-            }
-            self.dirs.insert(rel.clone());
-            self.dir_modes.push((full, member.mode));
+            self.directory(rel, full, member.mode)?;
         } else if kind.is_symlink() {
             let target = member
                 .link
                 .as_ref()
                 .ok_or_else(|| unsafe_path(raw, "symbolic link without a target"))?;
-            self.replace(&full)?;
-            std::os::unix::fs::symlink(target, &full)?;
+            self.make_room(&rel, &full)?;
+            std::os::unix::fs::symlink(target, &full).map_err(|e| at_path(&full, e))?;
+            self.created.insert(rel);
         } else if kind.is_hard_link() {
             let target = member
                 .link
@@ -167,23 +231,75 @@ impl Unpacker {
             check_entry_path(target)?;
             let target_rel = normalise(target);
             self.ensure_parents(&target_rel)?;
+            // The target may be a file a writer has not created yet.
+            self.writers.barrier()?;
             self.replace(&full)?;
-            fs::hard_link(self.root.join(target_rel), &full)?;
+            fs::hard_link(self.root.join(target_rel), &full).map_err(|e| at_path(&full, e))?;
+            self.created.insert(rel);
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
-            self.replace(&full)?;
-            let mut file = create_file(&full)?;
-            io::copy(data, &mut file).map_err(Error::from_io)?;
-            finish_file(&file, member.mode, member.mtime)?;
+            self.make_room(&rel, &full)?;
+            let finish = Finish {
+                mode: member.mode,
+                mtime: member.mtime,
+            };
+            self.writers.file(full, member.size, data, finish)?;
+            self.created.insert(rel);
         }
         // Other member kinds (GNU volume labels and the like) carry nothing to write.
+        if self.aliased {
+            self.writers.barrier()?;
+        }
         Ok(())
     }
 
-    /// Apply directory modes, deepest first. Once an entry has replaced something, a recorded
-    /// directory (or one on its way) may have become a symbolic link: its mode is then applied
-    /// only where the path still resolves to a directory inside the root, never through a link
-    /// that leaves it.
+    /// Clear the way for a new non-directory entry at `rel`, unless nothing can be there.
+    fn make_room(&mut self, rel: &Path, full: &Path) -> Result<()> {
+        if self.is_new(rel) {
+            return Ok(());
+        }
+        self.replace(full)?;
+        self.dirs.remove(rel);
+        Ok(())
+    }
+
+    fn directory(&mut self, rel: PathBuf, full: PathBuf, mode: u32) -> Result<()> {
+        if self.is_new(&rel) {
+            mkdir(&full)?;
+            self.fresh.insert(rel.clone());
+        } else if self.aliased || !self.dirs.contains(&rel) {
+            if self.created.contains(&rel) {
+                self.writers.barrier()?;
+            }
+            match fs::symlink_metadata(&full) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    self.replace(&full)?;
+                    self.new_dir(&rel, &full)?;
+                }
+                Err(_) => self.new_dir(&rel, &full)?,
+            }
+            self.created.remove(&rel);
+        }
+        self.dirs.insert(rel);
+        self.dir_modes.push((full, mode));
+        Ok(())
+    }
+
+    /// Make a directory where nothing is: it starts fresh (unless paths may alias).
+    fn new_dir(&mut self, rel: &Path, full: &Path) -> Result<()> {
+        mkdir(full)?;
+        if !self.aliased {
+            self.fresh.insert(rel.to_path_buf());
+        }
+        Ok(())
+    }
+
+    /// Wait for the writers, then apply directory modes, deepest first. Once an entry has
+    /// replaced something, a recorded directory (or one on its way) may have become a
+    /// symbolic link: its mode is then applied only where the path still resolves to a
+    /// directory inside the root, never through a link that leaves it.
     fn finish(&mut self) -> Result<()> {
+        self.writers.barrier()?;
         for (dir, mode) in self.dir_modes.drain(..).rev() {
             let dir = if self.replaced {
                 match dir.canonicalize() {
@@ -193,177 +309,12 @@ impl Unpacker {
             } else {
                 dir
             };
-            fs::set_permissions(&dir, fs::Permissions::from_mode(mode))?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode))
+                .map_err(|e| at_path(&dir, e))?;
         }
         Ok(())
     }
 }
 
-fn create_file(path: &Path) -> io::Result<fs::File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-fn finish_file(file: &fs::File, mode: u32, mtime: u64) -> io::Result<()> {
-    file.set_permissions(fs::Permissions::from_mode(mode))?;
-    let _ = file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(mtime));
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn header(name: &str, kind: tar::EntryType, size: u64, link: Option<&str>) -> tar::Header {
-        let mut h = tar::Header::new_gnu();
-        h.set_path(name).unwrap();
-        h.set_entry_type(kind);
-        h.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
-        h.set_size(size);
-        if let Some(l) = link {
-            h.set_link_name(l).unwrap();
-        }
-        h.set_cksum();
-        h
-    }
-
-    #[test]
-    fn a_directory_replaced_by_an_outward_link_is_not_written_through() {
-        let root = tempfile::tempdir().unwrap();
-        let (dest, outside) = (root.path().join("dest"), root.path().join("outside"));
-        fs::create_dir(&dest).unwrap();
-        fs::create_dir(&outside).unwrap();
-        let mut b = tar::Builder::new(Vec::new());
-        b.append(&header("a/", tar::EntryType::Directory, 0, None), &[][..])
-            .unwrap();
-        b.append(
-            &header("a/one", tar::EntryType::Regular, 1, None),
-            &b"1"[..],
-        )
-        .unwrap();
-        let out = outside.to_str().unwrap();
-        b.append(&header("a", tar::EntryType::Symlink, 0, Some(out)), &[][..])
-            .unwrap();
-        b.append(
-            &header("a/two", tar::EntryType::Regular, 1, None),
-            &b"2"[..],
-        )
-        .unwrap();
-        let bytes = b.into_inner().unwrap();
-        let err = Unpacker::new(&dest)
-            .unwrap()
-            .unpack(&bytes[..])
-            .unwrap_err();
-        assert_eq!(err.kind(), crate::ErrorKind::UnsafePath, "{err}");
-        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
-    }
-
-    /// Regression (found while writing the `tar_slot` fuzz target, whose checks flag it): `b`
-    /// was remembered as a safe directory through the link `b -> a`, then `a` was replaced by
-    /// an outward link, and `b/pwned` was written outside through the stale entry.
-    #[test]
-    fn a_remembered_directory_reached_through_a_replaced_link_is_checked_again() {
-        let root = tempfile::tempdir().unwrap();
-        let dest = root.path().join("dest");
-        fs::create_dir(&dest).unwrap();
-        let mut b = tar::Builder::new(Vec::new());
-        b.append(&header("a/", tar::EntryType::Directory, 0, None), &[][..])
-            .unwrap();
-        b.append(&header("b", tar::EntryType::Symlink, 0, Some("a")), &[][..])
-            .unwrap();
-        b.append(&header("b/x", tar::EntryType::Regular, 1, None), &b"x"[..])
-            .unwrap();
-        b.append(
-            &header("a", tar::EntryType::Symlink, 0, Some("..")),
-            &[][..],
-        )
-        .unwrap();
-        b.append(
-            &header("b/pwned", tar::EntryType::Regular, 1, None),
-            &b"p"[..],
-        )
-        .unwrap();
-        let bytes = b.into_inner().unwrap();
-        let err = Unpacker::new(&dest)
-            .unwrap()
-            .unpack(&bytes[..])
-            .unwrap_err();
-        assert_eq!(err.kind(), crate::ErrorKind::UnsafePath, "{err}");
-        assert!(!root.path().join("pwned").exists());
-    }
-
-    /// Regression (same origin): the mode of directory `a/` was applied at the end through the
-    /// link `a -> ..` that had replaced it, changing the mode of the directory around `dest`.
-    #[test]
-    fn a_directory_mode_is_not_applied_through_a_link_that_replaced_it() {
-        let root = tempfile::tempdir().unwrap();
-        let dest = root.path().join("dest");
-        fs::create_dir(&dest).unwrap();
-        fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        let mut b = tar::Builder::new(Vec::new());
-        let mut dir = header("a/", tar::EntryType::Directory, 0, None);
-        dir.set_mode(0o700);
-        dir.set_cksum();
-        b.append(&dir, &[][..]).unwrap();
-        b.append(
-            &header("a", tar::EntryType::Symlink, 0, Some("..")),
-            &[][..],
-        )
-        .unwrap();
-        let bytes = b.into_inner().unwrap();
-        Unpacker::new(&dest).unwrap().unpack(&bytes[..]).unwrap();
-        let mode = fs::metadata(root.path()).unwrap().permissions().mode() & 0o7777;
-        assert_eq!(mode, 0o755);
-    }
-
-    #[test]
-    fn modes_links_and_read_only_directories_unpack() {
-        let root = tempfile::tempdir().unwrap();
-        let mut b = tar::Builder::new(Vec::new());
-        let mut ro = header("ro/", tar::EntryType::Directory, 0, None);
-        ro.set_mode(0o555);
-        ro.set_cksum();
-        b.append(&ro, &[][..]).unwrap();
-        let mut exe = header("ro/run", tar::EntryType::Regular, 3, None);
-        exe.set_mode(0o755);
-        exe.set_cksum();
-        b.append(&exe, &b"abc"[..]).unwrap();
-        b.append(
-            &header("ln", tar::EntryType::Symlink, 0, Some("ro/run")),
-            &[][..],
-        )
-        .unwrap();
-        b.append(
-            &header("hard", tar::EntryType::Link, 0, Some("ro/run")),
-            &[][..],
-        )
-        .unwrap();
-        let bytes = b.into_inner().unwrap();
-        assert_eq!(
-            Unpacker::new(root.path())
-                .unwrap()
-                .unpack(&bytes[..])
-                .unwrap(),
-            4
-        );
-        let run = root.path().join("ro/run");
-        assert_eq!(
-            fs::metadata(&run).unwrap().permissions().mode() & 0o777,
-            0o755
-        );
-        assert_eq!(
-            fs::metadata(root.path().join("ro"))
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777,
-            0o555
-        );
-        assert_eq!(fs::read(root.path().join("ln")).unwrap(), b"abc");
-        assert_eq!(fs::read(root.path().join("hard")).unwrap(), b"abc");
-        fs::set_permissions(root.path().join("ro"), fs::Permissions::from_mode(0o755)).unwrap();
-    }
-}
+mod tests;

@@ -13,6 +13,7 @@ use crate::index::{IndexFields, MAGIC_END, MAGIC_START, PAGE_SIZE};
 use crate::keys::SigningKey;
 use crate::metadata::{Execution, Metadata, PackageInfo, SlotMetadata, gzip_metadata};
 use crate::ops::Codec;
+use crate::platform::Platform;
 use crate::stream::sha256_reader;
 use crate::vocabulary::{Lifecycle, Purpose};
 use ed25519_dalek::Signer;
@@ -98,9 +99,10 @@ pub fn rfc3339_utc(secs: u64) -> String {
 
 /// Metadata with every field the strictest upstream launcher (Rust 0.3.0) requires, for a
 /// package built by flavor at `timestamp` (seconds since the epoch; pass `SOURCE_DATE_EPOCH`
-/// or 0, never the wall clock).
+/// or 0, never the wall clock). `build.platform` is this host's; a package for another
+/// platform sets its own ([`Metadata::set_platform`]).
 pub fn flavor_metadata(name: &str, version: &str, command: &str, timestamp: u64) -> Metadata {
-    Metadata {
+    let mut metadata = Metadata {
         format: "PSPF/2025".into(),
         format_version: "1.0.0".into(),
         package: PackageInfo {
@@ -132,7 +134,11 @@ pub fn flavor_metadata(name: &str, version: &str, command: &str, timestamp: u64)
         runtime: None,
         workenv: None,
         setup_commands: Vec::new(),
+    };
+    if let Some(host) = Platform::host() {
+        metadata.set_platform(host);
     }
+    metadata
 }
 
 fn write_zeros(w: &mut impl Write, n: u64) -> io::Result<()> {

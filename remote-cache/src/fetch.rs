@@ -5,12 +5,15 @@
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use flavor_engine::{Action, ActionResult, Digest, Store};
+use bazel_remote_apis::build::bazel::remote::execution::v2 as re;
+use flavor_engine::{Action, ActionResult, Digest, Output, Store};
+use prost::Message;
 use sha2::{Digest as _, Sha256};
 
 use crate::reapi::{self, RemoteOutput};
 use crate::shared::{Shared, bump};
 use crate::transport::Failure;
+use crate::trees;
 
 /// Looks `key` up for `action`; see [`RemoteCache::fetch`](flavor_engine::RemoteCache::fetch).
 pub(crate) fn fetch(
@@ -48,10 +51,15 @@ pub(crate) fn fetch(
     };
     let mut result = ActionResult::default();
     let mut paths = Vec::with_capacity(outputs.len());
-    for output in outputs {
-        let (digest, size) = download(shared, &output, store)?;
-        paths.push(store.blob_path(&digest)?);
-        result.outputs.push((digest, size));
+    for (i, output) in outputs.iter().enumerate() {
+        let stored = if output.tree {
+            download_tree(shared, output, store, &remote_key, i)?
+        } else {
+            let (digest, size) = download(shared, output, store)?;
+            Output::file(digest, size)
+        };
+        paths.push(store.blob_path(&stored.digest)?);
+        result.outputs.push(stored);
     }
     if let Err(why) = action.vet_remote_outputs(inputs, &paths) {
         shared.reject(&format!(
@@ -62,6 +70,98 @@ pub(crate) fn fetch(
     }
     bump(&shared.counters.hits, 1);
     Some(result)
+}
+
+/// Downloads an output directory: its REAPI `Tree` blob (into memory, bounded), then every
+/// file into `store`, checked; writes the tree's directory blobs. `None` on a miss or a tree
+/// that is refused (said as a rejection).
+fn download_tree(
+    shared: &Shared,
+    output: &RemoteOutput,
+    store: &dyn Store,
+    remote_key: &str,
+    index: usize,
+) -> Option<Output> {
+    if output.size > trees::MAX_TREE_BLOB {
+        shared.reject(&format!(
+            "entry ac/{remote_key} names a tree of {} bytes (at most {} accepted)",
+            output.size,
+            trees::MAX_TREE_BLOB
+        ));
+        return None;
+    }
+    let mut body = Vec::new();
+    let mut sink = HashingWriter {
+        inner: &mut body,
+        sha: Sha256::new(),
+    };
+    match shared
+        .transport
+        .get_blob(&output.sha256, output.size, &mut sink)
+    {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            bump(&shared.counters.misses, 1);
+            return None;
+        }
+        Err(Failure::Body(why)) => {
+            shared.reject(&format!("blob cas/{} {why}", output.sha256));
+            return None;
+        }
+        Err(failure) => {
+            shared.failed("downloading a tree", &failure);
+            return None;
+        }
+    }
+    let sha = hex::encode(sink.sha.finalize());
+    if body.len() as u64 != output.size || sha != output.sha256 {
+        shared.mark_damaged(&output.sha256);
+        shared.reject(&format!(
+            "tree blob cas/{} does not match its digest",
+            output.sha256
+        ));
+        return None;
+    }
+    bump(&shared.counters.downloaded_bytes, output.size);
+    let message = match re::Tree::decode(&body[..]) {
+        Ok(message) => message,
+        Err(e) => {
+            shared.reject(&format!(
+                "tree blob cas/{} is not a Tree ({e})",
+                output.sha256
+            ));
+            return None;
+        }
+    };
+    let mut fetch = |sha256: &str, size: u64| {
+        let file = RemoteOutput {
+            sha256: sha256.to_string(),
+            size,
+            inline: None,
+            tree: false,
+        };
+        download(shared, &file, store).map(|(digest, _)| digest)
+    };
+    let tree = match trees::from_reapi(message, &mut fetch) {
+        Ok(Some(tree)) => tree,
+        Ok(None) => return None,
+        Err(why) => {
+            shared.reject(&format!(
+                "the tree of output {index} in entry ac/{remote_key} {why}"
+            ));
+            return None;
+        }
+    };
+    match tree.write(store) {
+        Ok((digest, size)) => Some(Output::tree(digest, size)),
+        Err(e) => {
+            shared.warn(format!(
+                "cannot store a download from remote cache {}: {e}; building locally",
+                shared.url()
+            ));
+            None
+        }
+    }
 }
 
 /// Downloads one blob into `store`, checking its SHA-256 and size, and records its SHA-256

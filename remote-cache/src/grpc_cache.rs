@@ -99,6 +99,18 @@ impl Transport for GrpcTransport {
         Ok(self.grpc.read_into(&d, dest, self.limit)?.then_some(size))
     }
 
+    fn put_blob_bytes(&self, sha256: &str, bytes: &[u8]) -> Result<(), Failure> {
+        let blob = Blob {
+            digest: re::Digest {
+                hash: sha256.to_string(),
+                size_bytes: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+            },
+            content: Content::Bytes(bytes.to_vec()),
+        };
+        self.grpc.upload(&[blob], self.limit, false)?;
+        Ok(())
+    }
+
     fn put_blob(&self, sha256: &str, size: u64, path: &Path) -> Result<(), Failure> {
         let blob = Blob {
             digest: re::Digest {

@@ -209,6 +209,10 @@ impl Transport for HttpTransport {
     fn put_blob(&self, sha256: &str, _size: u64, path: &Path) -> Result<(), Failure> {
         self.put_file(Kind::Cas, sha256, path)
     }
+
+    fn put_blob_bytes(&self, sha256: &str, bytes: &[u8]) -> Result<(), Failure> {
+        self.put_bytes(Kind::Cas, sha256, bytes)
+    }
 }
 
 fn put_status(code: u16) -> Result<(), Failure> {

@@ -6,7 +6,8 @@
 //! `dav_methods PUT`) serve them.
 //!
 //! - Keys: the remote action key is a SHA-256 derived from the local blake3 key; blobs are
-//!   named by their SHA-256; action results are REAPI `ActionResult` messages. A
+//!   named by their SHA-256; action results are REAPI `ActionResult` messages, a directory
+//!   output an output directory whose REAPI `Tree` message is a blob of its own. A
 //!   [`Sha256Index`] beside the local store remembers the SHA-256 of blobs downloaded or
 //!   uploaded, so a blob is hashed for the remote at most once.
 //! - [`fetch`](RemoteCache::fetch) (on a local miss) downloads an entry's blobs into the local
@@ -57,6 +58,7 @@ mod index;
 mod reapi;
 mod shared;
 mod transport;
+mod trees;
 mod upload;
 
 use std::path::{Path, PathBuf};
@@ -221,23 +223,17 @@ impl Remote {
         if !self.shared.uploading() {
             return false;
         }
-        let files: Option<Vec<upload::File>> = result
+        let outputs: Option<Vec<upload::JobOutput>> = result
             .outputs
             .iter()
-            .map(|(blob, size)| {
-                Some(upload::File {
-                    blob: *blob,
-                    path: store.blob_path(blob)?,
-                    size: *size,
-                })
-            })
+            .map(|output| upload::JobOutput::of(output, store))
             .collect();
-        let Some(files) = files else {
+        let Some(outputs) = outputs else {
             return false;
         };
         uploader.push(upload::Job {
             key: reapi::remote_key(key),
-            files,
+            outputs,
         });
         true
     }

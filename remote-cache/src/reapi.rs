@@ -3,8 +3,9 @@
 //! the `bazel-remote-apis` crate), so bazel-remote and other Bazel caches accept them as
 //! their own — over HTTP or gRPC alike.
 //!
-//! An action's outputs are recorded as output files `out-0`, `out-1`, … (the names the engine
-//! gives them), each with its SHA-256 digest and size, exit code 0.
+//! An action's outputs are recorded under the names the engine gives them, `out-0`, `out-1`,
+//! …: a file output as an output file (its SHA-256 digest and size), a tree output as an
+//! output directory whose `tree_digest` names a REAPI `Tree` blob (see `trees`); exit code 0.
 
 use bazel_remote_apis::build::bazel::remote::execution::v2 as re;
 use sha2::{Digest as _, Sha256};
@@ -28,12 +29,32 @@ pub(crate) fn remote_key(local: &Digest) -> String {
 /// One output as an `/ac/` entry describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct RemoteOutput {
-    /// SHA-256, 64 lowercase hex digits.
+    /// SHA-256, 64 lowercase hex digits: of the file, or of the `Tree` blob.
     pub(crate) sha256: String,
-    /// Size in bytes.
+    /// Size in bytes (of the file, or of the `Tree` blob).
     pub(crate) size: u64,
     /// The bytes themselves, when the server inlined them.
     pub(crate) inline: Option<Vec<u8>>,
+    /// True for an output directory (the blob is a REAPI `Tree`).
+    pub(crate) tree: bool,
+}
+
+/// One output to record in an `/ac/` entry: `(sha256 hex, size)` of the file, or of the
+/// `Tree` blob of a directory with the digest of its root `Directory`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    File(String, u64),
+    Tree {
+        tree: (String, u64),
+        root: (String, u64),
+    },
+}
+
+fn digest(sha256: &str, size: u64) -> Option<re::Digest> {
+    Some(re::Digest {
+        hash: sha256.to_string(),
+        size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
+    })
 }
 
 /// The output file name of output `i`.
@@ -41,24 +62,39 @@ fn output_path(i: usize) -> String {
     format!("out-{i}")
 }
 
-/// The action result for outputs `(sha256 hex, size)`.
-pub(crate) fn encode(outputs: &[(String, u64)]) -> re::ActionResult {
-    re::ActionResult {
-        output_files: outputs
-            .iter()
-            .enumerate()
-            .map(|(i, (sha256, size))| re::OutputFile {
-                path: output_path(i),
-                digest: Some(re::Digest {
-                    hash: sha256.clone(),
-                    size_bytes: i64::try_from(*size).unwrap_or(i64::MAX),
-                }),
-                ..Default::default()
-            })
-            .collect(),
+/// The action result recording `outputs`.
+pub(crate) fn encode(outputs: &[Recorded]) -> re::ActionResult {
+    let mut result = re::ActionResult {
         exit_code: 0,
         ..Default::default()
+    };
+    for (i, output) in outputs.iter().enumerate() {
+        match output {
+            Recorded::File(sha256, size) => result.output_files.push(re::OutputFile {
+                path: output_path(i),
+                digest: digest(sha256, *size),
+                ..Default::default()
+            }),
+            Recorded::Tree { tree, root } => result.output_directories.push(re::OutputDirectory {
+                path: output_path(i),
+                tree_digest: digest(&tree.0, tree.1),
+                root_directory_digest: digest(&root.0, root.1),
+                ..Default::default()
+            }),
+        }
     }
+    result
+}
+
+/// `(sha256, size)` of a digest an entry names; `Err` if it is missing or malformed.
+fn checked(what: &str, digest: Option<re::Digest>) -> Result<(String, u64), String> {
+    let digest = digest.ok_or_else(|| format!("{what} has no digest"))?;
+    if !is_sha256_hex(&digest.hash) {
+        return Err(format!("{what} has a malformed SHA-256"));
+    }
+    let size =
+        u64::try_from(digest.size_bytes).map_err(|_| format!("{what} has a negative size"))?;
+    Ok((digest.hash, size))
 }
 
 /// The outputs of an action result that should describe `expected` outputs. `Err` says what
@@ -73,40 +109,53 @@ pub(crate) fn decode(
             result.exit_code
         ));
     }
-    if result.output_files.len() != expected {
+    let found = result.output_files.len() + result.output_directories.len();
+    if found != expected {
         return Err(format!(
-            "names {} output files, the action has {expected}",
-            result.output_files.len()
+            "names {found} output files and directories, the action has {expected}"
         ));
     }
-    result
-        .output_files
-        .into_iter()
-        .enumerate()
-        .map(|(i, file)| {
-            if file.path != output_path(i) {
-                return Err(format!(
-                    "output {i} is `{}`, expected `{}`",
-                    file.path,
-                    output_path(i)
-                ));
-            }
-            let digest = file
-                .digest
-                .ok_or_else(|| format!("output {i} has no digest"))?;
-            if !is_sha256_hex(&digest.hash) {
-                return Err(format!("output {i} has a malformed SHA-256"));
-            }
-            let size = u64::try_from(digest.size_bytes)
-                .map_err(|_| format!("output {i} has a negative size"))?;
-            let inline = (!file.contents.is_empty()).then_some(file.contents);
-            Ok(RemoteOutput {
-                sha256: digest.hash,
+    let mut outputs: Vec<Option<RemoteOutput>> = vec![None; expected];
+    let mut place = |path: &str, output: RemoteOutput| -> Result<(), String> {
+        let slot = path
+            .strip_prefix("out-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|i| output_path(*i) == path)
+            .and_then(|i| outputs.get_mut(i))
+            .ok_or_else(|| format!("names an output `{path}` the action does not have"))?;
+        if slot.is_some() {
+            return Err(format!("names output `{path}` twice"));
+        }
+        *slot = Some(output);
+        Ok(())
+    };
+    for file in result.output_files {
+        let (sha256, size) = checked(&format!("output `{}`", file.path), file.digest)?;
+        let inline = (!file.contents.is_empty()).then_some(file.contents);
+        place(
+            &file.path,
+            RemoteOutput {
+                sha256,
                 size,
                 inline,
-            })
-        })
-        .collect()
+                tree: false,
+            },
+        )?;
+    }
+    for dir in result.output_directories {
+        let (sha256, size) = checked(&format!("output `{}`", dir.path), dir.tree_digest)?;
+        place(
+            &dir.path,
+            RemoteOutput {
+                sha256,
+                size,
+                inline: None,
+                tree: true,
+            },
+        )?;
+    }
+    // Every slot is filled: `expected` entries were placed, none twice.
+    Ok(outputs.into_iter().flatten().collect())
 }
 
 #[cfg(test)]
@@ -135,7 +184,7 @@ mod tests {
 
     #[test]
     fn action_results_round_trip() {
-        let outputs = vec![(hex64('a'), 5), (hex64('0'), 0)];
+        let outputs = vec![Recorded::File(hex64('a'), 5), Recorded::File(hex64('0'), 0)];
         let body = encode(&outputs).encode_to_vec();
         let decoded = decode(re::ActionResult::decode(&body[..]).unwrap(), 2).unwrap();
         assert_eq!(
@@ -144,12 +193,14 @@ mod tests {
                 RemoteOutput {
                     sha256: hex64('a'),
                     size: 5,
-                    inline: None
+                    inline: None,
+                    tree: false,
                 },
                 RemoteOutput {
                     sha256: hex64('0'),
                     size: 0,
-                    inline: None
+                    inline: None,
+                    tree: false,
                 },
             ]
         );
@@ -163,15 +214,43 @@ mod tests {
     }
 
     #[test]
+    fn tree_outputs_are_output_directories() {
+        let outputs = vec![
+            Recorded::Tree {
+                tree: (hex64('b'), 40),
+                root: (hex64('c'), 12),
+            },
+            Recorded::File(hex64('a'), 5),
+        ];
+        let result = encode(&outputs);
+        assert_eq!(result.output_directories[0].path, "out-0");
+        assert_eq!(result.output_files[0].path, "out-1");
+        let decoded = decode(result, 2).unwrap();
+        assert!(decoded[0].tree && !decoded[1].tree);
+        assert_eq!(
+            (decoded[0].sha256.as_str(), decoded[0].size),
+            (&*hex64('b'), 40)
+        );
+        // The same output named twice is refused.
+        let mut twice = encode(&[Recorded::File(hex64('a'), 5)]);
+        twice.output_directories.push(re::OutputDirectory {
+            path: "out-0".into(),
+            tree_digest: digest(&hex64('b'), 1),
+            ..Default::default()
+        });
+        assert!(decode(twice, 2).unwrap_err().contains("twice"));
+    }
+
+    #[test]
     fn bad_entries_are_refused_with_a_reason() {
-        let body = encode(&[(hex64('a'), 5)]);
+        let body = encode(&[Recorded::File(hex64('a'), 5)]);
         assert!(decode(body, 2).unwrap_err().contains("1 output files"));
         let failed = re::ActionResult {
             exit_code: 1,
             ..Default::default()
         };
         assert!(decode(failed, 0).unwrap_err().contains("failed"));
-        let upper = encode(&[(hex64('A'), 5)]);
+        let upper = encode(&[Recorded::File(hex64('A'), 5)]);
         assert!(decode(upper, 1).unwrap_err().contains("malformed"));
         let renamed = re::ActionResult {
             output_files: vec![re::OutputFile {
@@ -184,7 +263,11 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert!(decode(renamed, 1).unwrap_err().contains("expected `out-0`"));
+        assert!(
+            decode(renamed, 1)
+                .unwrap_err()
+                .contains("`../etc/passwd` the action does not have")
+        );
     }
 
     #[test]

@@ -64,4 +64,7 @@ pub(crate) trait Transport: Send + Sync {
 
     /// Uploads the file `path` as the blob `sha256` of `size` bytes.
     fn put_blob(&self, sha256: &str, size: u64, path: &Path) -> Result<(), Failure>;
+
+    /// Uploads `bytes` as the blob `sha256` (a small blob made in memory: a REAPI `Tree`).
+    fn put_blob_bytes(&self, sha256: &str, bytes: &[u8]) -> Result<(), Failure>;
 }

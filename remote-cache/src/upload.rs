@@ -3,16 +3,19 @@
 //! server has the large ones, so they are not sent again), then its action cache entry —
 //! only once every blob is there. [`Uploader::wait`] blocks until the queue is empty.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use flavor_engine::Digest;
+use flavor_engine::{Digest, Output, OutputKind, Store, Tree};
+use prost::Message;
 
-use crate::reapi;
+use crate::reapi::{self, Recorded};
 use crate::shared::{Shared, bump};
 use crate::transport::Failure;
+use crate::trees;
 
 /// Blobs at least this large are asked about (`HEAD`) before they are sent.
 const HEAD_FIRST: u64 = 256 * 1024;
@@ -26,11 +29,44 @@ pub(crate) struct File {
     pub(crate) size: u64,
 }
 
+/// One output to upload: a file, or a tree with where each of its files is.
+pub(crate) enum JobOutput {
+    File(File),
+    Tree {
+        tree: Tree,
+        /// The local blob of each of its files.
+        files: HashMap<Digest, PathBuf>,
+    },
+}
+
+impl JobOutput {
+    /// The upload of `output`, whose blobs are in `store`; `None` if some are missing.
+    pub(crate) fn of(output: &Output, store: &dyn Store) -> Option<JobOutput> {
+        match output.kind {
+            OutputKind::File => Some(JobOutput::File(File {
+                blob: output.digest,
+                path: store.blob_path(&output.digest)?,
+                size: output.size,
+            })),
+            OutputKind::Tree => {
+                let tree = Tree::read(store, &output.digest).ok()?;
+                let mut files = HashMap::new();
+                for (_, entry) in tree.flatten() {
+                    if let flavor_engine::TreeEntry::File(f) = entry {
+                        files.insert(f.digest, store.blob_path(&f.digest)?);
+                    }
+                }
+                Some(JobOutput::Tree { tree, files })
+            }
+        }
+    }
+}
+
 /// One action result to upload.
 pub(crate) struct Job {
     /// The remote action key.
     pub(crate) key: String,
-    pub(crate) files: Vec<File>,
+    pub(crate) outputs: Vec<JobOutput>,
 }
 
 /// Jobs queued or in flight, and a condition to wait for zero.
@@ -145,36 +181,95 @@ fn work(shared: &Shared, receiver: &Mutex<Receiver<Job>>, pending: &Pending) {
     }
 }
 
-/// Sends a job's blobs, then its entry; stops at the first failure.
+/// Sends a job's blobs (a tree's files, then its `Tree` blob), then its entry; stops at the
+/// first failure.
 fn send(shared: &Shared, job: &Job) {
-    let transport = &shared.transport;
-    let mut outputs = Vec::with_capacity(job.files.len());
-    for file in &job.files {
-        let sha256 = match shared.index.sha256_of(&file.blob, &file.path) {
-            Ok(sha256) => sha256,
-            Err(e) => {
-                let failure = Failure::Body(format!("cannot read {}: {e}", file.path.display()));
-                return shared.upload_failed("a blob", &failure);
+    let mut recorded = Vec::with_capacity(job.outputs.len());
+    for output in &job.outputs {
+        let done = match output {
+            JobOutput::File(file) => {
+                send_file(shared, file).map(|sha| Recorded::File(sha, file.size))
             }
+            JobOutput::Tree { tree, files } => send_tree(shared, tree, files),
         };
-        // Below this size a PUT costs about what a HEAD does: just send it.
-        let mut send = true;
-        if file.size >= HEAD_FIRST && !shared.is_damaged(&sha256) {
-            match transport.has_blob(&sha256, file.size) {
-                Ok(has) => send = !has,
-                Err(failure) => return shared.failed("checking for a blob", &failure),
-            }
+        match done {
+            Some(r) => recorded.push(r),
+            None => return,
         }
-        if send {
-            if let Err(failure) = transport.put_blob(&sha256, file.size, &file.path) {
-                return shared.upload_failed("a blob", &failure);
-            }
-            bump(&shared.counters.uploaded_bytes, file.size);
-        }
-        outputs.push((sha256, file.size));
     }
-    match transport.put_action_result(&job.key, &reapi::encode(&outputs)) {
+    match shared
+        .transport
+        .put_action_result(&job.key, &reapi::encode(&recorded))
+    {
         Ok(()) => bump(&shared.counters.uploads, 1),
         Err(failure) => shared.upload_failed("an action result", &failure),
     }
+}
+
+/// Sends one blob unless the server has it; its SHA-256, or `None` after a failure (said).
+fn send_file(shared: &Shared, file: &File) -> Option<String> {
+    let transport = &shared.transport;
+    let sha256 = match shared.index.sha256_of(&file.blob, &file.path) {
+        Ok(sha256) => sha256,
+        Err(e) => {
+            let failure = Failure::Body(format!("cannot read {}: {e}", file.path.display()));
+            shared.upload_failed("a blob", &failure);
+            return None;
+        }
+    };
+    // Below this size a PUT costs about what a HEAD does: just send it.
+    let mut send = true;
+    if file.size >= HEAD_FIRST && !shared.is_damaged(&sha256) {
+        match transport.has_blob(&sha256, file.size) {
+            Ok(has) => send = !has,
+            Err(failure) => {
+                shared.failed("checking for a blob", &failure);
+                return None;
+            }
+        }
+    }
+    if send {
+        if let Err(failure) = transport.put_blob(&sha256, file.size, &file.path) {
+            shared.upload_failed("a blob", &failure);
+            return None;
+        }
+        bump(&shared.counters.uploaded_bytes, file.size);
+    }
+    Some(sha256)
+}
+
+/// Sends a tree's files (each once), then its REAPI `Tree` blob; what to record for it.
+fn send_tree(shared: &Shared, tree: &Tree, files: &HashMap<Digest, PathBuf>) -> Option<Recorded> {
+    let mut sent: HashMap<Digest, String> = HashMap::new();
+    let mut failed = false;
+    let message = trees::to_reapi(tree, &mut |file| {
+        if failed {
+            return None;
+        }
+        if let Some(sha256) = sent.get(&file.digest) {
+            return Some(sha256.clone());
+        }
+        let upload = File {
+            blob: file.digest,
+            path: files.get(&file.digest)?.clone(),
+            size: file.size,
+        };
+        let sha256 = send_file(shared, &upload);
+        failed = sha256.is_none();
+        if let Some(sha256) = &sha256 {
+            sent.insert(file.digest, sha256.clone());
+        }
+        sha256
+    })?;
+    let bytes = message.encode_to_vec();
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    if let Err(failure) = shared.transport.put_blob_bytes(&sha256, &bytes) {
+        shared.upload_failed("a tree", &failure);
+        return None;
+    }
+    bump(&shared.counters.uploaded_bytes, bytes.len() as u64);
+    Some(Recorded::Tree {
+        tree: (sha256, bytes.len() as u64),
+        root: trees::root_digest(&message),
+    })
 }

@@ -1,6 +1,7 @@
 //! The errors of planning and of finding keys, after a manifest was accepted. Problems in a
 //! manifest itself are [`ManifestErrors`](crate::ManifestErrors): diagnostics with spans.
 
+use crate::ManifestErrors;
 use std::path::PathBuf;
 
 /// An error of this crate.
@@ -152,9 +153,140 @@ pub enum Error {
     /// No randomness for a new key.
     #[error("cannot generate a key: {0}")]
     Random(std::io::Error),
+
+    /// Problems of a manifest found while planning it (a target's launcher, a codec that
+    /// launcher cannot decode), each with its place in the manifest.
+    #[error("{}", .0.messages().join("; "))]
+    Manifest(ManifestErrors),
+
+    /// A launcher binary cannot be read.
+    #[error("launcher {}: {source}", path.display())]
+    LauncherUnreadable {
+        /// The binary.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+
+    /// A file given or kept as a launcher is not one that can be used.
+    #[error("{} is not a launcher flavor can use: {reason}", path.display())]
+    NotALauncher {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
+    /// A launcher for a platform no package can be built for.
+    #[error(
+        "launcher {} is a {found} executable; flavor builds packages for {}",
+        path.display(),
+        pspf::Platform::ALL.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+    )]
+    UnsupportedLauncherPlatform {
+        /// The binary.
+        path: PathBuf,
+        /// What its header says.
+        found: String,
+    },
+
+    /// The launcher registry cannot be written or read.
+    #[error("launcher registry {}: {source}", path.display())]
+    LauncherRegistry {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+
+    /// A launcher in the registry that another user owns or others may write.
+    #[error(
+        "refusing launcher {}: it belongs to uid {owner} or others may write it (mode \
+         {mode:04o}), so it may hold anything; remove it and `flavor launcher add` it again",
+        path.display()
+    )]
+    UntrustedLauncher {
+        /// The file.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// Its permission bits.
+        mode: u32,
+    },
+
+    /// This machine is not one of the platforms, so a target naming no platform has none.
+    #[error(
+        "this machine ({os}-{arch}) is not a platform flavor builds for; give every [[target]] \
+         a `platform`"
+    )]
+    NoHostPlatform {
+        /// `std::env::consts::OS`.
+        os: &'static str,
+        /// `std::env::consts::ARCH`.
+        arch: &'static str,
+    },
+
+    /// A name on the command line is no package, target or platform of the workspace.
+    #[error(
+        "no package or target named `{name}` (packages: {}; targets: {})",
+        list(packages),
+        list(targets)
+    )]
+    NoSuchName {
+        /// The name given.
+        name: String,
+        /// The workspace's packages.
+        packages: Vec<String>,
+        /// Its targets, as `package:target`.
+        targets: Vec<String>,
+    },
+
+    /// `package:target` names a target the package does not have.
+    #[error(
+        "package `{package}` has no target `{target}` (its targets: {})",
+        list(targets)
+    )]
+    NoSuchTarget {
+        /// The package.
+        package: String,
+        /// The target given.
+        target: String,
+        /// Its targets (names and platforms).
+        targets: Vec<String>,
+    },
+
+    /// `--target` matches no target of the packages selected.
+    #[error("no target `{target}` in {where_} (targets: {})", list(targets))]
+    NoTargetMatches {
+        /// The value of `--target`.
+        target: String,
+        /// The packages looked at: `the workspace`, `package count`.
+        where_: String,
+        /// Their targets, as `package:target`.
+        targets: Vec<String>,
+    },
+}
+
+/// `a, b, c`, or `none`.
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
 }
 
 impl Error {
+    /// The located manifest problems this error holds (possibly inside
+    /// [`Error::InPackage`]), for showing them against the manifest.
+    pub fn manifest_errors(&self) -> Option<&ManifestErrors> {
+        match self {
+            Error::Manifest(errors) => Some(errors),
+            Error::InPackage { source, .. } => source.manifest_errors(),
+            _ => None,
+        }
+    }
+
     /// This error, said to be about `package`.
     pub fn in_package(self, package: &str) -> Error {
         Error::InPackage {

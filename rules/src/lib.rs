@@ -1,8 +1,10 @@
 //! # flavor-rules — what `flavor.toml` means
 //!
 //! The manifest schema with span-carrying diagnostics ([`manifest`]), finding and loading a
-//! workspace ([`workspace`]), planning manifests into build-engine actions ([`plan`]) of the
-//! kinds in [`actions`], and which key signs a package ([`signing`]).
+//! workspace ([`workspace`]), which packages and targets a build selects ([`select`]), the
+//! launchers packages of each platform get ([`launcher`]), planning manifests into
+//! build-engine actions ([`plan`]) of the kinds in [`actions`], and which key signs a package
+//! ([`signing`]).
 //!
 //! ```no_run
 //! use flavor_rules::Manifest;
@@ -21,9 +23,11 @@ pub mod collect;
 pub mod diagnostic;
 mod error;
 pub mod import;
+pub mod launcher;
 pub mod manifest;
 pub mod paths;
 pub mod plan;
+pub mod select;
 pub mod signing;
 pub mod workspace;
 

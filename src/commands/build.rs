@@ -1,11 +1,14 @@
-//! `flavor build [PACKAGE|TARGET…]`: plan the workspace, run the engine, install packages,
-//! and say what happened (a summary line, or a `summary` event with `--json`).
+//! `flavor build [PACKAGE|TARGET|PACKAGE:TARGET…] [--target NAME|PLATFORM…] [--launcher PATH]`:
+//! plan the workspace, run the engine, install packages, and say what happened (a summary
+//! line, or a `summary` event with `--json`; `-v` also says which launcher each package got).
 
 use crate::diagnostics::{open_session, report_failures};
-use crate::messages::{Counts, Event, ExecSummary, Installed, RemoteSummary, Summary};
+use crate::messages::{
+    Counts, Event, ExecSummary, Installed, LauncherUsed, RemoteSummary, Summary,
+};
 use crate::progress::{Mode, Progress};
 use crate::remote::{ExecArgs, RemoteArgs};
-use crate::session::{BuildSettings, start_dir};
+use crate::session::{BuildSettings, Wanted, start_dir};
 use flavor_rules::plan::PlannedOutput;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,9 +16,16 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Packages or targets to build (default: the package of the current directory, or every
-    /// package of the workspace at its root).
+    /// Packages, targets, platforms or PACKAGE:TARGET to build (default: the package of the
+    /// current directory, or every package of the workspace at its root).
+    #[arg(add = crate::completion::names())]
     names: Vec<String>,
+    /// Only the targets with this name or platform (e.g. linux-aarch64); repeatable.
+    #[arg(long = "target", value_name = "NAME|PLATFORM", add = crate::completion::targets())]
+    targets: Vec<String>,
+    /// Put this launcher in front of every package built (its platform must be the target's).
+    #[arg(long, value_name = "PATH")]
+    launcher: Option<PathBuf>,
     /// Release build: zstd level 19 unless a slot sets `level`.
     #[arg(long)]
     release: bool,
@@ -51,11 +61,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut session = open_session(&start_dir(args.manifest_path.as_deref())?, args.json)?;
     let began = Instant::now();
-    let plan = session.plan(&args.names, args.release)?;
+    let wanted = Wanted {
+        names: args.names.clone(),
+        targets: args.targets.clone(),
+        launcher: args.launcher.clone(),
+    };
+    let plan = session.plan_wanted(&wanted, args.release)?;
     let targets: Vec<_> = plan.outputs.iter().map(|o| o.action).collect();
     let progress = Progress::new(mode, plan.graph.closure(&targets).len(), args.verbose);
     for n in &plan.notices {
         progress.say(&format!("note: {n}"));
+    }
+    if args.verbose {
+        for o in &plan.outputs {
+            say_launcher(&progress, o);
+        }
     }
     session.connect_remote(&args.exec.apply(args.remote.settings()), &progress)?;
     if let Some(exec) = session.executor.clone() {
@@ -102,7 +122,31 @@ fn installed_message(o: &PlannedOutput) -> Installed {
     Installed {
         package: o.package.clone(),
         target: o.target.clone(),
+        platform: o.platform,
+        launcher: LauncherUsed::of(&o.launcher),
         path: o.path.clone(),
+    }
+}
+
+/// `package (target)`, with the platform when the target is not named after it.
+fn output_name(o: &PlannedOutput) -> String {
+    match &o.target {
+        Some(t) if *t == o.platform.name() => format!("{} ({t})", o.package),
+        Some(t) => format!("{} ({t}, {})", o.package, o.platform),
+        None => o.package.clone(),
+    }
+}
+
+/// `-v`: which launcher an output gets, and what was passed over before it.
+fn say_launcher(progress: &Progress, o: &PlannedOutput) {
+    let l = &o.launcher;
+    progress.say(&format!(
+        "   launcher for {}: {}",
+        output_name(o),
+        l.describe()
+    ));
+    for passed in &l.passed_over {
+        progress.say(&format!("     passed over: {passed}"));
     }
 }
 
@@ -113,11 +157,7 @@ fn print_summary(
     remote: Option<&flavor_remote::Remote>,
 ) {
     for o in installed {
-        let what = match &o.target {
-            Some(t) => format!("{} ({t})", o.package),
-            None => o.package.clone(),
-        };
-        eprintln!("   package {what} → {}", display_path(&o.path));
+        eprintln!("   package {} → {}", output_name(o), display_path(&o.path));
     }
     if let Some(remote) = remote {
         eprintln!("{}", crate::remote::summary_line(remote));

@@ -12,6 +12,8 @@ pub mod init;
 pub mod inspect;
 pub mod key;
 pub mod keygen;
+pub mod launcher;
+pub mod list;
 pub mod repack;
 pub mod run;
 pub mod verify;

@@ -83,7 +83,7 @@ fn an_unknown_name_fails_with_the_list_of_packages() {
     out.expect_code(1);
     assert!(
         out.stderr
-            .contains("no package or target named `grete` (packages: count, greet, stamp)"),
+            .contains("no package or target named `grete` (packages: count, greet, stamp; targets: count:linux-x86_64, count:portable)"),
         "{}",
         out.stderr
     );

@@ -62,7 +62,7 @@ fn a_second_clone_runs_nothing_and_installs_identical_packages() {
         let json: serde_json::Value = serde_json::from_slice(&fs::read(&entry).unwrap()).unwrap();
         let outputs = json["outputs"].as_array().unwrap();
         for output in outputs {
-            let blake3 = output[0].as_str().unwrap();
+            let blake3 = output["digest"].as_str().unwrap();
             let blob =
                 fs::read(b.path(&format!(".flavor/cache/cas/{}/{blake3}", &blake3[..2]))).unwrap();
             let sha = support::remote::recorded_sha256(&b.path(".flavor/cache"), blake3)

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 use support::project::copy_tree;
-use support::tools::{flavor, flavor_in, json_of, s};
+use support::tools::{flavor, flavor_cmd, flavor_in, json_of, s};
 use support::{Sandbox, kit_dir};
 
 #[test]
@@ -232,18 +232,54 @@ fn import_reports_what_it_cannot_use() {
 #[test]
 fn completions_come_out_for_every_shell() {
     let sb = Sandbox::new();
-    for shell in ["bash", "zsh", "fish"] {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let out = flavor(&sb, &["completions", shell]);
         out.ok();
-        assert!(
-            out.stdout.len() > 1000,
-            "{shell}: {} bytes",
-            out.stdout.len()
-        );
-        for word in ["flavor", "extract-all", "workenv", "keygen"] {
-            assert!(out.stdout.contains(word), "{shell}: no {word}");
-        }
+        // The script registers `flavor` and asks it for candidates (COMPLETE=<shell>).
+        assert!(out.stdout.contains("flavor"), "{shell}: {}", out.stdout);
+        assert!(out.stdout.contains("COMPLETE"), "{shell}: {}", out.stdout);
     }
+    // What the shell gets when it asks: subcommands, then the workspace's names.
+    let ask = |dir: &Path, words: &[&str]| {
+        let mut args = vec!["--", "flavor"];
+        args.extend_from_slice(words);
+        let out = support::run(flavor_cmd(&sb, dir, &args).env("COMPLETE", "fish"));
+        out.ok();
+        let firsts: Vec<String> = (out.stdout.lines())
+            .map(|l| l.split('\t').next().unwrap_or("").to_string())
+            .collect();
+        firsts
+    };
+    let subcommands = ask(sb.root(), &[""]);
+    for word in [
+        "build",
+        "extract-all",
+        "workenv",
+        "keygen",
+        "list",
+        "launcher",
+    ] {
+        assert!(
+            subcommands.iter().any(|c| c == word),
+            "no {word}: {subcommands:?}"
+        );
+    }
+    let ws = sb.path("ws");
+    copy_tree(&support::project::example("monorepo"), &ws);
+    let names = ask(&ws, &["build", ""]);
+    for word in [
+        "count",
+        "greet",
+        "stamp",
+        "portable",
+        "count:portable",
+        "count:linux-x86_64",
+    ] {
+        assert!(names.iter().any(|c| c == word), "no {word}: {names:?}");
+    }
+    let targets = ask(&ws, &["build", "--target", ""]);
+    assert!(targets.iter().any(|c| c == "portable"), "{targets:?}");
+    assert!(!targets.iter().any(|c| c == "greet"), "{targets:?}");
     flavor(&sb, &["completions", "tcsh"]).expect_code(2);
     // bash can load what it printed.
     if Command::new("bash").arg("--version").output().is_ok() {

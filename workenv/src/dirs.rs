@@ -11,6 +11,9 @@
 //!   `$FLAVOR_TRUSTED_KEYS_DIR`, else `$FLAVOR_CONFIG_DIR/trusted-keys`, else
 //!   `<config dir>/trusted-keys`.
 //! - The **per-user signing key directory**: `<config dir>/keys`.
+//! - The **data directory**: `$XDG_DATA_HOME/flavor`, else `$HOME/.local/share/flavor`; it
+//!   holds the **launcher registry** (`<data dir>/launchers/<platform>/`), the launchers
+//!   `flavor launcher add` installed for building packages of other platforms.
 //!
 //! An empty variable counts as unset.
 
@@ -109,4 +112,18 @@ pub fn trusted_keys_dir() -> Option<PathBuf> {
 /// The directory of the per-user signing key: `<config dir>/keys`.
 pub fn user_key_dir() -> Option<PathBuf> {
     config_dir().map(|d| d.join("keys"))
+}
+
+/// The per-user data directory: `$XDG_DATA_HOME/flavor`, else `$HOME/.local/share/flavor`;
+/// `None` without either.
+pub fn data_dir() -> Option<PathBuf> {
+    if let Some(x) = non_empty("XDG_DATA_HOME") {
+        return Some(PathBuf::from(x).join("flavor"));
+    }
+    non_empty("HOME").map(|h| PathBuf::from(h).join(".local").join("share").join("flavor"))
+}
+
+/// The launcher registry: `<data dir>/launchers`, one directory per platform.
+pub fn launcher_registry_dir() -> Option<PathBuf> {
+    data_dir().map(|d| d.join("launchers"))
 }

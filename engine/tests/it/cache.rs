@@ -35,7 +35,7 @@ fn first_build_runs_everything_and_produces_outputs() {
     assert_eq!(cases.label, "cases a");
     assert_eq!(cases.log, "read 5 bytes\n");
     assert!(cases.key.is_some());
-    assert_eq!(cases.outputs[0].1, 5);
+    assert_eq!(cases.outputs[0].size, 5);
     assert_store_consistent(&fx.store);
 }
 

@@ -40,7 +40,7 @@ impl Action for EditsItsInput {
     fn output_count(&self) -> usize {
         1
     }
-    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+    fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
         if self.edit.load(Ordering::SeqCst) {
             fs::write(&self.input, self.then)?;
         }

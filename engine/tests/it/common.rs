@@ -140,7 +140,7 @@ impl Action for Concat {
     fn output_count(&self) -> usize {
         1
     }
-    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+    fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
         let mut parts = Vec::new();
         for path in ctx.inputs() {
             parts.push(fs::read_to_string(path)?);
@@ -184,7 +184,7 @@ impl Action for Cases {
     fn output_count(&self) -> usize {
         2
     }
-    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+    fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
         let text = fs::read_to_string(ctx.input(0))?;
         ctx.log(&format!("read {} bytes", text.len()));
         fs::write(ctx.output(0), text.to_uppercase())?;
@@ -229,7 +229,7 @@ impl Action for Fail {
     fn output_count(&self) -> usize {
         1
     }
-    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+    fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
         ctx.log("compiling the thing");
         if self.panic {
             panic!("boom in {}", self.name);
@@ -263,7 +263,7 @@ impl Action for Forgetful {
     fn output_count(&self) -> usize {
         self.outputs
     }
-    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+    fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
         for i in 0..self.writes {
             fs::write(ctx.output(i), format!("output {i}"))?;
         }
@@ -326,7 +326,7 @@ impl Action for Meet {
     fn output_count(&self) -> usize {
         1
     }
-    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+    fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
         if !self.rendezvous.wait() {
             return Err(ActionError::new("the other actions never ran alongside"));
         }
@@ -366,7 +366,7 @@ impl Action for Heavy {
     fn threads(&self) -> usize {
         self.weight
     }
-    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+    fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
         let granted = ctx.threads();
         self.granted.lock().unwrap().push(granted);
         let now = self.running.fetch_add(granted, Ordering::SeqCst) + granted;

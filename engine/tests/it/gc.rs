@@ -36,7 +36,7 @@ fn the_live_set_has_the_keys_the_build_computed() {
     let blobs: std::collections::HashSet<_> = report
         .actions
         .iter()
-        .flat_map(|a| a.outputs.iter().map(|(d, _)| *d))
+        .flat_map(|a| a.outputs.iter().map(|o| o.digest))
         .collect();
     assert_eq!(live.blobs(), &blobs);
     assert!(live.reads(&fx.dir.path().join("src/a.txt")));

@@ -7,3 +7,4 @@ mod common;
 mod failures;
 mod gc;
 mod parallel;
+mod trees;

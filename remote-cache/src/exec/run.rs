@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bazel_remote_apis::build::bazel::remote::execution::v2 as re;
-use flavor_engine::{ActionError, ActionResult, RemoteCommand, RemoteExecutor, RemoteRun, Store};
+use flavor_engine::{
+    ActionError, ActionResult, Output, RemoteCommand, RemoteExecutor, RemoteRun, Store,
+};
 use tonic::Code;
 
 use super::merkle::{Prepared, prepare};
@@ -221,7 +223,7 @@ fn finish(
             return RemoteRun::Failed(ActionError::new(message).with_output(log));
         };
         match download(ex, file, caps, store) {
-            Ok(stored) => outputs.outputs.push(stored),
+            Ok((digest, size)) => outputs.outputs.push(Output::file(digest, size)),
             Err(fault) => {
                 return fault_to_local(ex, label, &format!("downloading `{rel}`"), &fault);
             }

@@ -111,7 +111,7 @@ impl Action for ArchiveAction {
             _ => 1,
         }
     }
-    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+    fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
         let file = File::create(ctx.output(0))?;
         let buffered = BufWriter::with_capacity(256 * 1024, &file);
         let (codec, level) = self.compression.unwrap_or((Codec::Tar, 0));

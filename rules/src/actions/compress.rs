@@ -46,7 +46,7 @@ impl Action for CompressAction {
             1
         }
     }
-    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+    fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
         let input = BufReader::with_capacity(256 * 1024, File::open(ctx.input(0))?);
         let output = File::create(ctx.output(0))?;
         let mut writer = BufWriter::with_capacity(256 * 1024, &output);

@@ -60,6 +60,8 @@ pub struct PackageSpecParams {
     pub setup: Vec<pspf::SetupCommand>,
     /// The build time recorded (`SOURCE_DATE_EPOCH` or 0).
     pub timestamp: u64,
+    /// The platform recorded in `build.platform` (`None`: this host's).
+    pub platform: Option<pspf::Platform>,
 }
 
 /// Write a signed package: a launcher, metadata and slots.
@@ -81,6 +83,9 @@ impl PackageAction {
         let s = &self.spec;
         let mut m = flavor_metadata(&s.name, &s.version, &s.command, s.timestamp);
         m.package.description = s.description.clone();
+        if let Some(platform) = s.platform {
+            m.set_platform(platform);
+        }
         m.execution.env = s.env.clone();
         m.runtime = s.runtime_env.clone().map(|env| Runtime { env: Some(env) });
         if !s.workenv_dirs.is_empty() || !s.workenv_env.is_empty() {
@@ -146,7 +151,7 @@ impl Action for PackageAction {
     fn output_count(&self) -> usize {
         1
     }
-    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+    fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
         let inputs: Vec<PathBuf> = (0..1 + 2 * self.slots.len())
             .map(|i| ctx.input(i).to_path_buf())
             .collect();

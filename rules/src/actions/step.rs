@@ -22,6 +22,8 @@ use std::process::Command;
 pub struct StepAction {
     /// The step id.
     pub id: String,
+    /// The target it runs for, when it runs once per target (its label says so).
+    pub target: Option<String>,
     /// The command, run with `sh -c`.
     pub command: String,
     /// Absolute working directory.
@@ -48,7 +50,10 @@ impl Action for StepAction {
         1
     }
     fn label(&self) -> String {
-        format!("step {}", self.id)
+        match &self.target {
+            Some(t) => format!("step {} ({t})", self.id),
+            None => format!("step {}", self.id),
+        }
     }
     fn params(&self) -> Vec<u8> {
         let needed: Vec<String> = self
@@ -97,7 +102,7 @@ impl Action for StepAction {
             outputs: self.outputs.clone(),
         })
     }
-    fn run(&self, ctx: &mut RunContext) -> Result<(), ActionError> {
+    fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
         // Two builds of one repository may run this step at the same time, and in one
         // directory their commands would overwrite each other's outputs while the other copies
         // them. An exclusive lock on the working directory (released when `_lock` drops)

@@ -379,7 +379,25 @@ fn signing_and_targets(pkg: &Package, dir: &Path, p: &mut Vec<Problem>) {
             .help("keep one: a key file for local builds or a seed variable for CI"),
         );
     }
+    let slot_ids: Vec<&str> = pkg.slots.iter().map(|s| s.id.value.as_str()).collect();
     for t in &pkg.targets {
+        for (slot, codec) in &t.codecs {
+            if slot_ids.contains(&slot.as_str()) {
+                continue;
+            }
+            let problem = Problem::new(
+                format!("target `{}`: codecs names no slot `{slot}`", t.name.value),
+                codec.span.clone(),
+            )
+            .label("no [[slot]] has this id");
+            p.push(match did_you_mean(slot, &slot_ids) {
+                Some(s) => problem.help(format!("did you mean `{s}`?")),
+                None => problem.help(format!(
+                    "codecs maps slot ids to codecs; the slots are: {}",
+                    slot_ids.join(", ")
+                )),
+            });
+        }
         if let Some(l) = &t.launcher
             && l.value != "builtin"
             && !dir.join(&l.value).is_file()

@@ -7,7 +7,8 @@ use super::model::*;
 use super::schema::*;
 use crate::diagnostic::{Problem, did_you_mean};
 use pspf::setup::{SetupKind, SetupMode};
-use pspf::{Lenient, SetupCommand, Term};
+use pspf::{Codec, Lenient, Platform, SetupCommand, Term};
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 /// Lowers one manifest, collecting problems.
@@ -201,13 +202,57 @@ impl Lower<'_, '_> {
         let at = At {
             path: &[key("target"), Seg::Index(i)],
             name: "a [[target]]",
-            span: t.span,
+            span: t.span.clone(),
         };
+        let name = self.required(t.value.name, "name", &at);
+        let platform = self.target_platform(&name, t.value.platform);
+        let mut codecs = BTreeMap::new();
+        for (slot, codec) in t.value.codecs {
+            let word = Spanned::new(Lenient::parse_flavor(&codec.value), codec.span.clone());
+            if let Some(c) = self.term::<Codec>(Some(word)) {
+                codecs.insert(slot, Spanned::new(c, codec.span));
+            }
+        }
         Target {
-            name: self.required(t.value.name, "name", &at),
+            name,
+            platform,
             output: t.value.output,
             launcher: t.value.launcher,
+            codecs,
+            span: t.span,
         }
+    }
+
+    /// A target's platform: `platform`, else the one its name is. A name that is another
+    /// platform than `platform` is a mistake waiting to ship the wrong binary: reported.
+    fn target_platform(
+        &mut self,
+        name: &Spanned<String>,
+        given: Option<Spanned<Lenient<Platform>>>,
+    ) -> Option<Spanned<Platform>> {
+        let named = Platform::from_flavor_name(&name.value);
+        let Some(given) = given else {
+            return named.map(|p| Spanned::new(p, name.span.clone()));
+        };
+        let span = given.span.clone();
+        let platform = self.term(Some(given))?;
+        if let Some(named) = named.filter(|n| *n != platform) {
+            self.problems.push(
+                Problem::new(
+                    format!(
+                        "target `{}` is named after platform {named} but is for {platform}",
+                        name.value
+                    ),
+                    span.clone(),
+                )
+                .label(format!("not {named}"))
+                .help(format!(
+                    "rename the target, or set platform = \"{named}\" (a target named after a \
+                     platform is for that platform without a `platform` key)"
+                )),
+            );
+        }
+        Some(Spanned::new(platform, span))
     }
 
     fn slot(&mut self, i: usize, raw: Spanned<SlotToml>) -> Option<Slot> {
@@ -253,6 +298,7 @@ impl Lower<'_, '_> {
                 return None;
             }
         };
+        let codec_span = t.codec.as_ref().and_then(|c| c.span.clone());
         let codec = self.term(t.codec);
         let lifecycle = self.term(t.lifecycle).unwrap_or(pspf::Lifecycle::Cache);
         let purpose = self.term(t.purpose).unwrap_or(pspf::Purpose::Payload);
@@ -262,6 +308,7 @@ impl Lower<'_, '_> {
             source,
             target: t.target,
             codec,
+            codec_span,
             level: t.level,
             include: t.include,
             exclude: t.exclude,

@@ -6,7 +6,7 @@
 //! tables into these types.
 
 use pspf::metadata::RuntimeEnv;
-use pspf::{Codec, Lifecycle, Purpose, SetupCommand};
+use pspf::{Codec, Lifecycle, Platform, Purpose, SetupCommand};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -163,6 +163,8 @@ pub struct Slot {
     pub target: Option<Spanned<String>>,
     /// The codec asked for (default: by source kind).
     pub codec: Option<Codec>,
+    /// Where `codec` is in the manifest.
+    pub codec_span: Option<Range<usize>>,
     /// Compression level.
     pub level: Option<Spanned<i64>>,
     /// Only these files of a directory source.
@@ -215,8 +217,22 @@ pub struct Signing {
 pub struct Target {
     /// Its name, unique within the package.
     pub name: Spanned<String>,
+    /// The platform it is for: `platform`, else the platform its name is (a target named
+    /// `linux-aarch64` is for linux-aarch64); `None`: the host's.
+    pub platform: Option<Spanned<Platform>>,
     /// Where the package is written (default `dist/<package>-<target>.psp`).
     pub output: Option<Spanned<String>>,
     /// `builtin` or the path of a launcher binary.
     pub launcher: Option<Spanned<String>>,
+    /// Slot id → the codec that slot has in this target's package (instead of its `codec`).
+    pub codecs: BTreeMap<String, Spanned<Codec>>,
+    /// The `[[target]]` table.
+    pub span: Option<Range<usize>>,
+}
+
+impl Target {
+    /// The platform this target is for, `host` when it names none.
+    pub fn platform_or(&self, host: Platform) -> Platform {
+        self.platform.as_ref().map_or(host, |p| p.value)
+    }
 }

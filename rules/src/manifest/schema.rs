@@ -10,7 +10,7 @@
 use super::model::{Signing, Spanned, WorkspaceMembers};
 use pspf::metadata::RuntimeEnv;
 use pspf::setup::SetupKind;
-use pspf::{Codec, Lenient, Lifecycle, Purpose, Term};
+use pspf::{Codec, Lenient, Lifecycle, Platform, Purpose, Term};
 use serde::Deserialize;
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use std::collections::BTreeMap;
@@ -193,8 +193,12 @@ pub(super) struct EnumerateToml {
 pub(super) struct TargetToml {
     /// Required.
     pub name: Option<Spanned<String>>,
+    #[serde(deserialize_with = "word")]
+    pub platform: Option<Spanned<Lenient<Platform>>>,
     pub output: Option<Spanned<String>>,
     pub launcher: Option<Spanned<String>>,
+    /// Slot id → the codec that slot has in this target's package.
+    pub codecs: BTreeMap<String, Spanned<String>>,
 }
 
 /// `[cache]`.

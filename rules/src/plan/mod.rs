@@ -1,31 +1,39 @@
 //! Planning: manifests → a graph of engine actions, plus where each package goes.
 //!
+//! Per package output (`target`): its platform, path and launcher, and each slot's codec there.
 //! Per slot (`slot`): collect (at plan time) → `archive` (directories, step outputs, or a file
 //! with a tar codec; tar.gz/tar.zst compress inside the same streaming action) → `compress` for
-//! a single file with gzip/zstd. Per step (`steps`): a `step` action. Per package and target
-//! (`package`): `package`, signed with the package's key. Identical actions are planned once (a
-//! slot shared by ten packages is archived and compressed once): the planner interns actions by
-//! kind, parameters and inputs (`ActionKey`) before they reach the graph.
+//! a single file with gzip/zstd. Per step (`steps`): a `step` action — once per package, or
+//! once per target for a step that builds platform code. Per package and target (`package`):
+//! `package`, signed with the package's key. Identical actions are planned once (a slot shared
+//! by ten packages, or by the targets of one, is archived and compressed once): the planner
+//! interns actions by kind, parameters and inputs (`ActionKey`) before they reach the graph.
 
 mod package;
 mod slot;
 mod steps;
+mod target;
 
 use crate::Error;
-use crate::manifest::Manifest;
+use crate::launcher::{Chosen, Launchers};
+use crate::select::Selected;
 use flavor_engine::{Action, ActionId, Graph, Input};
+use pspf::Platform;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+pub use steps::{PER_TARGET_MARKERS, per_target_steps};
+pub use target::{OutputInfo, outputs_of};
+
 /// Settings of one build.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PlanOptions {
     /// `--release`: zstd level 19 by default instead of 3.
     pub release: bool,
     /// `SOURCE_DATE_EPOCH`, or 0.
     pub timestamp: u64,
-    /// The launcher used for `launcher = "builtin"` (and when no target names one).
-    pub builtin_launcher: PathBuf,
+    /// The launchers targets choose from (builtin, registry, `--launcher`).
+    pub launchers: Launchers,
     /// Environment for build steps' `pass_env` and defaults (normally the process's).
     pub env: BTreeMap<String, String>,
     /// Create the per-user signing key if a package needs it and it does not exist yet.
@@ -41,6 +49,10 @@ pub struct PlannedOutput {
     pub package: String,
     /// The `[[target]]` it is for, if any.
     pub target: Option<String>,
+    /// The platform it is for.
+    pub platform: Platform,
+    /// The launcher in front of it, and why that one.
+    pub launcher: Chosen,
     /// The `package` action that writes it.
     pub action: ActionId,
     /// Where it is installed.
@@ -119,8 +131,12 @@ impl Planner<'_> {
     }
 }
 
-/// Plan `packages` (manifests of one workspace rooted at `root`).
-pub fn plan(packages: &[&Manifest], root: &Path, opts: &PlanOptions) -> Result<BuildPlan, Error> {
+/// Plan the `packages` selected (of one workspace rooted at `root`).
+pub fn plan(
+    packages: &[Selected<'_>],
+    root: &Path,
+    opts: &PlanOptions,
+) -> Result<BuildPlan, Error> {
     let mut planner = Planner {
         opts,
         root,
@@ -130,12 +146,13 @@ pub fn plan(packages: &[&Manifest], root: &Path, opts: &PlanOptions) -> Result<B
         outputs: Vec::new(),
         notices: Vec::new(),
     };
-    for m in packages {
+    for selected in packages {
+        let m = selected.manifest;
         let Some(pkg) = &m.package else {
             continue;
         };
         planner
-            .package(m, pkg)
+            .package(m, pkg, selected)
             .map_err(|e| e.in_package(&pkg.name.value))?;
     }
     let mut sources = planner.sources;

@@ -1,25 +1,26 @@
-//! Planning a package: its steps and slots, its signing key, and one `package` action per
-//! output (`dist/<name>.psp`, or one per `[[target]]`).
+//! Planning a package: for each output (`dist/<name>.psp`, or one per selected `[[target]]`)
+//! its steps and slots, then one `package` action, signed with the package's key. Steps and
+//! slots that are the same for every target are the same actions, planned once.
 
+use super::target::TargetPlan;
 use super::{PlannedOutput, Planner};
 use crate::Error;
 use crate::actions::{PackageAction, PackageSpecParams};
 use crate::manifest::{Manifest, Package};
+use crate::select::Selected;
 use crate::signing;
 use flavor_engine::Input;
-use std::path::PathBuf;
-
-/// One output of a package: its target name, where it goes, and the launcher in front.
-struct Output {
-    target: Option<String>,
-    path: PathBuf,
-    launcher: PathBuf,
-}
+use pspf::Platform;
 
 impl Planner<'_> {
-    /// Plan the package of manifest `m`.
-    pub(super) fn package(&mut self, m: &Manifest, pkg: &Package) -> Result<(), Error> {
-        let steps = self.steps(m, pkg)?;
+    /// Plan the outputs of the package of manifest `m` that `selected` asks for.
+    pub(super) fn package(
+        &mut self,
+        m: &Manifest,
+        pkg: &Package,
+        selected: &Selected<'_>,
+    ) -> Result<(), Error> {
+        let targets = self.targets(m, pkg, selected)?;
         // Never collected into a slot: what builds write.
         let mut never = vec![
             m.dir.join("dist"),
@@ -31,68 +32,56 @@ impl Planner<'_> {
                 .filter_map(|t| t.output.as_ref())
                 .map(|o| m.dir.join(&o.value)),
         );
-        let mut slots = Vec::with_capacity(pkg.slots.len());
-        for slot in &pkg.slots {
-            slots.push(self.slot(m, pkg, slot, &steps, &never)?);
-        }
         let key = signing::resolve(pkg, &m.dir, self.opts.create_user_key)?;
         self.notices.extend(key.announcement);
-        let spec = spec(pkg, self.opts.timestamp);
         let name = &pkg.name.value;
-        for out in self.outputs_of(m, pkg) {
-            let label = match &out.target {
+        for out in targets {
+            let TargetPlan {
+                name: target,
+                platform,
+                path,
+                launcher,
+                codecs,
+            } = out;
+            let vars = super::steps::TargetVars {
+                name: target.clone().unwrap_or_else(|| platform.to_string()),
+                platform,
+            };
+            let steps = self.steps(m, pkg, &vars)?;
+            let mut slots = Vec::with_capacity(pkg.slots.len());
+            for (slot, codec) in pkg.slots.iter().zip(&codecs) {
+                slots.push(self.slot(m, pkg, slot, &steps, &never, codec)?);
+            }
+            let label = match &target {
                 Some(t) => format!("package {name} ({t})"),
                 None => format!("package {name}"),
             };
             let action = PackageAction {
                 label,
-                spec: spec.clone(),
-                slots: slots.clone(),
-                launcher: Input::File(out.launcher),
+                spec: spec(pkg, self.opts.timestamp, platform),
+                slots,
+                launcher: Input::File(launcher.path.clone()),
                 key: key.key.clone(),
             };
             let id = self.add(Box::new(action))?;
             self.outputs.push(PlannedOutput {
                 package: name.clone(),
-                target: out.target,
+                target,
+                platform,
+                launcher,
                 action: id,
-                path: out.path,
+                path,
                 manifest: m.path.clone(),
             });
         }
         Ok(())
     }
-
-    /// `dist/<name>.psp` with the builtin launcher, or one output per `[[target]]`.
-    fn outputs_of(&self, m: &Manifest, pkg: &Package) -> Vec<Output> {
-        let name = &pkg.name.value;
-        let dist = m.dir.join("dist");
-        if pkg.targets.is_empty() {
-            return vec![Output {
-                target: None,
-                path: dist.join(format!("{name}.psp")),
-                launcher: self.opts.builtin_launcher.clone(),
-            }];
-        }
-        (pkg.targets.iter())
-            .map(|t| Output {
-                target: Some(t.name.value.clone()),
-                path: match &t.output {
-                    Some(o) => m.dir.join(&o.value),
-                    None => dist.join(format!("{name}-{}.psp", t.name.value)),
-                },
-                launcher: match t.launcher.as_ref().map(|l| l.value.as_str()) {
-                    None | Some("builtin") => self.opts.builtin_launcher.clone(),
-                    Some(path) => m.dir.join(path),
-                },
-            })
-            .collect()
-    }
 }
 
 /// Everything of the package's metadata that does not come from slots.
-fn spec(pkg: &Package, timestamp: u64) -> PackageSpecParams {
+fn spec(pkg: &Package, timestamp: u64, platform: Platform) -> PackageSpecParams {
     PackageSpecParams {
+        platform: Some(platform),
         name: pkg.name.value.clone(),
         version: pkg.version.clone(),
         description: pkg.description.clone(),

@@ -2,6 +2,8 @@
 //! outputs), then how it is stored ([`Encoded`]: archived, compressed, or as is).
 
 use super::Planner;
+use super::steps::PlannedStep;
+use super::target::SlotCodec;
 use crate::Error;
 use crate::actions::{ArchiveAction, ArchiveEntry, CompressAction, EntryKind, PackageSlot};
 use crate::collect::{Collected, collect_dir};
@@ -66,15 +68,17 @@ impl Planner<'_> {
         m: &Manifest,
         pkg: &Package,
         slot: &Slot,
-        steps: &HashMap<String, ActionId>,
+        steps: &HashMap<String, PlannedStep>,
         never: &[PathBuf],
+        choice: &SlotCodec,
     ) -> Result<PackageSlot, Error> {
         let contents = match &slot.source {
             SlotSource::Path(src) => self.path_contents(m, slot, src, never)?,
-            SlotSource::Step(step) => step_contents(pkg, slot, step, steps)?,
+            SlotSource::Step(step) => step_contents(pkg, slot, step, steps, choice.given)?,
         };
-        let codec = slot.codec.unwrap_or(contents.default_codec);
-        let encoded = self.encode(slot, codec, &contents)?;
+        let codec = choice.pick(contents.default_codec);
+        let level = self.level(slot, codec, choice.own_level);
+        let encoded = self.encode(slot, codec, level, &contents)?;
         let target = if codec.is_tar() {
             "{workenv}".to_string()
         } else {
@@ -137,9 +141,14 @@ impl Planner<'_> {
         })
     }
 
-    /// How much to compress: the slot's `level`, else by codec and `--release`.
-    fn level(&self, slot: &Slot, codec: Codec) -> i32 {
-        match (&slot.level, codec, self.opts.release) {
+    /// How much to compress: the slot's `level` (when `own_level`: the codec is the slot's
+    /// own, not one a target gave it), else by codec and `--release`.
+    fn level(&self, slot: &Slot, codec: Codec, own_level: bool) -> i32 {
+        match (
+            slot.level.as_ref().filter(|_| own_level),
+            codec,
+            self.opts.release,
+        ) {
             (Some(l), _, _) => i32::try_from(l.value).unwrap_or(i32::MAX),
             (None, Codec::Gzip | Codec::TarGz, true) => 9,
             (None, Codec::Gzip | Codec::TarGz, false) => 6,
@@ -151,9 +160,14 @@ impl Planner<'_> {
     /// Plan the archive and compression actions a slot's contents need. A compressed tar is
     /// archived and compressed in one streaming action; anything else is archived (tar) or
     /// taken as is (one file), then compressed separately.
-    fn encode(&mut self, slot: &Slot, codec: Codec, c: &Contents) -> Result<Encoded, Error> {
+    fn encode(
+        &mut self,
+        slot: &Slot,
+        codec: Codec,
+        level: i32,
+        c: &Contents,
+    ) -> Result<Encoded, Error> {
         let id = &slot.id.value;
-        let level = self.level(slot, codec);
         let archive = |label: String, compression| ArchiveAction {
             label,
             entries: c.entries.clone(),
@@ -241,33 +255,31 @@ fn dir_contents(
 /// A step's declared outputs, under the slot's target by their paths relative to the step's
 /// working directory.
 fn step_contents(
-    pkg: &Package,
+    _pkg: &Package,
     slot: &Slot,
     step_id: &Spanned<String>,
-    steps: &HashMap<String, ActionId>,
+    steps: &HashMap<String, PlannedStep>,
+    given: Option<Codec>,
 ) -> Result<Contents, Error> {
-    let unknown = || Error::UnknownStep {
-        step: step_id.value.clone(),
-    };
-    let action = *steps.get(&step_id.value).ok_or_else(unknown)?;
-    let step = pkg
-        .steps
-        .iter()
-        .find(|s| s.id.value == step_id.value)
-        .ok_or_else(unknown)?;
+    let step = steps
+        .get(&step_id.value)
+        .ok_or_else(|| Error::UnknownStep {
+            step: step_id.value.clone(),
+        })?;
+    let action = step.action;
     let prefix = target_or(slot, "");
     let mut entries = Vec::new();
     let mut inputs = Vec::new();
     for (i, out) in step.outputs.iter().enumerate() {
         entries.push(ArchiveEntry {
-            path: under(&prefix, out.value.trim_start_matches("./")),
+            path: under(&prefix, out.trim_start_matches("./")),
             kind: EntryKind::File { input: i },
             mode: 0o755,
         });
         inputs.push(output(action, i));
     }
     let single = (step.outputs.len() == 1).then(|| output(action, 0));
-    let default_codec = match (&single, slot.codec) {
+    let default_codec = match (&single, given) {
         (Some(_), Some(c)) if !c.is_tar() => Codec::Raw,
         _ => Codec::TarZst,
     };

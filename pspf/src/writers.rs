@@ -1,0 +1,500 @@
+//! Writing extracted files on other threads while the caller keeps decoding.
+//!
+//! The extracting thread decodes a slot and reads each regular file's bytes into a *batch*: one
+//! buffer of [`CHUNK`] bytes holding several small files, or one piece of a large file. Full
+//! batches go through a queue to writer threads, which create the files (`O_CREAT | O_EXCL`,
+//! so never through a link), write them and apply mode and modification time. Memory is
+//! bounded: at most [`BUFFERS`] buffers exist, and the extracting thread waits for a free one
+//! when the writers fall behind.
+//!
+//! A large file is created by the extracting thread, and its pieces are written with
+//! positioned writes by whichever writer takes them; its mode and time are applied when the
+//! last piece is done. With no writer threads (one CPU, or a caller that asks for none) every
+//! batch is written where it is filled, by the same code.
+//!
+//! The writers only ever create new files at paths the caller has checked; the caller decides
+//! when it must wait for them ([`Writers::barrier`]): before it removes anything, and before it
+//! looks at a path a queued file may be written to. The first error a writer meets is kept and
+//! returned by the next [`Writers::barrier`] or [`Writers::file`]; queued work is then dropped.
+
+use crate::error::{Error, Result};
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+/// Bytes in one buffer: a batch of small files, or one piece of a large file.
+pub(crate) const CHUNK: usize = 256 * 1024;
+
+/// Buffers in existence at most: bounds the decoded bytes waiting to be written.
+const BUFFERS: usize = 12;
+
+/// Files in one batch at most, so a batch of tiny files still spreads over the writers.
+const BATCH_FILES: usize = 24;
+
+/// Stack of a writer thread (it only runs the small loop below and system calls).
+const STACK: usize = 128 * 1024;
+
+/// A path in an error message: `path: error`, keeping the error's kind.
+pub(crate) fn at_path(path: &Path, e: io::Error) -> Error {
+    match Error::from_io(e) {
+        Error::Io(e) => Error::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        other => other,
+    }
+}
+
+/// The process's file-mode creation mask, read without changing it (`umask(2)` cannot read
+/// it without setting it, which would race with other threads). `None` when unknown.
+fn current_umask() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(line.trim(), 8).ok()
+}
+
+/// Mode and modification time a file gets once its bytes are written.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Finish {
+    /// Permission bits (and set-id/sticky bits) from the archive.
+    pub mode: u32,
+    /// Seconds since the epoch.
+    pub mtime: u64,
+}
+
+impl Finish {
+    /// The mode to create the file with, and whether `fchmod` must follow: when the umask
+    /// would strip bits, and for set-id bits, which a write clears.
+    fn create_mode(self, umask: Option<u32>) -> (u32, bool) {
+        match umask {
+            Some(mask) if self.mode & 0o7000 == 0 && self.mode & mask == 0 => (self.mode, false),
+            _ => (0o600, true),
+        }
+    }
+
+    fn apply(self, file: &File, chmod: bool) -> io::Result<()> {
+        if chmod {
+            file.set_permissions(std::fs::Permissions::from_mode(self.mode))?;
+        }
+        // A time the file system cannot store is not worth failing over.
+        let _ = file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(self.mtime));
+        Ok(())
+    }
+}
+
+/// Create a new file (never following or replacing anything at `path`).
+fn create(path: &Path, mode: u32) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+}
+
+/// A large file being written piece by piece; finished when the last piece is dropped.
+struct Large {
+    file: File,
+    path: PathBuf,
+    finish: Finish,
+    chmod: bool,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Large {
+    fn drop(&mut self) {
+        if let Err(e) = self.finish.apply(&self.file, self.chmod) {
+            self.shared.fail(at_path(&self.path, e));
+        }
+    }
+}
+
+/// One file (or piece of one) in a batch: the next `len` bytes of its buffer.
+enum Item {
+    Whole {
+        path: PathBuf,
+        len: usize,
+        finish: Finish,
+    },
+    Piece {
+        file: Arc<Large>,
+        offset: u64,
+        len: usize,
+    },
+}
+
+/// A buffer and the files its bytes belong to, in order.
+struct Batch {
+    buf: Vec<u8>,
+    used: usize,
+    items: Vec<Item>,
+}
+
+impl Batch {
+    fn room(&self) -> usize {
+        self.buf.len() - self.used
+    }
+
+    /// Write every item; stop at the first error.
+    fn write(&self, umask: Option<u32>) -> Result<()> {
+        let mut at = 0;
+        for item in &self.items {
+            match item {
+                Item::Whole { path, len, finish } => {
+                    let (mode, chmod) = finish.create_mode(umask);
+                    let file = create(path, mode).map_err(|e| at_path(path, e))?;
+                    write_all_at(&file, &self.buf[at..at + len], 0)
+                        .and_then(|()| finish.apply(&file, chmod))
+                        .map_err(|e| at_path(path, e))?;
+                    at += len;
+                }
+                Item::Piece { file, offset, len } => {
+                    write_all_at(&file.file, &self.buf[at..at + len], *offset)
+                        .map_err(|e| at_path(&file.path, e))?;
+                    at += len;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    file.write_all_at(bytes, offset)
+}
+
+/// What the extracting thread and the writers share.
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Batch>,
+    free: Vec<Vec<u8>>,
+    /// Buffers created so far (free, queued, being filled or being written).
+    buffers: usize,
+    /// Batches a writer has taken and not finished.
+    busy: usize,
+    error: Option<Error>,
+    closing: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when a batch is queued or the writers must stop.
+    work: Condvar,
+    /// Signalled when a writer finishes a batch (a buffer is free, maybe everything is done).
+    done: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; a poisoned one still holds consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fail(&self, error: Error) {
+        let mut state = self.lock();
+        if state.error.is_none() {
+            state.error = Some(error);
+        }
+        // Nothing queued is worth writing any more.
+        let dropped = std::mem::take(&mut state.queue);
+        drop(state);
+        // Outside the lock: dropping the last piece of a large file finishes it, which may
+        // fail and come back here.
+        drop(dropped);
+        self.done.notify_all();
+    }
+
+    /// A writer thread: take batches until told to stop.
+    fn run(self: Arc<Shared>, umask: Option<u32>) {
+        loop {
+            let batch = {
+                let mut state = self.lock();
+                loop {
+                    if let Some(batch) = state.queue.pop_front() {
+                        state.busy += 1;
+                        break batch;
+                    }
+                    if state.closing {
+                        return;
+                    }
+                    state = self
+                        .work
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            };
+            let result = batch.write(umask);
+            let Batch { buf, items, .. } = batch;
+            // Finish large files (their last piece) outside the lock.
+            drop(items);
+            let mut state = self.lock();
+            state.busy -= 1;
+            state.free.push(buf);
+            drop(state);
+            match result {
+                Err(e) => self.fail(e),
+                Ok(()) => self.done.notify_all(),
+            }
+        }
+    }
+}
+
+/// The writers of one extraction: its threads, started when the first batch is ready.
+pub(crate) struct Writers {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    wanted: usize,
+    batch: Option<Batch>,
+    umask: Option<u32>,
+}
+
+impl Writers {
+    /// Writers using `threads` threads (0: everything is written on the calling thread).
+    pub(crate) fn new(threads: usize) -> Writers {
+        Writers {
+            shared: Arc::default(),
+            threads: Vec::new(),
+            wanted: threads,
+            batch: None,
+            umask: current_umask(),
+        }
+    }
+
+    /// The first error a writer met, if any (the batch being filled is then dropped).
+    fn check(&mut self) -> Result<()> {
+        let error = self.shared.lock().error.take();
+        match error {
+            Some(e) => {
+                self.batch = None;
+                Err(e)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// A batch with room for `len` more bytes (up to a whole buffer) and one more item,
+    /// queueing the current one if it has not.
+    fn batch_with_room(&mut self, len: usize) -> Result<&mut Batch> {
+        let need = len.clamp(1, CHUNK);
+        let batch = match self.batch.take() {
+            Some(b) if b.room() >= need && b.items.len() < BATCH_FILES => b,
+            other => {
+                self.batch = other;
+                self.flush()?;
+                Batch {
+                    buf: self.take_buffer()?,
+                    used: 0,
+                    items: Vec::new(),
+                }
+            }
+        };
+        Ok(self.batch.insert(batch))
+    }
+
+    /// A free buffer, waiting for one while all [`BUFFERS`] are in use.
+    fn take_buffer(&mut self) -> Result<Vec<u8>> {
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(e) = state.error.take() {
+                return Err(e);
+            }
+            if let Some(buf) = state.free.pop() {
+                return Ok(buf);
+            }
+            if state.buffers < BUFFERS || self.threads.is_empty() {
+                state.buffers += 1;
+                return Ok(vec![0; CHUNK]);
+            }
+            state = self
+                .shared
+                .done
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Queue the batch being filled (or write it here, without threads).
+    fn flush(&mut self) -> Result<()> {
+        let Some(batch) = self.batch.take() else {
+            return Ok(());
+        };
+        if self.wanted == 0 {
+            let result = batch.write(self.umask);
+            let Batch { buf, items, .. } = batch;
+            drop(items);
+            self.shared.lock().free.push(buf);
+            return result.and_then(|()| self.check());
+        }
+        if self.threads.len() < self.wanted {
+            self.start()?;
+        }
+        let mut state = self.shared.lock();
+        if let Some(e) = state.error.take() {
+            drop(state);
+            drop(batch);
+            return Err(e);
+        }
+        state.queue.push_back(batch);
+        drop(state);
+        self.shared.work.notify_one();
+        Ok(())
+    }
+
+    fn start(&mut self) -> Result<()> {
+        while self.threads.len() < self.wanted {
+            let shared = Arc::clone(&self.shared);
+            let umask = self.umask;
+            let spawned = std::thread::Builder::new()
+                .name("flavor-writer".into())
+                .stack_size(STACK)
+                .spawn(move || shared.run(umask));
+            match spawned {
+                Ok(handle) => self.threads.push(handle),
+                // No thread to be had: write with what there is (possibly just this one).
+                Err(_) if !self.threads.is_empty() => break,
+                Err(_) => {
+                    self.wanted = 0;
+                    break;
+                }
+            }
+        }
+        self.wanted = self.wanted.min(self.threads.len());
+        Ok(())
+    }
+
+    /// Queue the regular file `path` (`len` bytes read from `data`); it is created and written
+    /// by a writer. A stream that ends early queues nothing (the caller reports the short
+    /// member).
+    pub(crate) fn file(
+        &mut self,
+        path: PathBuf,
+        len: u64,
+        data: &mut dyn Read,
+        finish: Finish,
+    ) -> Result<()> {
+        match usize::try_from(len) {
+            Ok(len) if len <= CHUNK => self.small(path, len, data, finish),
+            _ => self.large(path, len, data, finish),
+        }
+    }
+
+    fn small(
+        &mut self,
+        path: PathBuf,
+        len: usize,
+        data: &mut dyn Read,
+        finish: Finish,
+    ) -> Result<()> {
+        let batch = self.batch_with_room(len)?;
+        let start = batch.used;
+        if read_full(data, &mut batch.buf[start..start + len])? < len {
+            return Ok(());
+        }
+        batch.used += len;
+        batch.items.push(Item::Whole { path, len, finish });
+        if batch.items.len() >= BATCH_FILES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn large(
+        &mut self,
+        path: PathBuf,
+        len: u64,
+        data: &mut dyn Read,
+        finish: Finish,
+    ) -> Result<()> {
+        let (mode, chmod) = finish.create_mode(self.umask);
+        let file = create(&path, mode).map_err(|e| at_path(&path, e))?;
+        let large = Arc::new(Large {
+            file,
+            path,
+            finish,
+            chmod,
+            shared: Arc::clone(&self.shared),
+        });
+        let mut offset = 0u64;
+        while offset < len {
+            let want = usize::try_from(len - offset)
+                .unwrap_or(usize::MAX)
+                .min(CHUNK);
+            let batch = self.batch_with_room(want)?;
+            let start = batch.used;
+            let take = want.min(batch.room());
+            let got = read_full(data, &mut batch.buf[start..start + take])?;
+            batch.used += got;
+            batch.items.push(Item::Piece {
+                file: Arc::clone(&large),
+                offset,
+                len: got,
+            });
+            if got < take {
+                // The stream ended inside the file: the caller reports it.
+                return Ok(());
+            }
+            offset += got as u64;
+        }
+        Ok(())
+    }
+
+    /// Wait until every queued file is written; the first error any writer met, if any.
+    pub(crate) fn barrier(&mut self) -> Result<()> {
+        self.flush()?;
+        let mut state = self.shared.lock();
+        while state.error.is_none() && (!state.queue.is_empty() || state.busy > 0) {
+            state = self
+                .shared
+                .done
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        match state.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Stop the threads, dropping whatever is still queued, and wait for them: when this
+    /// returns, nothing of this extraction is being written any more.
+    pub(crate) fn stop(&mut self) {
+        self.batch = None;
+        // Whatever comes after is written on the calling thread.
+        self.wanted = 0;
+        let dropped = {
+            let mut state = self.shared.lock();
+            state.closing = true;
+            std::mem::take(&mut state.queue)
+        };
+        drop(dropped);
+        self.shared.work.notify_all();
+        for handle in self.threads.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Writers {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Read until `buf` is full or the stream ends; the number of bytes read.
+fn read_full(data: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match data.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::from_io(e)),
+        }
+    }
+    Ok(filled)
+}
