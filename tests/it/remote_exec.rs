@@ -335,3 +335,45 @@ fn a_grpc_remote_cache_shares_results_between_clones() {
     assert_eq!(executions_tagged(cluster, &t), 0, "a cache, not execution");
     assert_same_packages(&a, &b);
 }
+
+#[test]
+fn a_server_restarted_mid_action_without_its_blobs_the_action_resumes_remotely() {
+    let Some(mut cluster) = Cluster::start() else {
+        return;
+    };
+    let t = tag("restart");
+    let slow = format!(
+        "[[step]]\nid = \"slow\"\ncommand = \"sleep 3; cat in/0.txt > slow.txt # {t}\"\ninputs = [\"in/0.txt\"]\noutputs = [\"slow.txt\"]\n\n[[slot]]\nid = \"slow\"\nstep = \"slow\"\ntarget = \".\"\n"
+    );
+    let local = steps_project(&t, 1, &slow, None);
+    let remote = steps_project(&t, 1, &slow, Some(&local));
+    build_rx(&local, None, &[]).run.ok();
+    let mut cmd = remote.command(
+        "",
+        &["build", "--json", "--remote-execution", &cluster.url()],
+    );
+    cmd.env("FLAVOR_REMOTE_EXECUTION_TIMEOUT", "150");
+    let child = support::start(&mut cmd);
+    cluster.wait_for_execution(Duration::from_secs(60), |e| {
+        e.argv
+            .iter()
+            .any(|a| a.contains(&t) && a.contains("sleep 3"))
+    });
+    // The CAS is in memory: the restarted server has lost every input.
+    cluster.restart_server();
+    let b = Build::wait(child);
+    b.run.ok();
+    let stats = exec_stats(&b);
+    eprintln!("reapi: resumed after a restart: {stats}");
+    assert_eq!(
+        b.summary["remote_executed"], 2,
+        "both steps on the cluster: {stats}"
+    );
+    assert_eq!(stats["fallbacks"], 0, "{stats}");
+    assert!(
+        stats["reuploads"].as_u64().unwrap() <= 2,
+        "bounded: {stats}"
+    );
+    assert!(!remote.path("slow.txt").exists(), "nothing ran locally");
+    assert_same_packages(&local, &remote);
+}
