@@ -1,4 +1,4 @@
-//! Launchers: what a launcher binary is ([`identify`]), the per-user registry of launchers for
+//! Launchers: what a launcher binary is ([`identify()`]), the per-user registry of launchers for
 //! other platforms ([`registry`]), and which launcher a target's package gets ([`choose`]).
 
 pub mod choose;

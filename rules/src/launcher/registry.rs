@@ -4,7 +4,7 @@
 //!
 //! One launcher per platform and kind (flavor's own, FlavorPack's Rust, FlavorPack's Go); a
 //! new one of the same platform and kind replaces the old. A binary is identified from its
-//! bytes when it is added ([`identify`](super::identify)) and again whenever it is used, and
+//! bytes when it is added ([`identify`](super::identify())) and again whenever it is used, and
 //! only what the current user owns and others cannot write is used: a launcher ends up at the
 //! front of every package built with it.
 
