@@ -364,7 +364,10 @@ fn a_server_restarted_mid_action_without_its_blobs_the_action_resumes_remotely()
     let b = Build::wait(child);
     b.run.ok();
     let stats = exec_stats(&b);
-    eprintln!("reapi: resumed after a restart: {stats}");
+    eprintln!(
+        "reapi: resumed after a restart: {stats}, warnings {:?}",
+        warnings(&b)
+    );
     assert_eq!(
         b.summary["remote_executed"], 2,
         "both steps on the cluster: {stats}"

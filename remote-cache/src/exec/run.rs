@@ -85,7 +85,9 @@ pub(super) fn run(
         );
         let response = match response {
             Ok(r) => r,
-            Err(Fault::Status(Code::FailedPrecondition, _)) => continue,
+            // The server lost the action's blobs (FAILED_PRECONDITION) or, restarted, the
+            // operation itself (NOT_FOUND on WaitExecution): upload again and execute anew.
+            Err(Fault::Status(Code::FailedPrecondition | Code::NotFound, _)) => continue,
             Err(fault) => return fault_to_local(ex, label, "executing", &fault),
         };
         let status = response.status.clone().unwrap_or_default();
