@@ -1,9 +1,9 @@
 //! `flavor clean`: remove the workspace's build outputs and its build cache.
 //!
-//! Build outputs are the package files the manifests name (DESIGN.md §2: `dist/<name>.psp`
-//! beside a manifest without `[[target]]`, else each target's `output`, by default
-//! `dist/<name>-<target>.psp`); a file there that is not a PSPF package is left alone. An
-//! emptied `dist/` goes too. The build cache is `.flavor/cache` at the workspace root, removed
+//! Build outputs are the package files the manifests name, found by the planner's own
+//! [`output_paths`] (`dist/<name>.psp` beside a manifest without `[[target]]`, else each
+//! target's `output`, by default `dist/<name>-<target>[-<platform>].psp`); a file there that is
+//! not a PSPF package is left alone. An emptied `dist/` goes too. The build cache is `.flavor/cache` at the workspace root, removed
 //! whole; a cache named by `$FLAVOR_BUILD_CACHE` loses only the entries flavor writes there.
 
 use crate::build_cache::BuildCache;
@@ -11,10 +11,10 @@ use crate::diagnostics::load_workspace;
 use crate::messages::{CleanOutcome, RemovedFile, SkippedFile, print_document};
 use crate::report::human_bytes;
 use anyhow::Context;
-use flavor_rules::Manifest;
+use flavor_rules::plan::output_paths;
 use flavor_rules::workspace::Workspace;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -25,24 +25,6 @@ pub struct Args {
     /// Print what was removed as JSON.
     #[arg(long)]
     json: bool,
-}
-
-/// The package files a manifest's build writes.
-fn output_paths(m: &Manifest) -> Vec<PathBuf> {
-    let Some(pkg) = &m.package else {
-        return Vec::new();
-    };
-    let dist = m.dir.join("dist");
-    if pkg.targets.is_empty() {
-        return vec![dist.join(format!("{}.psp", pkg.name.value))];
-    }
-    pkg.targets
-        .iter()
-        .map(|t| match &t.output {
-            Some(o) => m.dir.join(&o.value),
-            None => dist.join(format!("{}-{}.psp", pkg.name.value, t.name.value)),
-        })
-        .collect()
 }
 
 fn is_package(path: &Path) -> bool {
@@ -92,7 +74,7 @@ fn remove_packages(
 ) -> anyhow::Result<(Vec<RemovedFile>, Vec<SkippedFile>)> {
     let (mut removed, mut skipped) = (Vec::new(), Vec::new());
     for m in &ws.packages {
-        for path in output_paths(m) {
+        for path in output_paths(m)? {
             let Ok(meta) = fs::symlink_metadata(&path) else {
                 continue;
             };

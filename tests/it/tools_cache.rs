@@ -150,7 +150,7 @@ fn clean_removes_packages_and_the_cache_and_nothing_else() {
     fs::write(project.join("flavor.toml"), manifest).unwrap();
     build(&sb, &project);
     let outputs = [
-        project.join("dist/hello-one.psp"),
+        project.join("dist/hello-one-linux-x86_64.psp"),
         project.join("out/two.psp"),
     ];
     fs::write(project.join("out/notes.txt"), "mine").unwrap();
@@ -160,7 +160,8 @@ fn clean_removes_packages_and_the_cache_and_nothing_else() {
     let dry = flavor_in(&sb, &project, &["clean", "--dry-run"]);
     dry.ok();
     assert!(
-        dry.stdout.contains("would remove dist/hello-one.psp"),
+        dry.stdout
+            .contains("would remove dist/hello-one-linux-x86_64.psp"),
         "{}",
         dry.stdout
     );
@@ -181,7 +182,11 @@ fn clean_removes_packages_and_the_cache_and_nothing_else() {
     // A file at an output path that is not a package is left alone, and a cache named by
     // FLAVOR_BUILD_CACHE loses only flavor's entries.
     fs::create_dir_all(project.join("dist")).unwrap();
-    fs::write(project.join("dist/hello-one.psp"), "not a package").unwrap();
+    fs::write(
+        project.join("dist/hello-one-linux-x86_64.psp"),
+        "not a package",
+    )
+    .unwrap();
     let shared = sb.path("shared-cache");
     fs::create_dir_all(&shared).unwrap();
     fs::write(shared.join("README"), "someone else's").unwrap();
@@ -192,14 +197,15 @@ fn clean_removes_packages_and_the_cache_and_nothing_else() {
         out.ok();
         if args[0] == "clean" {
             assert!(
-                out.stdout.contains("skipped dist/hello-one.psp"),
+                out.stdout
+                    .contains("skipped dist/hello-one-linux-x86_64.psp"),
                 "{}",
                 out.stdout
             );
         }
     }
     assert_eq!(
-        fs::read_to_string(project.join("dist/hello-one.psp")).unwrap(),
+        fs::read_to_string(project.join("dist/hello-one-linux-x86_64.psp")).unwrap(),
         "not a package"
     );
     let left: Vec<_> = fs::read_dir(&shared)

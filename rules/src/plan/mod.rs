@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 pub use steps::{PER_TARGET_MARKERS, per_target_steps};
-pub use target::{OutputInfo, outputs_of};
+pub use target::{OutputInfo, output_paths, outputs_of};
 
 /// Settings of one build.
 #[derive(Debug)]

@@ -63,6 +63,50 @@ pub fn outputs_of(m: &Manifest, launchers: &Launchers) -> Result<Vec<OutputInfo>
         .collect())
 }
 
+/// Where every output of the package of `m` is written (all targets), as `flavor build`
+/// writes them — for commands that find or remove them (`flavor clean`).
+pub fn output_paths(m: &Manifest) -> Result<Vec<PathBuf>, Error> {
+    let Some(pkg) = &m.package else {
+        return Ok(Vec::new());
+    };
+    let host = Platform::host();
+    if pkg.targets.is_empty() {
+        let platform = host.ok_or_else(no_host)?;
+        return Ok(vec![output_path(m, &pkg.name.value, None, platform)]);
+    }
+    (pkg.targets.iter())
+        .map(|t| {
+            Ok(output_path(
+                m,
+                &pkg.name.value,
+                Some(t),
+                target_platform(t, host)?,
+            ))
+        })
+        .collect()
+}
+
+/// The platform a target builds for: its `platform`, else the host's.
+fn target_platform(t: &Target, host: Option<Platform>) -> Result<Platform, Error> {
+    match (&t.platform, host) {
+        (Some(p), _) => Ok(p.value),
+        (None, Some(h)) => Ok(h),
+        (None, None) => Err(no_host()),
+    }
+}
+
+/// Where one output is written: the target's `output`, else `dist/` and the default name.
+fn output_path(m: &Manifest, package: &str, t: Option<&Target>, platform: Platform) -> PathBuf {
+    let dist = m.dir.join("dist");
+    match t {
+        None => dist.join(format!("{package}.psp")),
+        Some(t) => match &t.output {
+            Some(o) => m.dir.join(&o.value),
+            None => dist.join(default_file(package, t, platform)),
+        },
+    }
+}
+
 /// An output before its problems are gathered.
 struct Described {
     name: Option<String>,
@@ -95,7 +139,7 @@ fn described(
         out.push(Described {
             name: None,
             platform,
-            path: m.dir.join("dist").join(format!("{name}.psp")),
+            path: output_path(m, name, None, platform),
             launcher: launcher(launchers, platform, None, &what, None),
             target: None,
         });
@@ -104,21 +148,14 @@ fn described(
         if !selected.builds_target(i) {
             continue;
         }
-        let platform = match (&t.platform, host) {
-            (Some(p), _) => p.value,
-            (None, Some(h)) => h,
-            (None, None) => return Err(no_host()),
-        };
+        let platform = target_platform(t, host)?;
         let what = format!("target `{}` of package `{name}` ({platform})", t.name.value);
         let place =
             (t.platform.as_ref().and_then(|p| p.span.clone())).or_else(|| t.name.span.clone());
         out.push(Described {
             name: Some(t.name.value.clone()),
             platform,
-            path: match &t.output {
-                Some(o) => m.dir.join(&o.value),
-                None => m.dir.join("dist").join(default_file(name, t, platform)),
-            },
+            path: output_path(m, name, Some(t), platform),
             launcher: launcher(launchers, platform, Some((m, t)), &what, place),
             target: Some(i),
         });
