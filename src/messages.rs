@@ -52,6 +52,10 @@ pub enum Event {
         cached: bool,
         /// True if its outputs came from the remote cache.
         remote: bool,
+        /// True if it ran on the remote execution cluster (or the cluster's cache answered).
+        remote_executed: bool,
+        /// True if the remote execution cluster's cache answered for it.
+        remote_cached: bool,
         /// Time taken.
         seconds: f64,
         /// Total size of its outputs.
@@ -135,6 +139,7 @@ impl Event {
                 label,
                 cached,
                 remote,
+                remote_exec,
                 duration,
                 output_bytes,
             } => Event::Finished {
@@ -142,6 +147,8 @@ impl Event {
                 label: label.clone(),
                 cached: *cached,
                 remote: *remote,
+                remote_executed: remote_exec.executed,
+                remote_cached: remote_exec.cached,
                 seconds: duration.as_secs_f64(),
                 output_bytes: *output_bytes,
             },
@@ -182,6 +189,10 @@ pub struct Counts {
     pub remote_hits: usize,
     /// Actions that failed.
     pub failed: usize,
+    /// Actions that ran on the remote execution cluster (or its cache answered for them).
+    pub remote_executed: usize,
+    /// Of those, how many the cluster's action cache answered.
+    pub remote_cached: usize,
 }
 
 impl Counts {
@@ -192,6 +203,8 @@ impl Counts {
             cached: report.cached(),
             remote_hits: report.remote_hits(),
             failed: report.failed().len(),
+            remote_executed: report.remote_executed(),
+            remote_cached: report.remote_cached(),
         }
     }
 }
@@ -212,6 +225,29 @@ pub struct Summary {
     pub packages: Vec<Installed>,
     /// What the remote cache did; `null` without one.
     pub remote: Option<RemoteSummary>,
+    /// What remote execution did; `null` without a cluster.
+    pub remote_execution: Option<ExecSummary>,
+}
+
+/// Remote execution's statistics, with where the cluster is.
+#[derive(Debug, Serialize)]
+pub struct ExecSummary {
+    /// The cluster's URL.
+    pub url: String,
+    /// executed, cache_hits, failed, fallbacks, reuploads, uploaded_bytes,
+    /// downloaded_bytes, wait_millis, offline.
+    #[serde(flatten)]
+    pub stats: flavor_remote::ExecStats,
+}
+
+impl ExecSummary {
+    /// The summary of `exec` now.
+    pub fn of(exec: &flavor_remote::RemoteExecution) -> ExecSummary {
+        ExecSummary {
+            url: exec.url().to_string(),
+            stats: exec.stats(),
+        }
+    }
 }
 
 /// A package written to its output path.
@@ -636,17 +672,21 @@ mod tests {
                 cached: 2,
                 remote_hits: 0,
                 failed: 0,
+                remote_executed: 0,
+                remote_cached: 0,
             },
             skipped: 0,
             seconds: 0.5,
             packages: vec![],
             remote: None,
+            remote_execution: None,
         }))
         .unwrap();
         assert_eq!(
             summary,
             json!({"event": "summary", "ok": true, "built": 1, "cached": 2, "remote_hits": 0,
-                   "failed": 0, "skipped": 0, "seconds": 0.5, "packages": [], "remote": null})
+                   "failed": 0, "remote_executed": 0, "remote_cached": 0, "skipped": 0,
+                   "seconds": 0.5, "packages": [], "remote": null, "remote_execution": null})
         );
     }
 }

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use flavor_engine::{BuildOptions, Digest, LocalStore, RemoteCache, Report, SourceDigests, Store};
-use flavor_remote::Remote;
+use flavor_engine::{
+    BuildOptions, Digest, LocalStore, RemoteCache, RemoteExecutor, Report, SourceDigests, Store,
+};
+use flavor_remote::{Remote, RemoteExecution};
 use flavor_rules::launcher::{Launchers, Registry};
 use flavor_rules::plan::{BuildPlan, PlanOptions, PlannedOutput, plan};
 use flavor_rules::select::{Request, Selected, select};
@@ -40,6 +42,8 @@ pub struct Session {
     pub sources: SourceDigests,
     /// The shared remote cache, once [`Session::connect_remote`] found one configured.
     pub remote: Option<Arc<Remote>>,
+    /// The remote execution cluster, once [`Session::connect_remote`] found one configured.
+    pub executor: Option<Arc<RemoteExecution>>,
     /// Whether problems are reported as `--json` events.
     pub json: bool,
     /// This process's use of the cache, held while the session lives.
@@ -92,6 +96,7 @@ impl Session {
             store,
             sources,
             remote: None,
+            executor: None,
             json: false,
             _in_use: in_use,
         })
@@ -113,12 +118,23 @@ impl Session {
             progress.warn(&note);
         }
         self.remote = remote.map(Arc::new);
+        let (executor, notes) =
+            crate::remote::open_execution(settings, self.workspace.root_manifest.remote.as_ref())?;
+        for note in notes {
+            progress.warn(&note);
+        }
+        self.executor = executor.map(Arc::new);
         Ok(())
     }
 
     /// Waits for the remote cache's background uploads (saying so if there are any left),
     /// then shows its pending warning.
     pub fn finish_remote(&self, progress: &Progress) {
+        if let Some(executor) = &self.executor {
+            for warning in executor.take_warnings() {
+                progress.warn(&warning);
+            }
+        }
         let Some(remote) = &self.remote else {
             return;
         };
@@ -237,6 +253,10 @@ impl Session {
                 .remote
                 .clone()
                 .map(|remote| remote as Arc<dyn RemoteCache>),
+            executor: self
+                .executor
+                .clone()
+                .map(|executor| executor as Arc<dyn RemoteExecutor>),
         };
         let report =
             flavor_engine::build(&plan.graph, &self.store, &self.sources, &options, &|e| {

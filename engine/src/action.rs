@@ -10,7 +10,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::{Digest, Event, ResolvedTree};
+use crate::{Digest, Event, RemoteCommand, ResolvedTree};
 
 /// Identifies an action within one [`Graph`](crate::Graph): the order it was added in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,6 +88,14 @@ pub trait Action: Send + Sync {
 
     /// Does the work: reads [`RunContext::input`]s, writes every [`RunContext::output`].
     fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError>;
+
+    /// The command to run on a remote execution cluster instead of [`run`](Action::run),
+    /// given the files holding its inputs (in input order); `None` (the default) keeps the
+    /// action local. Its outputs must be exactly what `run` would write.
+    fn remote_command(&self, inputs: &[PathBuf]) -> Option<RemoteCommand> {
+        let _ = inputs;
+        None
+    }
 
     /// Vets outputs that came from a shared (untrusted) remote cache before they are used:
     /// `inputs` are this action's input files, `outputs` the fetched output files, whose

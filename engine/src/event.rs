@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::{ActionError, ActionId};
+use crate::{ActionError, ActionId, RemoteFacts};
 
 /// Progress of a build, emitted from the worker threads as it happens.
 #[derive(Clone, Debug)]
@@ -49,6 +49,9 @@ pub enum Event {
         cached: bool,
         /// True if the result came from the remote cache.
         remote: bool,
+        /// What remote execution did for it (`executed`: it ran on the cluster or the
+        /// cluster's cache answered; `cached`: the latter).
+        remote_exec: RemoteFacts,
         /// Time taken (cache lookup, or run plus storing the outputs).
         duration: Duration,
         /// Total size of its outputs.

@@ -20,6 +20,10 @@
 //! - an output is a file or a directory: a directory is stored as a [`Tree`] (a Merkle tree of
 //!   directory blobs and file blobs, see [`tree`]) and read by the actions that consume it
 //!   through [`RunContext::input_tree`];
+//! - a [`RemoteExecutor`] (optional, [`BuildOptions::executor`]) runs actions that can
+//!   describe themselves as a [`RemoteCommand`] on a remote execution cluster instead of
+//!   here, with its own in-flight limit; anything wrong with the cluster runs the action
+//!   locally;
 //! - [`build`] runs what is needed on a pool of `jobs` threads, never reserving more than
 //!   that (an action declares how many threads it keeps busy), emits [`Event`]s, and returns
 //!   a [`Report`]. A failure skips its dependents and lets independent actions finish;
@@ -77,6 +81,7 @@ mod action;
 mod digest;
 mod error;
 mod event;
+mod exec;
 mod gc;
 mod graph;
 mod inputs;
@@ -93,6 +98,7 @@ pub use action::{Action, ActionError, ActionId, Input, RunContext, action_key};
 pub use digest::Digest;
 pub use error::EngineError;
 pub use event::Event;
+pub use exec::{RemoteCommand, RemoteExecutor, RemoteFacts, RemoteInput, RemoteRun};
 pub use gc::{Collector, GcOptions, GcReport};
 pub use graph::Graph;
 pub use live::LiveSet;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::{ActionError, ActionId, Digest, Output, OutputKind};
+use crate::{ActionError, ActionId, Digest, Output, OutputKind, RemoteFacts};
 
 /// How one action ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +44,8 @@ pub struct ActionReport {
     pub outputs: Vec<Output>,
     /// What a successful run logged (failed runs carry it in their error's `output`).
     pub log: String,
+    /// Whether it ran on a remote execution cluster.
+    pub remote: RemoteFacts,
 }
 
 /// What a build did: one [`ActionReport`] per action it considered, in id order.
@@ -69,6 +71,17 @@ impl Report {
     /// How many actions were satisfied from the remote cache.
     pub fn remote_hits(&self) -> usize {
         self.count(|s| matches!(s, Status::Remote))
+    }
+
+    /// How many actions ran (or were answered from the cache) on a remote execution
+    /// cluster.
+    pub fn remote_executed(&self) -> usize {
+        self.actions.iter().filter(|a| a.remote.executed).count()
+    }
+
+    /// How many of those the cluster's action cache answered.
+    pub fn remote_cached(&self) -> usize {
+        self.actions.iter().filter(|a| a.remote.cached).count()
     }
 
     /// How many actions were skipped because a dependency failed.
@@ -142,6 +155,8 @@ impl Report {
                 if !a.log.is_empty() {
                     v["log"] = json!(a.log);
                 }
+                v["remote_executed"] = json!(a.remote.executed);
+                v["remote_cached"] = json!(a.remote.cached);
                 v
             })
             .collect();
@@ -150,6 +165,8 @@ impl Report {
             "built": self.built(),
             "cached": self.cached(),
             "remote_hits": self.remote_hits(),
+            "remote_executed": self.remote_executed(),
+            "remote_cached": self.remote_cached(),
             "failed": self.failed().len(),
             "skipped": self.skipped(),
             "duration_ms": self.duration.as_secs_f64() * 1000.0,

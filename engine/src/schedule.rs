@@ -22,10 +22,10 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::inputs::{Source, sources_of};
-use crate::worker::{Env, Message, Pending, check, execute, guard};
+use crate::worker::{Env, Message, Pending, check, execute, execute_remote, guard};
 use crate::{
     ActionError, ActionId, ActionReport, ActionResult, Digest, Event, Graph, Output, RemoteCache,
-    Report, SourceDigests, Status, Store,
+    RemoteExecutor, RemoteFacts, Report, SourceDigests, Status, Store,
 };
 
 /// What to build and how.
@@ -40,6 +40,11 @@ pub struct BuildOptions {
     pub force: bool,
     /// A shared cache to look local misses up in and to upload results to.
     pub remote: Option<Arc<dyn RemoteCache>>,
+    /// A remote execution cluster for actions that can run there
+    /// ([`Action::remote_command`](crate::Action::remote_command)). Its runs take none of
+    /// the `jobs` budget: they are limited by [`RemoteExecutor::jobs`] instead, each
+    /// waiting on a thread of its own.
+    pub executor: Option<Arc<dyn RemoteExecutor>>,
 }
 
 /// Builds `graph` (or `options.targets` and their dependencies) into `store`, emitting
@@ -63,6 +68,7 @@ pub fn build(
         None => graph.ids().collect(),
     };
     let mut sched = Scheduler::new(graph, &needed, jobs);
+    sched.remote_free = options.executor.as_ref().map_or(0, |e| e.jobs().max(1));
     match rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .thread_name(|i| format!("flavor-build-{i}"))
@@ -79,6 +85,7 @@ pub fn build(
                 sources,
                 force: options.force,
                 remote: options.remote.as_deref(),
+                executor: options.executor.as_deref(),
                 events,
             };
             sched.run(&pool, &env);
@@ -130,6 +137,8 @@ struct Scheduler<'g> {
     run_queue: VecDeque<Pending>,
     /// Budget not reserved by checks and runs in flight.
     free: usize,
+    /// Remote runs that may still start.
+    remote_free: usize,
     in_flight: usize,
 }
 
@@ -161,6 +170,7 @@ impl<'g> Scheduler<'g> {
             check_queue,
             run_queue: VecDeque::new(),
             free: jobs,
+            remote_free: 0,
             in_flight: 0,
         }
     }
@@ -168,72 +178,112 @@ impl<'g> Scheduler<'g> {
     /// The scheduling loop: runs on the calling thread, work goes to `pool`.
     fn run(&mut self, pool: &rayon::ThreadPool, env: &Env<'_>) {
         let (tx, rx) = mpsc::channel::<Message>();
-        pool.in_place_scope(|scope| {
-            loop {
-                // Start checks first: they are cheap and find cache hits that unblock more.
-                while self.free >= 1 {
-                    let Some(id) = self.check_queue.pop_front() else {
+        std::thread::scope(|threads| {
+            pool.in_place_scope(|scope| {
+                loop {
+                    // Start checks first: they are cheap and find cache hits that unblock more.
+                    while self.free >= 1 {
+                        let Some(id) = self.check_queue.pop_front() else {
+                            break;
+                        };
+                        let Some(sources) = self.input_sources(id) else {
+                            let error =
+                                ActionError::new("internal error: an input's digest is unknown");
+                            self.fail(id, None, error, Duration::ZERO);
+                            self.skip_dependents(id, env);
+                            continue;
+                        };
+                        self.free -= 1;
+                        self.in_flight += 1;
+                        let tx = tx.clone();
+                        scope.spawn(move |_| {
+                            let message = guard(
+                                || check(env, id, sources),
+                                |error| Message::CheckFailed {
+                                    id,
+                                    key: None,
+                                    error,
+                                    duration: Duration::ZERO,
+                                },
+                            );
+                            let _ = tx.send(message);
+                        });
+                    }
+                    // Then every queued run that fits in the remaining budget, oldest first.
+                    let mut waiting = VecDeque::new();
+                    while let Some(mut pending) = self.run_queue.pop_front() {
+                        if pending.remote.is_some() {
+                            match env.executor.filter(|e| e.available()) {
+                                Some(executor) if self.remote_free > 0 => {
+                                    self.remote_free -= 1;
+                                    self.in_flight += 1;
+                                    let tx = tx.clone();
+                                    let spawned = std::thread::Builder::new()
+                                        .name("flavor-remote-run".into())
+                                        .spawn_scoped(threads, move || {
+                                            let (id, key) = (pending.id, pending.key);
+                                            let message = guard(
+                                                || execute_remote(env, executor, pending),
+                                                |error| Message::Ran {
+                                                    id,
+                                                    key,
+                                                    result: Err(error),
+                                                    duration: Duration::ZERO,
+                                                    remote: RemoteFacts::default(),
+                                                },
+                                            );
+                                            let _ = tx.send(message);
+                                        });
+                                    if spawned.is_err() {
+                                        // No thread for it (the pending run went with the
+                                        // closure): the report says it never ran.
+                                        self.remote_free += 1;
+                                        self.in_flight -= 1;
+                                    }
+                                    continue;
+                                }
+                                Some(_) => {
+                                    waiting.push_back(pending);
+                                    continue;
+                                }
+                                None => pending.remote = None,
+                            }
+                        }
+                        let weight = self.weight(pending.id);
+                        if weight > self.free {
+                            waiting.push_back(pending);
+                            continue;
+                        }
+                        self.free -= weight;
+                        self.in_flight += 1;
+                        let tx = tx.clone();
+                        scope.spawn(move |_| {
+                            let (id, key) = (pending.id, pending.key);
+                            let message = guard(
+                                || execute(env, pending, weight),
+                                |error| Message::Ran {
+                                    id,
+                                    key,
+                                    result: Err(error),
+                                    duration: Duration::ZERO,
+                                    remote: RemoteFacts::default(),
+                                },
+                            );
+                            let _ = tx.send(message);
+                        });
+                    }
+                    self.run_queue = waiting;
+
+                    if self.in_flight == 0 {
+                        break;
+                    }
+                    let Ok(message) = rx.recv() else {
                         break;
                     };
-                    let Some(sources) = self.input_sources(id) else {
-                        let error =
-                            ActionError::new("internal error: an input's digest is unknown");
-                        self.fail(id, None, error, Duration::ZERO);
-                        self.skip_dependents(id, env);
-                        continue;
-                    };
-                    self.free -= 1;
-                    self.in_flight += 1;
-                    let tx = tx.clone();
-                    scope.spawn(move |_| {
-                        let message = guard(
-                            || check(env, id, sources),
-                            |error| Message::CheckFailed {
-                                id,
-                                key: None,
-                                error,
-                                duration: Duration::ZERO,
-                            },
-                        );
-                        let _ = tx.send(message);
-                    });
+                    self.in_flight -= 1;
+                    self.handle(message, env);
                 }
-                // Then every queued run that fits in the remaining budget, oldest first.
-                let mut waiting = VecDeque::new();
-                while let Some(pending) = self.run_queue.pop_front() {
-                    let weight = self.weight(pending.id);
-                    if weight > self.free {
-                        waiting.push_back(pending);
-                        continue;
-                    }
-                    self.free -= weight;
-                    self.in_flight += 1;
-                    let tx = tx.clone();
-                    scope.spawn(move |_| {
-                        let (id, key) = (pending.id, pending.key);
-                        let message = guard(
-                            || execute(env, pending, weight),
-                            |error| Message::Ran {
-                                id,
-                                key,
-                                result: Err(error),
-                                duration: Duration::ZERO,
-                            },
-                        );
-                        let _ = tx.send(message);
-                    });
-                }
-                self.run_queue = waiting;
-
-                if self.in_flight == 0 {
-                    break;
-                }
-                let Ok(message) = rx.recv() else {
-                    break;
-                };
-                self.in_flight -= 1;
-                self.handle(message, env);
-            }
+            });
         });
     }
 
@@ -268,19 +318,34 @@ impl<'g> Scheduler<'g> {
                 self.fail(id, key, error, duration);
                 self.skip_dependents(id, env);
             }
+            Message::Fallback(pending) => {
+                self.remote_free += 1;
+                self.run_queue.push_back(pending);
+            }
             Message::Ran {
                 id,
                 key,
                 result,
                 duration,
+                remote,
             } => {
-                self.free += self.weight(id);
+                if remote.executed {
+                    self.remote_free += 1;
+                } else {
+                    self.free += self.weight(id);
+                }
                 match result {
                     Ok((result, log)) => {
                         self.succeed(id, key, Status::Built, result, duration, log);
+                        if let Some(Some(report)) = self.reports.get_mut(id.0) {
+                            report.remote = remote;
+                        }
                     }
                     Err(error) => {
                         self.fail(id, Some(key), error, duration);
+                        if let Some(Some(report)) = self.reports.get_mut(id.0) {
+                            report.remote = remote;
+                        }
                         self.skip_dependents(id, env);
                     }
                 }
@@ -326,6 +391,7 @@ impl<'g> Scheduler<'g> {
             duration,
             outputs: Vec::new(),
             log: String::new(),
+            remote: RemoteFacts::default(),
         }
     }
 

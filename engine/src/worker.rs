@@ -1,7 +1,9 @@
 //! The two steps a needed action goes through on the build pool's worker threads:
 //! [`check`] (digest the inputs, compute the key, look it up locally, then in the remote
 //! cache) and, on a miss, [`execute`] (run the action in a fresh temporary directory, check
-//! that the source files it read did not change meanwhile, store its outputs). Each step
+//! that the source files it read did not change meanwhile, store its outputs) or
+//! [`execute_remote`] (hand it to the remote executor; back to the queue for a local run if
+//! the cluster cannot take it). Each step
 //! reports back to the scheduler with one [`Message`]; [`guard`] makes sure a panic does too.
 
 use std::fs;
@@ -13,7 +15,8 @@ use crate::action::Reporter;
 use crate::inputs::{Keyed, Source, key_of};
 use crate::{
     Action, ActionError, ActionId, ActionResult, Digest, Event, Graph, Output, OutputKind,
-    RemoteCache, ResolvedTree, RunContext, SourceDigests, SourceVersion, Store, Tree, store_tree,
+    RemoteCache, RemoteCommand, RemoteExecutor, RemoteFacts, RemoteRun, ResolvedTree, RunContext,
+    SourceDigests, SourceVersion, Store, Tree, store_tree,
 };
 
 /// What the worker tasks share.
@@ -23,6 +26,7 @@ pub(crate) struct Env<'a> {
     pub(crate) sources: &'a SourceDigests,
     pub(crate) force: bool,
     pub(crate) remote: Option<&'a dyn RemoteCache>,
+    pub(crate) executor: Option<&'a dyn RemoteExecutor>,
     pub(crate) events: &'a (dyn Fn(Event) + Sync),
 }
 
@@ -36,6 +40,8 @@ pub(crate) struct Pending {
     pub(crate) trees: Vec<Option<ResolvedTree>>,
     /// The source files the key was computed from, as they were then.
     pub(crate) files: Vec<SourceVersion>,
+    /// What to run on the remote execution cluster, if the action can run there.
+    pub(crate) remote: Option<RemoteCommand>,
 }
 
 /// What a worker reports back to the scheduler.
@@ -54,7 +60,11 @@ pub(crate) enum Message {
         key: Digest,
         result: Result<(ActionResult, String), ActionError>,
         duration: Duration,
+        /// What remote execution did for it.
+        remote: RemoteFacts,
     },
+    /// The remote executor could not run it: run it locally.
+    Fallback(Pending),
     CheckFailed {
         id: ActionId,
         key: Option<Digest>,
@@ -139,12 +149,17 @@ pub(crate) fn check(env: &Env<'_>, id: ActionId, sources: Vec<Source>) -> Messag
         Ok(trees) => trees,
         Err(error) => return failed(Some(key), error),
     };
+    let remote = env
+        .executor
+        .filter(|e| e.available())
+        .and_then(|_| action.remote_command(&inputs));
     Message::Miss(Pending {
         id,
         key,
         inputs,
         trees,
         files,
+        remote,
     })
 }
 
@@ -214,6 +229,7 @@ fn hit(
         label: env.graph.action(id).label(),
         cached: true,
         remote,
+        remote_exec: RemoteFacts::default(),
         duration,
         output_bytes: result.size(),
     });
@@ -255,6 +271,7 @@ pub(crate) fn execute(env: &Env<'_>, pending: Pending, threads: usize) -> Messag
             label,
             cached: false,
             remote: false,
+            remote_exec: RemoteFacts::default(),
             duration,
             output_bytes: stored.size(),
         }),
@@ -270,7 +287,105 @@ pub(crate) fn execute(env: &Env<'_>, pending: Pending, threads: usize) -> Messag
         key,
         result,
         duration,
+        remote: RemoteFacts::default(),
     }
+}
+
+/// Step 2 for an action the remote executor can run: run it on the cluster and record its
+/// outputs, or hand it back ([`Message::Fallback`]) to run locally.
+pub(crate) fn execute_remote(
+    env: &Env<'_>,
+    executor: &dyn RemoteExecutor,
+    mut pending: Pending,
+) -> Message {
+    let start = Instant::now();
+    let (id, key) = (pending.id, pending.key);
+    let action = env.graph.action(id);
+    let label = action.label();
+    let Some(command) = pending.remote.take() else {
+        return Message::Fallback(pending);
+    };
+    (env.events)(Event::Started {
+        id,
+        kind: action.kind(),
+        label: label.clone(),
+        at: SystemTime::now(),
+    });
+    let run = executor.execute(&label, &command, env.store);
+    for message in executor.take_warnings() {
+        (env.events)(Event::Warning { message });
+    }
+    let duration = start.elapsed();
+    let mut facts = RemoteFacts {
+        executed: true,
+        cached: false,
+        duration,
+    };
+    let result = match run {
+        RemoteRun::Local => return Message::Fallback(pending),
+        RemoteRun::Failed(error) => Err(error),
+        RemoteRun::Done {
+            result,
+            cached,
+            log,
+        } => {
+            facts.cached = cached;
+            record_remote(env, action, &pending, result).map(|r| (r, log))
+        }
+    };
+    match &result {
+        Ok((stored, _)) => (env.events)(Event::Finished {
+            id,
+            label,
+            cached: false,
+            remote: false,
+            remote_exec: facts,
+            duration,
+            output_bytes: stored.size(),
+        }),
+        Err(error) => (env.events)(Event::Failed {
+            id,
+            label,
+            error: error.clone(),
+        }),
+    }
+    relay_warnings(env);
+    Message::Ran {
+        id,
+        key,
+        result,
+        duration,
+        remote: facts,
+    }
+}
+
+/// Records a remotely built result as a local run's would be: only if every source file
+/// is still the version its key was computed from; offered to the remote cache too.
+fn record_remote(
+    env: &Env<'_>,
+    action: &dyn Action,
+    pending: &Pending,
+    result: ActionResult,
+) -> Result<ActionResult, ActionError> {
+    if result.outputs.len() != action.output_count() {
+        return Err(ActionError::new(format!(
+            "the remote executor returned {} outputs, the action has {}",
+            result.outputs.len(),
+            action.output_count()
+        )));
+    }
+    for file in &pending.files {
+        env.sources
+            .check_unchanged(file)
+            .map_err(|e| ActionError::new(e.to_string()))?;
+    }
+    env.store
+        .put_action(&pending.key, &result)
+        .map_err(|e| ActionError::new(format!("cannot record the result: {e}")))?;
+    if let Some(remote) = env.remote {
+        remote.upload(&pending.key, &result, env.store);
+    }
+    Ok(result)
 }
 
 /// Runs the action; if it succeeded and every source file it read is still the version its
@@ -287,6 +402,7 @@ fn run_and_store(
         inputs,
         trees,
         files,
+        ..
     } = pending;
     let work = tempfile::Builder::new()
         .prefix("run-")

@@ -1,7 +1,7 @@
 //! # flavor-remote — a shared build cache behind flavor-engine's local store
 //!
 //! [`Remote`] implements the engine's [`RemoteCache`] trait over the Bazel HTTP remote-cache
-//! protocol: `GET/PUT <base>/ac/<key>` for action results and `<base>/cas/<sha256>` for
+//! protocol or, for a `grpc://` URL, the REAPI cache services over gRPC. Over HTTP: `GET/PUT <base>/ac/<key>` for action results and `<base>/cas/<sha256>` for
 //! blobs, as bazel-remote, BuildBuddy-style caches and a plain WebDAV server (nginx
 //! `dav_methods PUT`) serve them.
 //!
@@ -21,6 +21,10 @@
 //!   unreachable server turns the remote off for the rest of the build, a refused upload turns
 //!   uploads off, a bad entry or blob is a miss. Each is counted ([`RemoteStats`]) and the
 //!   first one becomes a warning.
+//!
+//! [`RemoteExecution`] implements the engine's [`RemoteExecutor`](flavor_engine::RemoteExecutor):
+//! build steps run on a Remote Execution API v2 cluster (gRPC), with every failure of the
+//! cluster sending the step back to run locally.
 //!
 //! How requests reach the server is one internal trait (`Transport`, in REAPI terms), so a
 //! gRPC REAPI client can sit beside the HTTP one.
@@ -45,7 +49,10 @@
 #![deny(missing_docs)]
 
 mod error;
+mod exec;
 mod fetch;
+mod grpc;
+mod grpc_cache;
 mod http;
 mod index;
 mod reapi;
@@ -62,6 +69,7 @@ use flavor_engine::{Action, ActionResult, Digest, RemoteCache, Store};
 use serde::Serialize;
 
 pub use error::RemoteError;
+pub use exec::{DEFAULT_JOBS, DEFAULT_TIMEOUT, ExecConfig, ExecStats, RemoteExecution};
 pub use index::Sha256Index;
 
 use shared::Shared;
@@ -69,7 +77,8 @@ use shared::Shared;
 /// Where the remote cache is and how to use it.
 #[derive(Clone, Debug)]
 pub struct RemoteConfig {
-    /// Base URL (`http://host:port/prefix`); objects live under `<url>/ac/` and `<url>/cas/`.
+    /// Base URL (`http://host:port/prefix`; objects live under `<url>/ac/` and `<url>/cas/`),
+    /// or a REAPI gRPC endpoint (`grpc://host:port`, `grpcs://host:port`).
     pub url: String,
     /// Look up, never upload (for untrusted jobs).
     pub read_only: bool,
@@ -145,12 +154,21 @@ impl Remote {
     /// # Errors
     /// [`RemoteError::InvalidUrl`] says what is wrong with the URL.
     pub fn open(config: &RemoteConfig) -> Result<Remote, RemoteError> {
-        let transport =
-            http::HttpTransport::new(&config.url, config.token.as_deref(), config.timeout)?;
-        let shared = Arc::new(Shared::new(
-            Box::new(transport),
-            Sha256Index::new(&config.index_dir),
-        ));
+        let transport: Box<dyn transport::Transport> =
+            if config.url.starts_with("grpc://") || config.url.starts_with("grpcs://") {
+                Box::new(grpc_cache::GrpcTransport::new(
+                    &config.url,
+                    config.token.as_deref(),
+                    config.timeout,
+                )?)
+            } else {
+                Box::new(http::HttpTransport::new(
+                    &config.url,
+                    config.token.as_deref(),
+                    config.timeout,
+                )?)
+            };
+        let shared = Arc::new(Shared::new(transport, Sha256Index::new(&config.index_dir)));
         let uploader =
             (!config.read_only).then(|| upload::Uploader::start(&shared, UPLOAD_THREADS));
         Ok(Remote {

@@ -3,10 +3,12 @@
 //! line, or a `summary` event with `--json`; `-v` also says which launcher each package got).
 
 use crate::diagnostics::{open_session, report_failures};
-use crate::messages::{Counts, Event, Installed, LauncherUsed, RemoteSummary, Summary};
+use crate::messages::{
+    Counts, Event, ExecSummary, Installed, LauncherUsed, RemoteSummary, Summary,
+};
 use crate::options::{BuildArgs, GlobalArgs};
 use crate::progress::{Mode, Progress};
-use crate::remote::RemoteArgs;
+use crate::remote::{ExecArgs, RemoteArgs};
 use crate::session::Wanted;
 use flavor_rules::outputs::Profile;
 use flavor_rules::plan::PlannedOutput;
@@ -33,6 +35,8 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     remote: RemoteArgs,
+    #[command(flatten)]
+    exec: ExecArgs,
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
@@ -59,7 +63,14 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             say_launcher(&progress, o);
         }
     }
-    session.connect_remote(&args.remote.settings(), &progress)?;
+    session.connect_remote(&args.exec.apply(args.remote.settings()), &progress)?;
+    if let Some(exec) = session.executor.clone() {
+        // Ctrl-C: the cluster's operations are cancelled, not left running for nobody.
+        let _ = ctrlc::set_handler(move || {
+            exec.cancel_all();
+            std::process::exit(130);
+        });
+    }
     let report = session.build(&plan, &args.build.settings(), &progress);
     progress.finish();
     let ok = report_failures(&report, &progress);
@@ -76,9 +87,13 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             .map(|o| installed_message(o, profile))
             .collect(),
         remote: session.remote.as_deref().map(RemoteSummary::of),
+        remote_execution: session.executor.as_deref().map(ExecSummary::of),
     };
     if mode == Mode::Human {
         print_summary(&summary, &installed, profile, session.remote.as_deref());
+        if let Some(exec) = session.executor.as_deref() {
+            eprintln!("{}", crate::remote::execution_line(exec));
+        }
     }
     progress.json(&Event::Summary(summary));
     Ok(if ok {

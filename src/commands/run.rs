@@ -18,6 +18,8 @@ pub struct Args {
     args: Vec<String>,
     #[command(flatten)]
     remote: crate::remote::RemoteArgs,
+    #[command(flatten)]
+    exec: crate::remote::ExecArgs,
 }
 
 pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
@@ -50,7 +52,7 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
     for w in &plan.warnings {
         progress.warn(w);
     }
-    session.connect_remote(&args.remote.settings(), &progress)?;
+    session.connect_remote(&args.exec.apply(args.remote.settings()), &progress)?;
     let report = session.build(&plan, &args.build.settings(), &progress);
     progress.finish();
     if !report_failures(&report, &progress) {

@@ -48,6 +48,8 @@ pub struct Args {
     args: Vec<String>,
     #[command(flatten)]
     remote: crate::remote::RemoteArgs,
+    #[command(flatten)]
+    exec: crate::remote::ExecArgs,
 }
 
 /// What decides whether a changed path matters.
@@ -165,7 +167,10 @@ impl Watcher {
         for w in &plan.warnings {
             self.progress.warn(w);
         }
-        if let Err(e) = session.connect_remote(&self.args.remote.settings(), &self.progress) {
+        if let Err(e) = session.connect_remote(
+            &self.args.exec.apply(self.args.remote.settings()),
+            &self.progress,
+        ) {
             self.progress
                 .warn(&format!("{e:#}; building without the remote cache"));
         }

@@ -31,6 +31,7 @@ mod manifest_security;
 mod python_apps;
 mod reapi_harness;
 mod remote_cache;
+mod remote_exec;
 mod remote_faults;
 mod remote_nginx_harness;
 mod tools_cache;

@@ -15,10 +15,16 @@
 //! `PATH` unless one is configured — all part of the key. The directories of the step's
 //! `tools` are put in front of `PATH` (their contents, not their places, are in the key).
 //! Its output is streamed line by line as it runs ([`RunContext::output_line`]).
+//!
+//! With remote execution the same command runs on a worker instead
+//! ([`Action::remote_command`]): its input root is the step's declared inputs and the needed
+//! outputs at their places, its working directory the step's, so a sandboxed step gives the
+//! same outputs there. Steps that run unsandboxed, declare `tools` (programs of this machine)
+//! or take a directory from a needed step stay local.
 
 use super::sandbox::{self, Sandbox};
 use super::stream::run_streaming;
-use flavor_engine::{Action, ActionError, Input, RunContext};
+use flavor_engine::{Action, ActionError, Input, RemoteCommand, RemoteInput, RunContext};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -103,6 +109,39 @@ impl Action for StepAction {
     }
     fn shareable(&self) -> bool {
         self.sandbox
+    }
+    fn remote_command(&self, inputs: &[PathBuf]) -> Option<RemoteCommand> {
+        if !self.sandbox || !self.tools.is_empty() {
+            return None;
+        }
+        let places = (self.sources.iter())
+            .chain(&self.needed)
+            .map(|(_, rel)| rel);
+        let mut files = Vec::with_capacity(inputs.len());
+        for (file, place) in inputs.iter().zip(places) {
+            if file.is_dir() {
+                return None;
+            }
+            files.push(RemoteInput {
+                path: place.clone(),
+                file: file.clone(),
+            });
+        }
+        let under_cwd = |rel: &String| -> Option<String> {
+            if self.cwd.is_empty() {
+                return Some(rel.clone());
+            }
+            Some(rel.strip_prefix(&self.cwd)?.strip_prefix('/')?.to_string())
+        };
+        let mut env = self.env.clone();
+        env.entry("PATH".into()).or_insert_with(|| self.path_var());
+        Some(RemoteCommand {
+            argv: vec!["sh".into(), "-c".into(), self.command.clone()],
+            env,
+            working_directory: self.cwd.clone(),
+            inputs: files,
+            outputs: self.outputs.iter().map(under_cwd).collect::<Option<_>>()?,
+        })
     }
     fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
         if self.sandbox {

@@ -35,11 +35,12 @@ impl Lower<'_, '_> {
     pub fn manifest(&mut self, mut raw: ManifestToml, m: &mut Manifest) {
         m.workspace = raw.workspace.take();
         m.cache = raw.cache.take().map(|c| self.cache(c));
+        m.remote = raw.remote.take().map(|r| self.remote(r));
         let package_keys: Vec<&str> = allowed_keys::<ManifestToml>(&[])
             .unwrap_or_default()
             .iter()
             .copied()
-            .filter(|k| !matches!(*k, "workspace" | "cache"))
+            .filter(|k| !matches!(*k, "workspace" | "cache" | "remote"))
             .collect();
         if !package_keys
             .iter()
@@ -576,16 +577,19 @@ impl Lower<'_, '_> {
 
     fn cache(&mut self, c: CacheToml) -> CacheConfig {
         if let Some(url) = &c.remote
-            && !(url.value.starts_with("http://") || url.value.starts_with("https://"))
+            && !["http://", "https://", "grpc://", "grpcs://"]
+                .iter()
+                .any(|s| url.value.starts_with(s))
         {
             self.problems.push(
                 Problem::new(
-                    "cache.remote must be an http:// or https:// URL",
+                    "cache.remote must be an http://, https://, grpc:// or grpcs:// URL",
                     url.span.clone(),
                 )
-                .label("not an http(s) URL")
+                .label("not a cache URL")
                 .help(
-                    "the base URL of a Bazel HTTP cache, e.g. \"http://cache.example:8080/flavor\"",
+                    "the base URL of a Bazel HTTP cache, e.g. \"http://cache.example:8080/flavor\", \
+                     or a REAPI gRPC endpoint, e.g. \"grpc://cache.example:8980\"",
                 ),
             );
         }
@@ -636,6 +640,58 @@ fn clean(path: &str) -> String {
         String::new()
     } else {
         p.to_string()
+    }
+}
+
+impl Lower<'_, '_> {
+    fn remote(&mut self, r: RemoteToml) -> RemoteExecConfig {
+        if let Some(url) = &r.execution
+            && !(url.value.starts_with("grpc://") || url.value.starts_with("grpcs://"))
+        {
+            self.problems.push(
+                Problem::new(
+                    "remote.execution must be a grpc:// or grpcs:// URL",
+                    url.span.clone(),
+                )
+                .label("not a gRPC URL")
+                .help("a Remote Execution API endpoint, e.g. \"grpc://buildgrid.example:50051\""),
+            );
+        }
+        let mut positive = |what: &str, n: &Option<Spanned<i64>>| -> Option<u64> {
+            let n = n.as_ref()?;
+            match u64::try_from(n.value) {
+                Ok(v) if v > 0 => Some(v),
+                _ => {
+                    self.problems.push(
+                        Problem::new(format!("remote.{what} must be at least 1"), n.span.clone())
+                            .label("not a positive number"),
+                    );
+                    None
+                }
+            }
+        };
+        let jobs = positive("jobs", &r.jobs).and_then(|n| usize::try_from(n).ok());
+        let timeout = positive("timeout", &r.timeout);
+        if let Some(name) = &r.token_env
+            && !is_variable_name(&name.value)
+        {
+            self.problems.push(
+                Problem::new(
+                    "remote.token_env must name an environment variable",
+                    name.span.clone(),
+                )
+                .label("not a variable name")
+                .help("never put the token itself in the manifest"),
+            );
+        }
+        RemoteExecConfig {
+            execution: r.execution.map(|s| s.value),
+            instance: r.instance.unwrap_or_default(),
+            jobs,
+            platform: r.platform,
+            timeout,
+            token_env: r.token_env.map(|s| s.value),
+        }
     }
 }
 

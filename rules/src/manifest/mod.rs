@@ -159,6 +159,7 @@ mod tests {
             "workspace",
             "cache",
             "python",
+            "remote",
         ];
         for table in tables {
             let segments: Vec<Seg> = (table.split('.').filter(|s| !s.is_empty()))

@@ -60,6 +60,8 @@ pub struct Manifest {
     pub workspace: Option<WorkspaceMembers>,
     /// `[cache]` (root manifest only).
     pub cache: Option<CacheConfig>,
+    /// `[remote]` (root manifest only).
+    pub remote: Option<RemoteExecConfig>,
 }
 
 /// `[workspace]`: the member packages of a workspace root.
@@ -79,6 +81,23 @@ pub struct CacheConfig {
     pub token_env: Option<String>,
     /// Look results up, never upload.
     pub read_only: bool,
+}
+
+/// `[remote]` (root manifest only): a Remote Execution API cluster to run steps on.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteExecConfig {
+    /// `grpc://host:port` or `grpcs://host:port`.
+    pub execution: Option<String>,
+    /// The REAPI instance name.
+    pub instance: String,
+    /// Actions in flight at once.
+    pub jobs: Option<usize>,
+    /// Platform properties the workers must match.
+    pub platform: BTreeMap<String, String>,
+    /// Seconds one action may take on the cluster before it runs locally instead.
+    pub timeout: Option<u64>,
+    /// Name of the environment variable holding a bearer token.
+    pub token_env: Option<String>,
 }
 
 /// Everything that describes one package.

@@ -40,6 +40,7 @@ pub(super) struct ManifestToml {
     pub workspace: Option<WorkspaceMembers>,
     pub cache: Option<CacheToml>,
     pub python: Option<Spanned<PythonToml>>,
+    pub remote: Option<RemoteToml>,
 }
 
 /// `[package]`.
@@ -315,6 +316,18 @@ pub(super) struct CacheToml {
     pub remote: Option<Spanned<String>>,
     pub token_env: Option<Spanned<String>>,
     pub read_only: bool,
+}
+
+/// `[remote]`: remote execution.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct RemoteToml {
+    pub execution: Option<Spanned<String>>,
+    pub instance: Option<String>,
+    pub jobs: Option<Spanned<i64>>,
+    pub platform: BTreeMap<String, String>,
+    pub timeout: Option<Spanned<i64>>,
+    pub token_env: Option<Spanned<String>>,
 }
 
 /// A vocabulary value as a manifest spells it: canonically or by a flavor alias; an upstream
