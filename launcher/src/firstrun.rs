@@ -111,7 +111,19 @@ pub fn prepare(
         version,
         level,
     )?;
-    let lock = lock_build(layout, name)?;
+    let ready = || {
+        let plan = ExecPlan::load(&layout.ready()).ok().flatten()?;
+        (workenv_cache_enabled() && plan.serves(index_sha256, level)).then_some(plan)
+    };
+    let lock = match lock_build(layout, name, ready)? {
+        usage::Extraction::Ready(running, plan) => {
+            log_debug!("another launch finished the extraction");
+            running.keep();
+            return Ok(plan);
+        }
+        usage::Extraction::Unpack(lock) => lock,
+    };
+    // Errors count here (a plan another user made is refused, not overwritten).
     if workenv_cache_enabled()
         && let Some(plan) = ExecPlan::load(&layout.ready())?
         && plan.serves(index_sha256, level)
@@ -144,9 +156,13 @@ pub fn prepare(
 }
 
 /// The build's lock, exclusive while it is unpacked (saying so when running commands of the
-/// build must finish first).
-fn lock_build(layout: &BuildLayout, name: &str) -> Result<usage::Unpacking> {
-    usage::lock_for_extraction(layout, || {
+/// build must finish first), or shared on a build another launch has just unpacked.
+fn lock_build(
+    layout: &BuildLayout,
+    name: &str,
+    ready: impl FnMut() -> Option<ExecPlan>,
+) -> Result<usage::Extraction<ExecPlan>> {
+    usage::lock_for_extraction(layout, ready, || {
         if layout.ready().exists() {
             log_warn!(
                 "waiting until the programs of {name} running from {} exit, to unpack it again",

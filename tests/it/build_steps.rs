@@ -95,7 +95,7 @@ fn a_directory_output_ships_exactly_is_cached_and_leaves_the_tree_untouched() {
             "step make"
         ]
     );
-    p.run_package("dist/treeapp.psp", &["hi"])
+    p.run_package("dist/debug/treeapp.psp", &["hi"])
         .clean("app: hi\n");
 
     // The same command run by hand makes the tree the workenv must hold.
@@ -276,9 +276,12 @@ fn a_second_clone_gets_the_tree_from_the_remote_cache() {
     assert_eq!(first.built(), 3);
     let second = build_remote(&b, &server.url(), &[]);
     assert_eq!(second.built(), 0, "ran: {:?}", second.ran());
-    b.run_package("dist/treeapp.psp", &["remote"])
+    b.run_package("dist/debug/treeapp.psp", &["remote"])
         .clean("app: remote\n");
-    assert_eq!(a.bytes("dist/treeapp.psp"), b.bytes("dist/treeapp.psp"));
+    assert_eq!(
+        a.bytes("dist/debug/treeapp.psp"),
+        b.bytes("dist/debug/treeapp.psp")
+    );
 }
 
 #[test]
@@ -332,7 +335,8 @@ fn outputs_land_where_to_says_and_a_command_nothing_provides_is_an_error() {
         "{}",
         build.run.stderr
     );
-    p.run_package("dist/mapped.psp", &[]).clean("tool hi\n");
+    p.run_package("dist/debug/mapped.psp", &[])
+        .clean("tool hi\n");
 }
 
 #[test]
@@ -340,7 +344,7 @@ fn the_c_tool_example_ships_its_installed_tree() {
     let p = Project::example("c-tool");
     let build = p.build(&[]);
     assert_eq!(build.packages(), ["c-tool"]);
-    p.run_package("dist/c-tool.psp", &["abc"])
+    p.run_package("dist/debug/c-tool.psp", &["abc"])
         .clean("abc 1a47e90b\n");
     let workenv = &p.sandbox.workenvs("c-tool")[0];
     assert_eq!(

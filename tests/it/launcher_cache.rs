@@ -290,3 +290,38 @@ fn only_the_newest_builds_stay_unpacked_and_a_running_one_is_never_removed() {
     sb.run_env(&pkg, &[], &[("FLAVOR_WORKENV_KEEP", "1")]).ok();
     assert_eq!(unpacked_versions(&sb), ["10"]);
 }
+
+/// A package whose first launch takes a while to unpack (a 24 MiB slot) and which, with
+/// argument `hold`, runs until the file `go` exists (at most 60 s).
+fn slow_to_unpack(sb: &Sandbox) -> std::path::PathBuf {
+    let body = format!(
+        "if [ \"$1\" = hold ]; then\n  i=0; while [ ! -e {go} ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done\nfi\necho ran\n",
+        go = sb.path("go").display(),
+    );
+    let big: Vec<u8> = (0..24u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    PackageBuilder::app("holder", "1.0", &body)
+        .slot(Slot::file("big", "{workenv}/big.bin", big, 0o644))
+        .build(&sb.pkg("holder.psp"))
+}
+
+#[test]
+fn cold_launches_racing_a_first_run_never_wait_for_its_command() {
+    let sb = Sandbox::new();
+    let pkg = slow_to_unpack(&sb);
+    // The first launch unpacks, then keeps running; launches started meanwhile find the
+    // build unpacked by it and must run at once, not wait until it exits.
+    let mut holder = start(sb.command(&pkg).arg("hold"));
+    let racers: Vec<_> = (0..8).map(|_| start(&mut sb.command(&pkg))).collect();
+    for racer in racers {
+        wait(racer).clean("ran\n");
+    }
+    assert!(
+        holder.try_wait().unwrap().is_none(),
+        "the racing launches waited for the first launch's command to end"
+    );
+    fs::write(sb.path("go"), "").unwrap();
+    wait(holder).clean("ran\n");
+    assert_eq!(sb.workenvs("holder").len(), 1);
+}

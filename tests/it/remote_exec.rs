@@ -114,7 +114,7 @@ fn steps_run_on_the_cluster_and_packages_match_a_local_build() {
     }
     assert_same_packages(&local, &remote);
     remote
-        .run_package("dist/rx.psp", &[])
+        .run_package("dist/debug/rx.psp", &[])
         .clean(&format!("INPUT 0 OF {}\n", t.to_uppercase()));
 
     // A fresh clone: every step from the cluster's action cache, nothing runs anywhere.

@@ -117,7 +117,7 @@ mod tests {
         fs::create_dir_all(b.dir()).unwrap();
         fs::write(b.dir().join("f"), "x").unwrap();
         fs::write(b.ready(), "{}").unwrap();
-        drop(lock_for_extraction(&b, || {}).unwrap());
+        drop(lock_for_extraction(&b, || None::<()>, || {}).unwrap());
         set_last_use(&b, age);
         b
     }
@@ -138,7 +138,9 @@ mod tests {
         let running = unpacked(&w, "0000000000000003", 600);
         let recent = unpacked(&w, "0000000000000004", 100);
         let new = unpacked(&w, "0000000000000005", 0);
-        lock_for_extraction(&running, || {})
+        lock_for_extraction(&running, || None::<()>, || {})
+            .unwrap()
+            .unpacking()
             .unwrap()
             .into_running()
             .keep();

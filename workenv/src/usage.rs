@@ -81,10 +81,27 @@ impl Unpacking {
     }
 }
 
-/// Takes the build's lock exclusively for unpacking it, waiting for other launches that
-/// unpack it and for commands running from it (a build is never replaced under a running
-/// command). `waiting` is called once if the lock is not free at once.
-pub fn lock_for_extraction(build: &BuildLayout, waiting: impl FnOnce()) -> Result<Unpacking> {
+/// What [`lock_for_extraction`] got: the lock to unpack the build, or — another launch
+/// unpacked it meanwhile — a shared lock on the ready build and what `ready` found.
+#[derive(Debug)]
+pub enum Extraction<T> {
+    /// This launch unpacks the build (exclusive lock).
+    Unpack(Unpacking),
+    /// Another launch finished unpacking it: run from it (shared lock).
+    Ready(InUse, T),
+}
+
+/// Takes the build's lock exclusively for unpacking it. When another launch holds it, waits
+/// only until that launch has unpacked the build (a shared lock), and if `ready` then finds
+/// it usable, returns [`Extraction::Ready`] — a launch never waits for the commands other
+/// launches run from a build that is fine. Only a build that must be unpacked again waits for
+/// those commands to end (a build is never replaced under a running command); `waiting` is
+/// called once, then.
+pub fn lock_for_extraction<T>(
+    build: &BuildLayout,
+    mut ready: impl FnMut() -> Option<T>,
+    waiting: impl FnOnce(),
+) -> Result<Extraction<T>> {
     let path = build.lock();
     let mut waiting = Some(waiting);
     loop {
@@ -98,13 +115,31 @@ pub fn lock_for_extraction(build: &BuildLayout, waiting: impl FnOnce()) -> Resul
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
         if file.try_lock().is_err() {
+            file.lock_shared().map_err(|e| Error::io(&path, e))?;
+            if !still_linked(&file, build) {
+                continue;
+            }
+            if let Some(found) = ready() {
+                return Ok(Extraction::Ready(InUse(file), found));
+            }
+            file.unlock().map_err(|e| Error::io(&path, e))?;
             if let Some(say) = waiting.take() {
                 say();
             }
             file.lock().map_err(|e| Error::io(&path, e))?;
         }
         if still_linked(&file, build) {
-            return Ok(Unpacking(file));
+            return Ok(Extraction::Unpack(Unpacking(file)));
+        }
+    }
+}
+
+impl<T> Extraction<T> {
+    /// The exclusive lock, for callers that only ever unpack (tests, tools).
+    pub fn unpacking(self) -> Option<Unpacking> {
+        match self {
+            Extraction::Unpack(u) => Some(u),
+            Extraction::Ready(..) => None,
         }
     }
 }
@@ -151,7 +186,10 @@ mod tests {
         let (_t, b) = build();
         assert!(hold_shared(&b).is_none(), "no lock file: never unpacked");
         assert_eq!(try_lock_for_removal(&b).map(|f| f.is_some()), Some(false));
-        let lock = lock_for_extraction(&b, || panic!("free")).unwrap();
+        let lock = lock_for_extraction(&b, || None::<()>, || panic!("free"))
+            .unwrap()
+            .unpacking()
+            .unwrap();
         assert!(in_use(&b), "being unpacked");
         assert!(hold_shared(&b).is_none(), "not while it is being unpacked");
         let old = SystemTime::now() - Duration::from_secs(3600);
@@ -169,7 +207,12 @@ mod tests {
     #[test]
     fn an_unused_build_can_be_removed() {
         let (_t, b) = build();
-        drop(lock_for_extraction(&b, || panic!("free")).unwrap());
+        drop(
+            lock_for_extraction(&b, || None::<()>, || panic!("free"))
+                .unwrap()
+                .unpacking()
+                .unwrap(),
+        );
         assert!(!in_use(&b));
         let held = try_lock_for_removal(&b).unwrap().unwrap();
         assert!(hold_shared(&b).is_none(), "not while it is being removed");
