@@ -50,7 +50,7 @@ impl From<Fault> for Failure {
     fn from(fault: Fault) -> Failure {
         match fault {
             Fault::Unreachable(why) => Failure::Unreachable(why),
-            Fault::Data(why) => Failure::Body(why),
+            Fault::Data(why) | Fault::Lost(why) => Failure::Body(why),
             // The HTTP statuses the rest of the crate acts on: 401/403/405/413 turn uploads
             // off, 404 is a miss.
             Fault::Status(code, _) => Failure::Status(match code {

@@ -108,7 +108,7 @@ pub(super) fn run(
             skip_cache = true;
             continue;
         }
-        return finish(
+        match finish(
             ex,
             label,
             command,
@@ -116,11 +116,15 @@ pub(super) fn run(
             response.cached_result,
             caps,
             store,
-        );
+        ) {
+            Ok(run) => return run,
+            // An output vanished before it was fetched: run it again, past the cache.
+            Err(_) => skip_cache = true,
+        }
     }
     ex.fall_back(
         label,
-        &format!("the cluster kept losing its inputs ({ATTEMPTS} attempts)"),
+        &format!("the cluster kept losing its inputs or outputs ({ATTEMPTS} attempts)"),
     )
 }
 
@@ -186,7 +190,8 @@ fn execute(
     }
 }
 
-/// The engine's view of a finished `ActionResult`.
+/// The engine's view of a finished `ActionResult`; `Err` when a blob it names is gone from
+/// the server's CAS (the action is then executed again).
 fn finish(
     ex: &RemoteExecution,
     label: &str,
@@ -195,10 +200,18 @@ fn finish(
     cached: bool,
     caps: Caps,
     store: &dyn Store,
-) -> RemoteRun {
+) -> Result<RemoteRun, String> {
     let log = match logs(ex, result, caps) {
         Ok(log) => log,
-        Err(fault) => return fault_to_local(ex, label, "downloading stdout/stderr", &fault),
+        Err(Fault::Lost(why)) => return Err(why),
+        Err(fault) => {
+            return Ok(fault_to_local(
+                ex,
+                label,
+                "downloading stdout/stderr",
+                &fault,
+            ));
+        }
     };
     let shown = command.argv.last().cloned().unwrap_or_default();
     if result.exit_code != 0 {
@@ -213,28 +226,38 @@ fn finish(
                  tool a step runs, or run the build with --no-remote-execution)",
             );
         }
-        return RemoteRun::Failed(ActionError::new(message).with_output(log));
+        return Ok(RemoteRun::Failed(
+            ActionError::new(message).with_output(log),
+        ));
     }
     let mut outputs = ActionResult::default();
     for rel in &command.outputs {
         let Some(file) = result.output_files.iter().find(|f| &f.path == rel) else {
             if result.output_directories.iter().any(|d| &d.path == rel) {
                 // Directory outputs do not come back from the cluster yet: run it here.
-                return ex.fall_back(
+                return Ok(ex.fall_back(
                     label,
                     &format!("declared output `{rel}` is a directory, which runs locally"),
-                );
+                ));
             }
             bump(&ex.counters.failed, 1);
             let message = format!(
                 "declared output `{rel}` does not exist after `{shown}` ran (on the remote worker)"
             );
-            return RemoteRun::Failed(ActionError::new(message).with_output(log));
+            return Ok(RemoteRun::Failed(
+                ActionError::new(message).with_output(log),
+            ));
         };
         match download(ex, file, caps, store) {
             Ok((digest, size)) => outputs.outputs.push(Output::file(digest, size)),
+            Err(Fault::Lost(why)) => return Err(why),
             Err(fault) => {
-                return fault_to_local(ex, label, &format!("downloading `{rel}`"), &fault);
+                return Ok(fault_to_local(
+                    ex,
+                    label,
+                    &format!("downloading `{rel}`"),
+                    &fault,
+                ));
             }
         }
     }
@@ -246,11 +269,11 @@ fn finish(
         },
         1,
     );
-    RemoteRun::Done {
+    Ok(RemoteRun::Done {
         result: outputs,
         cached,
         log,
-    }
+    })
 }
 
 /// stdout then stderr, inline or from the CAS.
@@ -265,7 +288,7 @@ fn logs(ex: &RemoteExecution, result: &re::ActionResult, caps: Caps) -> Result<S
         } else if let Some(d) = digest.as_ref().filter(|d| d.size_bytes > 0) {
             let mut bytes = Vec::new();
             if !ex.grpc.read_into(d, &mut bytes, caps.batch_limit)? {
-                return Err(Fault::Data(format!("log blob {} is missing", name_of(d))));
+                return Err(Fault::Lost(format!("log blob {} is missing", name_of(d))));
             }
             bump(&ex.counters.downloaded_bytes, bytes.len() as u64);
             text.push_str(&String::from_utf8_lossy(&bytes));
@@ -299,7 +322,7 @@ fn download(
             }
             sink.write_all(&file.contents).map_err(local)?;
         } else if !ex.grpc.read_into(&d, &mut sink, caps.batch_limit)? {
-            return Err(Fault::Data(format!(
+            return Err(Fault::Lost(format!(
                 "output blob {} is missing from the CAS",
                 name_of(&d)
             )));

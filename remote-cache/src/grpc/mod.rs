@@ -35,6 +35,9 @@ pub(crate) enum Fault {
     /// The answer was unusable: a blob not matching its digest, a malformed message, or a
     /// local file that could not be read or written.
     Data(String),
+    /// A blob the server named is gone from its CAS (a restarted in-memory server, an
+    /// eviction): executing the action again brings it back.
+    Lost(String),
 }
 
 impl Fault {
@@ -63,7 +66,7 @@ impl Fault {
 impl std::fmt::Display for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Fault::Unreachable(why) | Fault::Data(why) => write!(f, "{why}"),
+            Fault::Unreachable(why) | Fault::Data(why) | Fault::Lost(why) => write!(f, "{why}"),
             Fault::Status(code, why) => write!(f, "{code:?}: {why}"),
         }
     }
