@@ -3,13 +3,12 @@
 #
 #   fuzz/seed.sh [CONFORMANCE_DIR]
 #
-# CONFORMANCE_DIR defaults to ../shared/conformance beside the repository root (the shared
-# folder next to this checkout). Writes fuzz/corpus/<target>/ (git-ignored); run it again at any
+# CONFORMANCE_DIR defaults to the repository's testdata/conformance. Writes fuzz/corpus/<target>/ (git-ignored); run it again at any
 # time, it only adds files. Needs bash, coreutils (od, dd, tail) and gzip.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-conf="${1:-$here/../../shared/conformance}"
+conf="${1:-$here/../testdata/conformance}"
 if [[ ! -d "$conf/packages" ]]; then
     echo "seed.sh: no packages/ under $conf (pass the conformance directory as argument)" >&2
     exit 1
