@@ -496,3 +496,27 @@ fn watch_fetches_from_the_remote_cache_and_uploads_what_it_rebuilds() {
     );
     assert_eq!(w.interrupt().code(), Some(0), "{}", w.transcript());
 }
+
+#[test]
+fn an_edited_input_under_a_steps_cwd_reruns_the_step() {
+    let p = hello();
+    p.write("gen/words.txt", "first words\n");
+    p.write(".gitignore", "/gen/out/\n");
+    // Inputs and outputs are relative to the manifest, whatever the step's `cwd`.
+    p.append(
+        "flavor.toml",
+        "\n[[step]]\nid = \"gen\"\ncwd = \"gen\"\ncommand = \"mkdir -p out && cp words.txt out/words\"\n\
+         inputs = [\"gen/words.txt\"]\noutputs = [\"gen/out/words\"]\n\n[[slot]]\nid = \"gen\"\n\
+         step = \"gen\"\ntarget = \".\"\n",
+    );
+    let (mut w, initial) = Watch::json(&p, "", &[]);
+    assert_eq!(initial["ok"], true, "{initial}\n{}", w.transcript());
+    assert_eq!(extracted(&p, "gen/out/words"), "first words\n");
+    p.write("gen/words.txt", "second words\n");
+    let e = w.rebuilt();
+    assert!(
+        changed(&e).iter().any(|c| c.ends_with("gen/words.txt")),
+        "{e}"
+    );
+    assert_eq!(extracted(&p, "gen/out/words"), "second words\n");
+}
