@@ -80,7 +80,7 @@ fz=$(median "$W/cold.json" 0); pz=$(median "$W/cold.json" 1)
 fg=$(median "$W/cold.json" 2); pg=$(median "$W/cold.json" 3)
 echo "tar.zst: flavor build $(ms "$fz")  vs tar | zstd -T0 -3 $(ms "$pz")   ratio $(ratio "$fz" "$pz")x"
 echo "tar.gz:  flavor build $(ms "$fg")  vs tar -czf $(ms "$pg")   ratio $(ratio "$fg" "$pg")x"
-echo "sizes: flavor $(stat -c %s "$W/proj/tar-zst/dist/stdlib.psp") / $(stat -c %s "$W/proj/tar-gz/dist/stdlib.psp") bytes (launcher included);" \
+echo "sizes: flavor $(stat -c %s "$W/proj/tar-zst/dist/debug/stdlib.psp") / $(stat -c %s "$W/proj/tar-gz/dist/debug/stdlib.psp") bytes (launcher included);" \
   "pipelines $(stat -c %s "$W/out.tar.zst") / $(stat -c %s "$W/out.tgz") bytes"
 
 echo "== 2. no-op rebuild, examples/monorepo"
