@@ -46,7 +46,7 @@ impl Collected {
     }
 }
 
-fn globset(what: &str, patterns: &[String]) -> Result<Option<GlobSet>, Error> {
+pub(crate) fn globset(what: &str, patterns: &[String]) -> Result<Option<GlobSet>, Error> {
     if patterns.is_empty() {
         return Ok(None);
     }

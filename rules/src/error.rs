@@ -8,13 +8,13 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An error while planning one package.
-    #[error("{package}: {source}")]
+    /// (Not a `#[source]`: the message already says it, and error reports print the chain.)
+    #[error("{package}: {error}")]
     InPackage {
         /// The package's name.
         package: String,
         /// What went wrong.
-        #[source]
-        source: Box<Error>,
+        error: Box<Error>,
     },
 
     /// A slot's source cannot be read.
@@ -73,12 +73,9 @@ pub enum Error {
         codec: pspf::Codec,
     },
 
-    /// A `[python]` package: checked (pyproject, lock, entry) but not buildable yet.
-    #[error(
-        "[python] packages are checked but cannot be built yet: their interpreter and \
-         site-packages trees need build actions with directory outputs"
-    )]
-    PythonNotBuildable,
+    /// A `[python]` package that cannot be planned: why, and what to do.
+    #[error("[python]: {0}")]
+    Python(String),
 
     /// Steps that need each other (the manifest check reports this with its path first).
     #[error("steps form a cycle: {}", steps.join(", "))]
@@ -327,7 +324,7 @@ impl Error {
     pub fn manifest_errors(&self) -> Option<&ManifestErrors> {
         match self {
             Error::Manifest(errors) => Some(errors),
-            Error::InPackage { source, .. } => source.manifest_errors(),
+            Error::InPackage { error, .. } => error.manifest_errors(),
             _ => None,
         }
     }
@@ -336,7 +333,7 @@ impl Error {
     pub fn in_package(self, package: &str) -> Error {
         Error::InPackage {
             package: package.to_string(),
-            source: Box::new(self),
+            error: Box::new(self),
         }
     }
 }

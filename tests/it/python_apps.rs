@@ -90,11 +90,17 @@ fn a_stale_lock_is_a_located_error_saying_uv_lock() {
     let Some(()) = uv_lock(&p) else { return };
     let lock = std::fs::read_to_string(p.path("uv.lock")).unwrap();
     assert!(lock.contains("name = \"cowsay\""), "{lock}");
-    // A fresh lock passes the manifest check (what stops the build is the planner).
+    // A fresh lock passes the manifest check (what stops this build is the missing
+    // interpreter archive, located at its key).
     let out = p.flavor(&["build"]);
     out.expect_code(1);
-    assert!(!out.stderr.contains("uv lock"), "{}", out.stderr);
-    assert!(out.stderr.contains("cannot be built yet"), "{}", out.stderr);
+    let err = &flat(&out.stderr);
+    assert!(!err.contains("uv lock"), "{err}");
+    assert!(
+        err.contains("interpreter archive `vendor/cpython.tar.gz` does not exist"),
+        "{err}"
+    );
+    assert!(err.contains("flavor.toml:2:"), "{err}");
 
     // A dependency added without re-locking.
     p.replace(

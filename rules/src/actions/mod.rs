@@ -5,6 +5,7 @@
 mod archive;
 mod compress;
 mod package;
+pub mod python;
 mod sandbox;
 mod step;
 mod stream;
@@ -12,6 +13,7 @@ mod stream;
 pub use archive::{ArchiveAction, ArchiveEntry, EntryKind};
 pub use compress::CompressAction;
 pub use package::{PackageAction, PackageSlot, PackageSpecParams};
+pub use python::{FetchAction, InstallAction, InterpreterAction, ProjectWheelAction, RuntimeFacts};
 pub use step::StepAction;
 
 /// Canonical bytes of a JSON value (sorted keys), for action parameters.

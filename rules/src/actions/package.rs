@@ -3,6 +3,7 @@
 //! Only the public key enters the parameters (and so the key, graphs and logs); the private
 //! key is held by the action to sign with and never written anywhere.
 
+use crate::python::audit::GlibcVersion;
 use flavor_engine::{Action, ActionError, Input, RunContext};
 use pspf::keys::SigningKey;
 use pspf::metadata::{Runtime, RuntimeEnv, Workenv, WorkenvDirectory};
@@ -76,6 +77,9 @@ pub struct PackageAction {
     pub launcher: Input,
     /// The key that signs the metadata (only its public half enters the action key).
     pub key: SigningKey,
+    /// [`RuntimeFacts`](super::RuntimeFacts) files of the package's native code (`[python]`):
+    /// the newest `min_glibc` among them goes into `runtime.min_glibc`.
+    pub facts: Vec<Input>,
 }
 
 impl PackageAction {
@@ -149,15 +153,14 @@ impl Action for PackageAction {
             inputs.push(s.stored.clone());
             inputs.push(s.decoded.clone());
         }
+        inputs.extend(self.facts.iter().cloned());
         inputs
     }
     fn output_count(&self) -> usize {
         1
     }
     fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
-        let inputs: Vec<PathBuf> = (0..1 + 2 * self.slots.len())
-            .map(|i| ctx.input(i).to_path_buf())
-            .collect();
+        let inputs = ctx.inputs().to_vec();
         write_package(self.spec(&inputs)?, ctx.output(0))
             .map_err(|e| ActionError::new(format!("{}: {e}", self.label)))?;
         Ok(())
@@ -222,9 +225,30 @@ impl PackageAction {
                 permissions: s.permissions,
             });
         }
+        let mut metadata = self.metadata();
+        let facts_from = 1 + 2 * self.slots.len();
+        let mut min_glibc: Option<(GlibcVersion, String)> = None;
+        for i in 0..self.facts.len() {
+            let facts = super::python::read_facts(input(facts_from + i)?)?;
+            let Some(text) = facts.min_glibc else {
+                continue;
+            };
+            let version = GlibcVersion::parse(&text).ok_or_else(|| {
+                ActionError::new(format!("{}: bad glibc version {text:?}", self.label))
+            })?;
+            if min_glibc.as_ref().is_none_or(|(v, _)| version > *v) {
+                min_glibc = Some((version, text));
+            }
+        }
+        if let Some((_, text)) = min_glibc {
+            metadata
+                .runtime
+                .get_or_insert_with(Runtime::default)
+                .min_glibc = Some(text);
+        }
         Ok(PackageSpec {
             launcher: input(0)?,
-            metadata: self.metadata(),
+            metadata,
             slots,
             key: &self.key,
         })

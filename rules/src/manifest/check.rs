@@ -209,6 +209,7 @@ fn slot_source(slot: &Slot, dir: &Path, step_ids: &[&str], p: &mut Vec<Problem>)
             return step_ref(p, &format!("slot `{}`", slot.id.value), step, step_ids);
         }
         SlotSource::Path(src) => src,
+        SlotSource::Python(_) => return,
     };
     if !src.value.is_empty() && !src.value.contains('\0') && !dir.join(&src.value).exists() {
         p.push(

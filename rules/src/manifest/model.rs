@@ -205,6 +205,28 @@ pub enum SlotSource {
     Path(Spanned<String>),
     /// The declared outputs of a build step.
     Step(Spanned<String>),
+    /// Part of a `[python]` application (the slots `[python]` adds: `python`, `site`).
+    Python(PythonPart),
+}
+
+/// The two slots of a `[python]` application: upgrading the app changes only `site`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PythonPart {
+    /// `python`: the normalised, precompiled interpreter tree (`{workenv}/python`), the same
+    /// for every application using that interpreter.
+    Interpreter,
+    /// `site`: the installed dependencies and the project (`{workenv}/site`).
+    Site,
+}
+
+impl PythonPart {
+    /// The slot's id.
+    pub fn id(self) -> &'static str {
+        match self {
+            PythonPart::Interpreter => "python",
+            PythonPart::Site => "site",
+        }
+    }
 }
 
 /// `[[slot]]`.

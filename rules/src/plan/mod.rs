@@ -10,6 +10,7 @@
 //! interns actions by kind, parameters and inputs (`ActionKey`) before they reach the graph.
 
 mod package;
+mod python;
 mod slot;
 mod steps;
 mod target;
@@ -109,6 +110,10 @@ struct Planner<'a> {
     outputs: Vec<PlannedOutput>,
     notices: Vec<String>,
     warnings: Vec<String>,
+    /// The minor version of each interpreter archive, read once.
+    python_minors: HashMap<PathBuf, u32>,
+    /// The uv `[python]` packages are built with, found once.
+    uv: Option<crate::python::uv::UvTool>,
 }
 
 impl Planner<'_> {
@@ -149,6 +154,8 @@ pub fn plan(
         outputs: Vec::new(),
         notices: Vec::new(),
         warnings: Vec::new(),
+        python_minors: HashMap::new(),
+        uv: None,
     };
     for selected in packages {
         let m = selected.manifest;

@@ -7,7 +7,7 @@ use super::target::TargetPlan;
 use super::{PlannedOutput, Planner};
 use crate::Error;
 use crate::actions::{PackageAction, PackageSpecParams};
-use crate::manifest::{Manifest, Package, SlotSource};
+use crate::manifest::{Manifest, Package, PythonPart, SlotSource};
 use crate::outputs::all_package_paths;
 use crate::select::Selected;
 use crate::signing;
@@ -22,9 +22,6 @@ impl Planner<'_> {
         pkg: &Package,
         selected: &Selected<'_>,
     ) -> Result<(), Error> {
-        if pkg.python.is_some() {
-            return Err(Error::PythonNotBuildable);
-        }
         check_command(m, pkg)?;
         let targets = self.targets(m, pkg, selected)?;
         // Never collected into a slot: what builds write.
@@ -58,8 +55,10 @@ impl Planner<'_> {
                 Some(t) => format!("package {name} ({t})"),
                 None => format!("package {name}"),
             };
+            let facts = self.python_facts(m, pkg)?;
             let action = PackageAction {
                 label,
+                facts,
                 spec: spec(pkg, self.opts.timestamp, platform),
                 slots,
                 launcher: Input::File(launcher.path.clone()),
@@ -116,6 +115,18 @@ fn check_command(m: &Manifest, pkg: &Package) -> Result<(), Error> {
                     }
                     provided.push(format!("{at} (slot {})", slot.id.value));
                 }
+            }
+            SlotSource::Python(PythonPart::Interpreter) => {
+                if wanted.starts_with("python/") {
+                    return Ok(());
+                }
+                provided.push(format!("python/… (slot {})", slot.id.value));
+            }
+            SlotSource::Python(PythonPart::Site) => {
+                if wanted.starts_with("site/") {
+                    return Ok(());
+                }
+                provided.push(format!("site/… (slot {})", slot.id.value));
             }
             SlotSource::Step(step) => {
                 let Some(step) = pkg.steps.iter().find(|s| s.id.value == step.value) else {

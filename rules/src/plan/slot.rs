@@ -16,19 +16,19 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// What goes into a slot.
-struct Contents {
+pub(super) struct Contents {
     /// The one file, when the slot is a single file (or a single step output).
-    file: Option<Input>,
+    pub(super) file: Option<Input>,
     /// Its entries as an archive (a single file is a one-entry archive at its target).
-    entries: Vec<ArchiveEntry>,
+    pub(super) entries: Vec<ArchiveEntry>,
     /// The inputs the entries' `File { input }` indices refer to.
-    inputs: Vec<Input>,
+    pub(super) inputs: Vec<Input>,
     /// The source recorded in the metadata.
-    source: String,
+    pub(super) source: String,
     /// The codec when the slot names none.
-    default_codec: Codec,
+    pub(super) default_codec: Codec,
     /// The mode recorded for the slot.
-    mode: u32,
+    pub(super) mode: u32,
 }
 
 /// Where a slot's stored and decoded bytes come from.
@@ -39,7 +39,7 @@ struct Encoded {
     decoded_size_file: bool,
 }
 
-fn output(action: ActionId, index: usize) -> Input {
+pub(super) fn output(action: ActionId, index: usize) -> Input {
     Input::Output { action, index }
 }
 
@@ -90,6 +90,7 @@ impl Planner<'_> {
         let contents = match &slot.source {
             SlotSource::Path(src) => self.path_contents(m, slot, src, never)?,
             SlotSource::Step(step) => step_contents(pkg, slot, step, steps, choice.given)?,
+            SlotSource::Python(part) => self.python_contents(m, pkg, *part)?,
         };
         let codec = choice.pick(contents.default_codec);
         let level = self.level(slot, codec, choice.own_level);

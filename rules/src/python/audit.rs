@@ -144,7 +144,7 @@ pub fn audit(roots: &[&Path]) -> Result<TreeAudit, crate::Error> {
     let mut out = TreeAudit::default();
     let mut held = BTreeSet::new();
     for root in roots {
-        for entry in walkdir(root)? {
+        for entry in regular_files(root)? {
             let path = entry;
             let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
             if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
@@ -180,7 +180,7 @@ pub fn audit(roots: &[&Path]) -> Result<TreeAudit, crate::Error> {
 }
 
 /// Every regular file under `root` (symbolic links are not followed), sorted.
-fn walkdir(root: &Path) -> Result<Vec<PathBuf>, crate::Error> {
+pub(crate) fn regular_files(root: &Path) -> Result<Vec<PathBuf>, crate::Error> {
     let mut files = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {

@@ -77,6 +77,23 @@ pub fn fetch(url: &str, hash: Option<&str>, dir: &Path) -> Result<PathBuf, Fetch
     }
     std::fs::create_dir_all(&home).map_err(io(&home))?;
     let mut tmp = tempfile::NamedTempFile::new_in(&home).map_err(io(&home))?;
+    let at = tmp.path().to_path_buf();
+    download(url, &expected, tmp.as_file_mut(), &at)?;
+    tmp.persist(&dest).map_err(|e| FetchError::Io {
+        path: dest.clone(),
+        source: e.error,
+    })?;
+    Ok(dest)
+}
+
+/// Download `url` into `out` (the file at `path`, for errors), checking that its bytes have
+/// the sha256 `expected` (lowercase hex).
+pub fn download(
+    url: &str,
+    expected: &str,
+    out: &mut std::fs::File,
+    path: &Path,
+) -> Result<(), FetchError> {
     let mut hasher = Sha256::new();
     let mut reader = open(url)?;
     let mut buf = vec![0u8; 1 << 16];
@@ -89,21 +106,20 @@ pub fn fetch(url: &str, hash: Option<&str>, dir: &Path) -> Result<PathBuf, Fetch
             break;
         }
         hasher.update(&buf[..n]);
-        tmp.write_all(&buf[..n]).map_err(io(tmp.path()))?;
+        out.write_all(&buf[..n]).map_err(|source| FetchError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     }
     let found = hex::encode(hasher.finalize());
     if found != expected {
         return Err(FetchError::Mismatch {
             url: url.to_string(),
-            expected,
+            expected: expected.to_string(),
             found,
         });
     }
-    tmp.persist(&dest).map_err(|e| FetchError::Io {
-        path: dest.clone(),
-        source: e.error,
-    })?;
-    Ok(dest)
+    Ok(())
 }
 
 fn open(url: &str) -> Result<Box<dyn Read>, FetchError> {
@@ -120,7 +136,12 @@ fn open(url: &str) -> Result<Box<dyn Read>, FetchError> {
             "only https://, http:// and file:// URLs are fetched".into(),
         ));
     }
-    let response = ureq::get(url).call().map_err(|e| failed(e.to_string()))?;
+    // The system's trust store (and its corporate or proxy roots), as pip and uv use.
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+        .build();
+    let agent: ureq::Agent = ureq::Agent::config_builder().tls_config(tls).build().into();
+    let response = agent.get(url).call().map_err(|e| failed(e.to_string()))?;
     Ok(Box::new(response.into_body().into_reader()))
 }
 

@@ -72,26 +72,14 @@ impl InterpreterTree {
 /// Directories of the standard library never shipped.
 const PRUNED: [&str; 5] = ["test", "idlelib", "tkinter", "turtledemo", "__pycache__"];
 
-/// Unpack `archive` (`.tar.gz`/`.tgz`, `.tar.zst` or `.tar`) into the empty directory `dest`,
+/// Unpack `archive` (a tar, gzip- or zstd-compressed or not, told apart by content) into the empty directory `dest`,
 /// check its layout and normalise it (see the module documentation). Compiles nothing.
 pub fn unpack(archive: &Path, dest: &Path) -> Result<InterpreterTree, InterpreterError> {
     let failed = |why: String| InterpreterError::Unpack {
         path: archive.to_path_buf(),
         why,
     };
-    let file = fs::File::open(archive).map_err(|e| failed(e.to_string()))?;
-    let name = archive.to_string_lossy();
-    let reader: Box<dyn Read> = if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
-        Box::new(flate2::read::GzDecoder::new(file))
-    } else if name.ends_with(".tar.zst") || name.ends_with(".tar.zstd") {
-        Box::new(zstd::Decoder::new(file).map_err(|e| failed(e.to_string()))?)
-    } else if name.ends_with(".tar") {
-        Box::new(file)
-    } else {
-        return Err(failed(
-            "expected a .tar.gz, .tgz, .tar.zst or .tar archive".into(),
-        ));
-    };
+    let reader = open(archive)?;
     pspf::extract::unpack_tar(reader, dest).map_err(|e| failed(e.to_string()))?;
     let root = dest.join("python");
     let layout = |why: &str| InterpreterError::Layout {
@@ -124,6 +112,69 @@ pub fn unpack(archive: &Path, dest: &Path) -> Result<InterpreterTree, Interprete
         why: e.to_string(),
     })?;
     Ok(tree)
+}
+
+/// `archive` decoded: gzip, zstd or plain tar, told apart by content (not by name: the
+/// archive may be a blob of the build cache).
+fn open(archive: &Path) -> Result<Box<dyn Read>, InterpreterError> {
+    let failed = |why: String| InterpreterError::Unpack {
+        path: archive.to_path_buf(),
+        why,
+    };
+    let mut file = fs::File::open(archive).map_err(|e| failed(e.to_string()))?;
+    let mut magic = [0u8; 4];
+    let n = file.read(&mut magic).map_err(|e| failed(e.to_string()))?;
+    let file = std::io::Cursor::new(magic[..n].to_vec()).chain(file);
+    Ok(match magic {
+        [0x1f, 0x8b, ..] => Box::new(flate2::read::GzDecoder::new(file)),
+        [0x28, 0xb5, 0x2f, 0xfd] => {
+            Box::new(zstd::Decoder::new(file).map_err(|e| failed(e.to_string()))?)
+        }
+        _ => Box::new(file),
+    })
+}
+
+/// The minor version (`12` for CPython 3.12) of the interpreter in `archive`, to choose
+/// wheels when planning: from a python-build-standalone file name (`cpython-3.12.…`), else
+/// from the first `python/lib/python3.N/` or `python/include/python3.N/` entry of the archive
+/// (near its start in the layout).
+pub fn minor_of(archive: &Path) -> Result<u32, InterpreterError> {
+    let name = archive
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    if let Some(minor) = name.strip_prefix("cpython-3.").and_then(leading_number) {
+        return Ok(minor);
+    }
+    let failed = |why: String| InterpreterError::Unpack {
+        path: archive.to_path_buf(),
+        why,
+    };
+    let mut tar = tar::Archive::new(open(archive)?);
+    for entry in tar.entries().map_err(|e| failed(e.to_string()))? {
+        let entry = entry.map_err(|e| failed(e.to_string()))?;
+        let path = entry.path_bytes();
+        let path = String::from_utf8_lossy(&path);
+        let found = ["python/lib/python3.", "python/include/python3."]
+            .iter()
+            .find_map(|p| path.strip_prefix(p).and_then(leading_number));
+        if let Some(minor) = found {
+            return Ok(minor);
+        }
+    }
+    Err(InterpreterError::Layout {
+        archive: archive.to_path_buf(),
+        why: "it has no python/lib/python3.N".into(),
+    })
+}
+
+/// The number `text` starts with, if it is followed by `.`, `/` or `-` (or nothing).
+fn leading_number(text: &str) -> Option<u32> {
+    let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
+    let rest = &text[digits.len()..];
+    (rest.is_empty() || rest.starts_with(['.', '/', '-', '+']))
+        .then(|| digits.parse().ok())
+        .flatten()
 }
 
 type IoAt = (PathBuf, std::io::Error);

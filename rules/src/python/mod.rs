@@ -16,9 +16,12 @@ pub mod interpreter;
 pub mod lock;
 pub mod pyproject;
 pub mod tags;
+pub mod uv;
 
 use crate::diagnostic::Problem;
-use crate::manifest::{Bytecode, Package, PythonApp, Spanned};
+use crate::manifest::{
+    Bytecode, Interpreter, Package, PythonApp, PythonPart, Slot, SlotSource, Spanned,
+};
 use entry::Entry;
 use lock::{LockProblem, UvLock};
 use pyproject::PyProject;
@@ -128,11 +131,43 @@ pub(crate) fn complete(pkg: &mut Package, dir: &Path, problems: &mut Vec<Problem
             env.unset.push(var.to_string());
         }
     }
+    if let Interpreter::Archive(path) = &py.interpreter.value
+        && !dir.join(path).is_file()
+    {
+        problems.push(
+            Problem::new(
+                format!("[python]: interpreter archive `{path}` does not exist"),
+                py.interpreter.span.clone(),
+            )
+            .label("no such file")
+            .help(format!(
+                "paths are relative to the manifest's directory ({}); python-build-standalone \
+                 publishes \"install_only\" archives, or use {{ uv = \"3.12\" }}",
+                dir.display()
+            )),
+        );
+    }
     py.resolved = Some(Resolved {
         pyproject,
         lock,
         entry,
     });
+    let span = py.span.clone();
+    let slots = [PythonPart::Interpreter, PythonPart::Site].map(|part| Slot {
+        id: Spanned::new(part.id().to_string(), span.clone()),
+        source: SlotSource::Python(part),
+        target: None,
+        codec: None,
+        codec_span: None,
+        level: None,
+        include: Vec::new(),
+        exclude: Vec::new(),
+        lifecycle: pspf::Lifecycle::Cache,
+        permissions: None,
+        purpose: pspf::Purpose::Payload,
+        span: span.clone(),
+    });
+    pkg.slots.splice(0..0, slots);
 }
 
 /// Read `python.lock` (relative to the manifest in `dir`; default `uv.lock` beside the
