@@ -29,6 +29,7 @@ mod launcher_setup;
 mod launcher_trust;
 mod manifest_security;
 mod python_apps;
+mod python_build;
 mod reapi_harness;
 mod remote_cache;
 mod remote_exec;

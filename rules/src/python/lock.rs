@@ -32,6 +32,9 @@ pub struct LockedPackage {
     /// Its dependencies (name, optional marker and extras).
     #[serde(default)]
     pub dependencies: Vec<LockedDependency>,
+    /// `[package.optional-dependencies]`: what each of its extras adds.
+    #[serde(default, rename = "optional-dependencies")]
+    pub optional_dependencies: BTreeMap<String, Vec<LockedDependency>>,
     /// Its wheels.
     #[serde(default)]
     pub wheels: Vec<LockedFile>,
@@ -51,6 +54,9 @@ pub struct LockedDependency {
     /// The environment marker under which it applies.
     #[serde(default)]
     pub marker: Option<String>,
+    /// The extras of the dependency asked for (`requests[socks]`).
+    #[serde(default)]
+    pub extra: Vec<String>,
 }
 
 /// A wheel or sdist of a locked package.
@@ -214,26 +220,52 @@ impl UvLock {
     /// project's dependencies (markers are not evaluated here; the install does that), the
     /// project itself excluded.
     pub fn closure(&self, project: &str) -> Vec<&LockedPackage> {
-        let by_name: BTreeMap<String, &LockedPackage> = (self.packages.iter())
+        let by_name = self.by_name();
+        (self.reachable(project, |_| true).iter())
+            .filter_map(|n| by_name.get(n).copied())
+            .collect()
+    }
+
+    fn by_name(&self) -> BTreeMap<String, &LockedPackage> {
+        (self.packages.iter())
             .map(|p| (normalize_name(&p.name), p))
-            .collect();
+            .collect()
+    }
+
+    /// The names of the packages reachable from `project` over the edges `follow` accepts,
+    /// an edge with extras (`requests[socks]`) also reaching what those extras add.
+    fn reachable(
+        &self,
+        project: &str,
+        follow: impl Fn(&LockedDependency) -> bool,
+    ) -> BTreeSet<String> {
+        let by_name = self.by_name();
         let root = normalize_name(project);
-        let mut seen = BTreeSet::new();
-        let mut todo = vec![root.clone()];
-        while let Some(name) = todo.pop() {
+        let mut found = BTreeSet::new();
+        let mut expanded = BTreeSet::new();
+        let mut todo: Vec<(String, Option<String>)> = vec![(root.clone(), None)];
+        while let Some(node) = todo.pop() {
+            if !expanded.insert(node.clone()) {
+                continue;
+            }
+            let (name, extra) = node;
             let Some(p) = by_name.get(&name) else {
                 continue;
             };
-            for d in &p.dependencies {
-                let d = normalize_name(&d.name);
-                if d != root && seen.insert(d.clone()) {
-                    todo.push(d);
+            let edges = match &extra {
+                None => &p.dependencies[..],
+                Some(e) => p.optional_dependencies.get(e).map_or(&[][..], |v| &v[..]),
+            };
+            for d in edges.iter().filter(|d| follow(d)) {
+                let target = normalize_name(&d.name);
+                if target != root {
+                    found.insert(target.clone());
                 }
+                todo.extend(d.extra.iter().map(|e| (target.clone(), Some(e.clone()))));
+                todo.push((target, None));
             }
         }
-        seen.iter()
-            .filter_map(|n| by_name.get(n).copied())
-            .collect()
+        found
     }
 }
 
@@ -308,20 +340,7 @@ impl UvLock {
 
     /// Packages reached from `project` by edges without a marker only.
     fn unconditional(&self, project: &str) -> BTreeSet<String> {
-        let by_name: BTreeMap<String, &LockedPackage> = (self.packages.iter())
-            .map(|p| (normalize_name(&p.name), p))
-            .collect();
-        let mut seen = BTreeSet::new();
-        let mut todo = vec![normalize_name(project)];
-        while let Some(name) = todo.pop() {
-            for d in by_name.get(&name).map_or(&[][..], |p| &p.dependencies) {
-                let d_name = normalize_name(&d.name);
-                if d.marker.is_none() && seen.insert(d_name.clone()) {
-                    todo.push(d_name);
-                }
-            }
-        }
-        seen
+        self.reachable(project, |d| d.marker.is_none())
     }
 }
 

@@ -19,14 +19,13 @@ pub struct UvTool {
 /// Variables passed to uv from the build's environment when set: where its cache is, which
 /// index and proxy `uv build` reaches for build backends, and TLS roots. Nothing else of the
 /// environment reaches it.
-pub const UV_PASS_ENV: [&str; 16] = [
+pub const UV_PASS_ENV: [&str; 15] = [
     "HOME",
     "UV_CACHE_DIR",
     "UV_DEFAULT_INDEX",
     "UV_INDEX",
     "UV_INDEX_URL",
     "UV_EXTRA_INDEX_URL",
-    "UV_NATIVE_TLS",
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
     "HTTP_PROXY",
@@ -79,7 +78,8 @@ impl UvTool {
     }
 
     /// A `uv` command with a clean environment: [`UV_PASS_ENV`] from this process, a minimal
-    /// `PATH`, no configuration files, no Python downloads, and `SOURCE_DATE_EPOCH`.
+    /// `PATH`, no configuration files, no Python downloads, the system's TLS roots, and
+    /// `SOURCE_DATE_EPOCH`.
     pub fn command(&self, timestamp: u64) -> Command {
         let mut cmd = Command::new(&self.path);
         cmd.env_clear();
@@ -92,6 +92,9 @@ impl UvTool {
             .env("UV_NO_CONFIG", "1")
             .env("UV_PYTHON_DOWNLOADS", "never")
             .env("UV_NO_PROGRESS", "1")
+            // The system's trust store, as flavor's own downloads use (and its proxy roots).
+            .env("UV_SYSTEM_CERTS", "1")
+            .env("UV_NATIVE_TLS", "1")
             .env("SOURCE_DATE_EPOCH", timestamp.max(315_532_800).to_string())
             .env("PYTHONHASHSEED", "0")
             .env("LC_ALL", "C.UTF-8");

@@ -1,7 +1,7 @@
 //! `python-install`: the `site` tree — the locked wheels (and the project's own wheel)
 //! installed offline by `uv pip install --no-index --find-links` into a staged directory with
 //! the package's interpreter, then made fit to ship: console scripts (whose shebangs name the
-//! build's interpreter) dropped and `python.exclude` trimmed, each `RECORD` kept consistent;
+//! build's interpreter) and uv's cache notes dropped and `python.exclude` trimmed, each `RECORD` kept consistent;
 //! `.py` files precompiled hash-based with no build path inside. Its second output is what the
 //! package needs to know about the native code of both trees ([`RuntimeFacts`]).
 
@@ -123,7 +123,9 @@ impl Action for InstallAction {
         .args(&self.requirements)
         .current_dir(&scratch);
         run_tool(ctx, cmd, &format!("{label}: uv pip install"))?;
-        let mut drop: Vec<String> = vec!["bin/**".into()];
+        // Console scripts name the build's interpreter; uv's cache note records the mtime of
+        // the wheel it installed from (a different one on every machine).
+        let mut drop: Vec<String> = vec!["bin/**".into(), "*.dist-info/uv_cache.json".into()];
         drop.extend(self.exclude.iter().cloned());
         let globs = crate::collect::globset("python.exclude", &drop)
             .map_err(|e| ActionError::new(format!("{label}: {e}")))?;
