@@ -1,8 +1,11 @@
 //! `flavor init [--template sh|python]`: start a package in the current directory.
 //!
-//! Writes a commented `flavor.toml` and a runnable hello program in `src/` (a shell script, or
-//! a Python script run by the host's `python3`), plus a `.gitignore` for `dist/` and `.flavor/`
-//! when there is none. Refuses to overwrite anything: `flavor build` then works at once.
+//! `sh`: a commented `flavor.toml` and a runnable hello script in `src/`. `python`: a Python
+//! application — `pyproject.toml` (a hatchling project with one console script), its package
+//! in `src/<module>/`, and a `flavor.toml` whose `[python]` table ships it with a uv-managed
+//! CPython; `uv lock` is run when uv is found (else the next step says to). Both add a
+//! `.gitignore` for `dist/` and `.flavor/` when there is none. Refuses to overwrite anything:
+//! `flavor build` then works at once.
 
 use crate::messages::{InitOutcome, print_document};
 use crate::stdout::outln;
@@ -17,7 +20,7 @@ use std::process::ExitCode;
 enum Template {
     /// A POSIX shell script.
     Sh,
-    /// A Python 3 script (runs with the python3 on the user's PATH).
+    /// A Python application: pyproject.toml + [python] (interpreter and dependencies shipped).
     Python,
 }
 
@@ -60,6 +63,9 @@ fn package_name(dir: &Path) -> String {
 }
 
 fn manifest(name: &str, template: Template) -> String {
+    if let Template::Python = template {
+        return python_manifest(name);
+    }
     let (command, program, comment) = match template {
         Template::Sh => (
             "{workenv}/app/hello.sh",
@@ -67,12 +73,7 @@ fn manifest(name: &str, template: Template) -> String {
             "# The program runs from the work environment the package unpacks into on its first\n\
              # run; {workenv} is that directory.",
         ),
-        Template::Python => (
-            "python3 {workenv}/app/hello.py",
-            "hello.py",
-            "# The program runs from the work environment the package unpacks into on its first\n\
-             # run; {workenv} is that directory. python3 is found on the user's PATH.",
-        ),
+        Template::Python => unreachable!("python_manifest"),
     };
     format!(
         r#"# flavor.toml — one self-contained executable. Every key, with its default, is listed in
@@ -108,26 +109,116 @@ exclude = ["**/__pycache__"]
     )
 }
 
-fn program(template: Template) -> (&'static str, &'static str) {
+/// The `[python]` manifest of the python template.
+fn python_manifest(name: &str) -> String {
+    format!(
+        r#"# flavor.toml — a Python application as one self-contained executable: the interpreter,
+# the locked dependencies (uv.lock) and the project, precompiled. Every key, with its
+# default, is listed in flavor.toml.example in the flavor repository.
+#
+#   uv lock                   → after changing dependencies in pyproject.toml
+#   flavor build              → dist/debug/{name}.psp (signed with your per-user key)
+#   flavor run -- world       → Hello, world!
+
+# name and version come from pyproject.toml.
+[package]
+description = "Says hello"
+
+[python]
+entry = "{name}"                     # a [project.scripts] name, "module:function" or "-m module"
+interpreter = {{ uv = "3.12" }}        # a CPython uv manages (`uv python install`, once), or a
+                                     # python-build-standalone "install_only" archive path,
+                                     # or {{ url = "https://…", sha256 = "…" }}
+exclude = ["**/tests/**"]            # trimmed from the installed packages
+"#
+    )
+}
+
+/// A Python module name for package `name` (`my-app` → `my_app`).
+fn module_name(name: &str) -> String {
+    let m: String = (name.chars())
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if m.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        m
+    } else {
+        format!("app_{m}")
+    }
+}
+
+/// The files of `template` besides `flavor.toml`: path and text (executable when `.sh`).
+fn program(name: &str, template: Template) -> Vec<(String, String)> {
     match template {
-        Template::Sh => (
-            "src/hello.sh",
+        Template::Sh => vec![(
+            "src/hello.sh".into(),
             r#"#!/bin/sh
 # The packaged program: edit it, then `flavor build` again.
 echo "${GREETING:-Hello}, ${1:-world}!"
-"#,
-        ),
-        Template::Python => (
-            "src/hello.py",
-            r#"#!/usr/bin/env python3
-"""The packaged program: edit it, then `flavor build` again."""
-import os
+"#
+            .into(),
+        )],
+        Template::Python => {
+            let module = module_name(name);
+            vec![
+                (
+                    "pyproject.toml".into(),
+                    format!(
+                        r#"[project]
+name = "{name}"
+version = "0.1.0"
+description = "Says hello"
+requires-python = ">=3.12"
+dependencies = []
+
+[project.scripts]
+{name} = "{module}.cli:main"
+
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+"#
+                    ),
+                ),
+                (format!("src/{module}/__init__.py"), String::new()),
+                (
+                    format!("src/{module}/cli.py"),
+                    r#""""The packaged program: edit it, then `flavor build` again."""
 import sys
 
-name = sys.argv[1] if len(sys.argv) > 1 else "world"
-print(f"{os.environ.get('GREETING', 'Hello')}, {name}!")
-"#,
-        ),
+
+def main() -> int:
+    name = sys.argv[1] if len(sys.argv) > 1 else "world"
+    print(f"Hello, {name}!")
+    return 0
+"#
+                    .into(),
+                ),
+            ]
+        }
+    }
+}
+
+/// `uv lock` in `dir` if uv is found; why not otherwise.
+fn uv_lock(dir: &Path) -> Result<(), String> {
+    let env = std::env::vars().collect();
+    let uv = flavor_rules::python::uv::UvTool::find(&env)?;
+    let out = uv
+        .command(0)
+        .args(["lock", "--quiet"])
+        .env_remove("UV_PYTHON_DOWNLOADS")
+        .current_dir(dir)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
     }
 }
 
@@ -159,15 +250,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => package_name(&dir),
     };
-    let (program_path, program_text) = program(args.template);
-    let files: Vec<(PathBuf, String, u32)> = vec![
-        (
-            dir.join("flavor.toml"),
-            manifest(&name, args.template),
-            0o644,
-        ),
-        (dir.join(program_path), program_text.to_string(), 0o755),
-    ];
+    let mut files: Vec<(PathBuf, String, u32)> = vec![(
+        dir.join("flavor.toml"),
+        manifest(&name, args.template),
+        0o644,
+    )];
+    for (path, text) in program(&name, args.template) {
+        let mode = if path.ends_with(".sh") { 0o755 } else { 0o644 };
+        files.push((dir.join(path), text, mode));
+    }
     let existing: Vec<String> = files
         .iter()
         .filter(|(p, _, _)| fs::symlink_metadata(p).is_ok())
@@ -190,6 +281,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         create(&gitignore, "/dist/\n/.flavor/\n", 0o644)?;
         written.push(gitignore);
     }
+    let locked = match args.template {
+        Template::Python => Some(uv_lock(&dir)),
+        Template::Sh => None,
+    };
+    if let Some(Ok(())) = &locked {
+        written.push(dir.join("uv.lock"));
+    }
     if args.json {
         print_document(&InitOutcome {
             package: name,
@@ -200,6 +298,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for p in &written {
         let rel = p.strip_prefix(&dir).unwrap_or(p);
         outln!("created {}", rel.display())?;
+    }
+    if let Some(Err(why)) = &locked {
+        outln!("uv lock did not run ({why}); run `uv lock` here first")?;
     }
     outln!(
         "next: flavor run -- world (a debug build, in dist/debug/{name}.psp); \
@@ -217,17 +318,18 @@ mod tests {
         assert_eq!(package_name(Path::new("/x/my-app")), "my-app");
         assert_eq!(package_name(Path::new("/x/My App!")), "My-App");
         assert_eq!(package_name(Path::new("/")), "hello");
+        assert_eq!(module_name("My-App.2"), "my_app_2");
+        assert_eq!(module_name("2fa"), "app_2fa");
     }
 
     #[test]
-    fn both_templates_are_valid_manifests() {
-        for t in [Template::Sh, Template::Python] {
-            let dir = tempfile::tempdir().unwrap();
-            fs::create_dir(dir.path().join("src")).unwrap();
-            let path = dir.path().join("flavor.toml");
-            let m = flavor_rules::Manifest::parse(&path, &manifest("demo", t))
-                .unwrap_or_else(|e| panic!("{:?}", e.messages()));
-            assert_eq!(m.package.unwrap().name.value, "demo");
-        }
+    fn the_sh_template_is_a_valid_manifest() {
+        // (The python template needs its pyproject and lock: tests/it/python_build.rs.)
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("src")).unwrap();
+        let path = dir.path().join("flavor.toml");
+        let m = flavor_rules::Manifest::parse(&path, &manifest("demo", Template::Sh))
+            .unwrap_or_else(|e| panic!("{:?}", e.messages()));
+        assert_eq!(m.package.unwrap().name.value, "demo");
     }
 }

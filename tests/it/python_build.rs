@@ -309,3 +309,108 @@ fn a_packaged_project_builds_byte_identically_loads_its_pyc_and_rebuilds_only_si
     );
     run(&a, &["b", "a", "b"]).clean("b: 2\na: 1\n");
 }
+
+#[test]
+fn an_interpreter_uv_manages_is_packaged_without_touching_the_users_path() {
+    let Some((uv, cpython)) = tools() else { return };
+    let Some(hidden) = support::hidden_python::hidden_python() else {
+        return;
+    };
+    let p = Project::from_files(&[
+        (
+            "flavor.toml",
+            "[package]\n\n[python]\nentry = \"cowsay.__main__:cli\"\ninterpreter = { uv = \"3.12\" }\n",
+        ),
+        ("pyproject.toml", &pyproject("moo", &["cowsay==6.1"], "")),
+    ]);
+    let Some(()) = lock(&p.path(""), &uv, &cpython.source.join("bin/python3.12")) else {
+        return;
+    };
+    // uv's managed installs: the fixture where uv keeps them (a download needs GitHub).
+    let installs = p.sandbox.path("uv-python");
+    std::fs::create_dir_all(&installs).unwrap();
+    let unpacked = cpython.unpack_into(&installs);
+    std::fs::rename(
+        unpacked,
+        installs.join(format!("cpython-{}-linux-x86_64-gnu", cpython.version)),
+    )
+    .unwrap();
+    let mut cmd = flavor(&p, "", &["build", "--json"], &uv);
+    cmd.env("UV_PYTHON_INSTALL_DIR", &installs);
+    let b = Build::wait(support::start(&mut cmd));
+    b.run.ok();
+    assert_eq!(
+        b.count("started", "archive python 3.12"),
+        1,
+        "{:?}",
+        b.ran()
+    );
+    assert!(!p.sandbox.home().join(".local/bin").exists());
+    let mut cmd = hidden.sandbox_command(&p.sandbox, &p.path("dist/debug/moo.psp"));
+    let out = support::run(cmd.args(["-t", "managed by uv"]));
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("managed by uv"), "{}", out.stdout);
+
+    // An interpreter uv has not got and cannot fetch is a clear error naming the request.
+    p.replace("flavor.toml", "\"3.12\"", "\"3.9\"");
+    let mut cmd = flavor(&p, "", &["build"], &uv);
+    cmd.env("UV_PYTHON_INSTALL_DIR", &installs)
+        .env("UV_PYTHON_INSTALL_MIRROR", "file:///nonexistent");
+    let out = support::run(&mut cmd);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("interpreter { uv = \"3.9\" }"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("uv python install 3.9"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn init_python_writes_a_locked_project_that_builds_and_runs_without_a_host_python() {
+    let Some((uv, cpython)) = tools() else { return };
+    let Some(hidden) = support::hidden_python::hidden_python() else {
+        return;
+    };
+    let p = Project::from_files(&[]);
+    std::fs::create_dir_all(p.path("")).unwrap();
+    // uv's managed CPython 3.12: the fixture where uv keeps its installs.
+    let installs = p.sandbox.path("uv-python");
+    std::fs::create_dir_all(&installs).unwrap();
+    let unpacked = cpython.unpack_into(&installs);
+    let managed = installs.join(format!("cpython-{}-linux-x86_64-gnu", cpython.version));
+    std::fs::rename(unpacked, managed).unwrap();
+    let with_uv = |args: &[&str]| {
+        let mut cmd = flavor(&p, "", args, &uv);
+        cmd.env("UV_PYTHON_INSTALL_DIR", &installs);
+        support::run(&mut cmd)
+    };
+    let out = with_uv(&["init", "--template", "python", "--name", "greeter-app"]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    for file in [
+        "flavor.toml",
+        "pyproject.toml",
+        "uv.lock",
+        "src/greeter_app/cli.py",
+        ".gitignore",
+    ] {
+        assert!(
+            p.path(file).is_file(),
+            "{file} not written:\n{}",
+            out.stdout
+        );
+    }
+    assert!(
+        !out.stdout.contains("uv lock did not run"),
+        "{}",
+        out.stdout
+    );
+    let out = with_uv(&["build", "-q"]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let mut cmd = hidden.sandbox_command(&p.sandbox, &p.path("dist/debug/greeter-app.psp"));
+    support::run(cmd.arg("snake")).clean("Hello, snake!\n");
+}

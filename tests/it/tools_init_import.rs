@@ -34,33 +34,6 @@ fn init_then_build_then_run() {
 }
 
 #[test]
-fn the_python_template_runs_with_the_system_python() {
-    if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("skipped: no python3 on PATH");
-        return;
-    }
-    let sb = Sandbox::new();
-    let dir = sb.path("py");
-    fs::create_dir(&dir).unwrap();
-    let files = json_of(&flavor_in(
-        &sb,
-        &dir,
-        &[
-            "init",
-            "--template",
-            "python",
-            "--name",
-            "greeter",
-            "--json",
-        ],
-    ));
-    assert_eq!(files["package"], "greeter");
-    flavor_in(&sb, &dir, &["build", "-q"]).ok();
-    sb.run(&dir.join("dist/debug/greeter.psp"), &["snake"])
-        .clean("Hello, snake!\n");
-}
-
-#[test]
 fn init_never_overwrites() {
     let sb = Sandbox::new();
     let dir = sb.path("taken");

@@ -114,6 +114,8 @@ struct Planner<'a> {
     python_minors: HashMap<PathBuf, u32>,
     /// The uv `[python]` packages are built with, found once.
     uv: Option<crate::python::uv::UvTool>,
+    /// The root of each uv-managed interpreter asked for (`{ uv = "3.12" }`), found once.
+    uv_pythons: HashMap<String, PathBuf>,
 }
 
 impl Planner<'_> {
@@ -156,6 +158,7 @@ pub fn plan(
         warnings: Vec::new(),
         python_minors: HashMap::new(),
         uv: None,
+        uv_pythons: HashMap::new(),
     };
     for selected in packages {
         let m = selected.manifest;

@@ -10,7 +10,9 @@ use super::Planner;
 use super::slot::{Contents, output};
 use crate::Error;
 use crate::actions::ProjectWheelAction;
-use crate::actions::{ArchiveEntry, EntryKind, FetchAction, InstallAction, InterpreterAction};
+use crate::actions::{
+    ArchiveAction, ArchiveEntry, EntryKind, FetchAction, InstallAction, InterpreterAction,
+};
 use crate::collect::{Collected, collect_dir};
 use crate::manifest::{Interpreter, Manifest, Package, PythonApp, PythonPart};
 use crate::paths::lexical;
@@ -114,13 +116,7 @@ impl Planner<'_> {
                 };
                 (output(self.add(Box::new(fetch))?, 0), minor)
             }
-            Interpreter::Uv(request) => {
-                return Err(Error::Python(format!(
-                    "interpreter {{ uv = \"{request}\" }} is not supported by this build of \
-                     flavor; download a python-build-standalone \"install_only\" archive and \
-                     name it (interpreter = \"vendor/cpython-….tar.gz\") or give {{ url, sha256 }}"
-                )));
-            }
+            Interpreter::Uv(request) => self.uv_python(request)?,
         };
         let action = InterpreterAction {
             archive,
@@ -227,6 +223,70 @@ impl Planner<'_> {
             timestamp: self.opts.timestamp,
         };
         self.add(Box::new(action))
+    }
+
+    /// A uv-managed CPython (installed first if need be) as a plain tar of its tree under
+    /// `python/` — the interpreter action's input — and its minor version.
+    fn uv_python(&mut self, request: &str) -> Result<(Input, u32), Error> {
+        let uv = self.uv()?;
+        let failed =
+            |why: String| Error::Python(format!("interpreter {{ uv = \"{request}\" }}: {why}"));
+        let root = match self.uv_pythons.get(request) {
+            Some(root) => root.clone(),
+            None => {
+                let root = uv.managed_python(request).map_err(failed)?;
+                self.uv_pythons.insert(request.to_string(), root.clone());
+                root
+            }
+        };
+        let minor = std::fs::read_dir(root.join("lib"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().join("os.py").is_file())
+            .find_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_prefix("python3.")?
+                    .parse()
+                    .ok()
+            })
+            .ok_or_else(|| failed(format!("{} has no lib/python3.N", root.display())))?;
+        let mut entries = vec![ArchiveEntry {
+            path: "python".into(),
+            kind: EntryKind::Dir,
+            mode: 0o755,
+        }];
+        let mut inputs = Vec::new();
+        for c in collect_dir("the uv-managed python", &root, &[], &[], &[])? {
+            let (rel, kind, mode) = match c {
+                Collected::File { rel, path, mode } => {
+                    inputs.push(Input::File(path));
+                    (
+                        rel,
+                        EntryKind::File {
+                            input: inputs.len() - 1,
+                        },
+                        mode,
+                    )
+                }
+                Collected::Dir { rel, mode } => (rel, EntryKind::Dir, mode),
+                Collected::Symlink { rel, target } => (rel, EntryKind::Symlink { target }, 0o777),
+            };
+            entries.push(ArchiveEntry {
+                path: format!("python/{rel}"),
+                kind,
+                mode,
+            });
+        }
+        let tar = ArchiveAction {
+            label: format!("archive python {request}"),
+            entries,
+            inputs,
+            mtime: self.opts.timestamp,
+            compression: None,
+        };
+        Ok((output(self.add(Box::new(tar))?, 0), minor))
     }
 
     /// The uv of this build, found once.

@@ -57,7 +57,10 @@ impl Entry {
         }
         if entry.contains(':') {
             let module = entry.split(':').next().unwrap_or("");
-            let name = module.rsplit('.').next().unwrap_or(module).to_string();
+            // `sys.argv[0]`, as a console script would have it: the module's last part, or
+            // its package's for a `__main__` module (`cowsay.__main__:cli` → `cowsay`).
+            let mut parts = module.rsplit('.').filter(|p| *p != "__main__");
+            let name = parts.next().unwrap_or(module).to_string();
             return Entry::function(entry, name);
         }
         Err(format!(
@@ -153,6 +156,12 @@ mod tests {
             f.command().contains("from tabulate import _main;"),
             "{}",
             f.command()
+        );
+        let main = Entry::parse(Some("cowsay.__main__:cli"), &one).unwrap();
+        assert!(
+            main.command().contains("sys.argv[0] = 'cowsay'"),
+            "{}",
+            main.command()
         );
         let two = scripts(&[("a", "m:a"), ("b", "m:b")]);
         let e = Entry::parse(None, &two).unwrap_err();

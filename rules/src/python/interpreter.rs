@@ -3,8 +3,9 @@
 //! library precompiled.
 //!
 //! Normalising drops what a packaged application must not carry: `EXTERNALLY-MANAGED` (it
-//! would stop installs into the tree), scripts in `bin/` whose shebang names a program by an
-//! absolute path outside `/bin` and `/usr/bin` (the machine the archive was built on), the
+//! would stop installs into the tree), whatever the archive has in `site-packages` (pip),
+//! scripts in `bin/` whose shebang names a program by an absolute path outside `/bin` and
+//! `/usr/bin` (the machine the archive was built on), the
 //! test suites, IDLE, tkinter and turtledemo, and every `__pycache__` (the stdlib is compiled
 //! again, hash-based: flavor's fixed mtimes would make timestamp `.pyc` stale, so the first
 //! run would rewrite them).
@@ -190,6 +191,13 @@ fn normalise(tree: &InterpreterTree) -> Result<(), IoAt> {
         fs::remove_file(&managed).map_err(at(&managed))?;
     }
     prune(&stdlib)?;
+    // The archive's own site-packages (pip, in python-build-standalone's builds): the
+    // application's packages live in its `site` tree, and pip is never run from a package.
+    let site = stdlib.join("site-packages");
+    if site.is_dir() {
+        fs::remove_dir_all(&site).map_err(at(&site))?;
+        fs::create_dir(&site).map_err(at(&site))?;
+    }
     let dynload = stdlib.join("lib-dynload");
     for e in fs::read_dir(&dynload).into_iter().flatten().flatten() {
         if e.file_name().to_string_lossy().starts_with("_tkinter") {

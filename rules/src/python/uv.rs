@@ -19,8 +19,11 @@ pub struct UvTool {
 /// Variables passed to uv from the build's environment when set: where its cache is, which
 /// index and proxy `uv build` reaches for build backends, and TLS roots. Nothing else of the
 /// environment reaches it.
-pub const UV_PASS_ENV: [&str; 15] = [
+pub const UV_PASS_ENV: [&str; 18] = [
     "HOME",
+    "UV_PYTHON_INSTALL_DIR",
+    "UV_PYTHON_INSTALL_MIRROR",
+    "UV_PYTHON_DOWNLOADS_JSON_URL",
     "UV_CACHE_DIR",
     "UV_DEFAULT_INDEX",
     "UV_INDEX",
@@ -99,6 +102,50 @@ impl UvTool {
             .env("PYTHONHASHSEED", "0")
             .env("LC_ALL", "C.UTF-8");
         cmd
+    }
+}
+
+impl UvTool {
+    /// The root (holding `bin/python3`) of the uv-managed CPython `request` asks for
+    /// (`3.12`), installed with `uv python install` first when uv has none — which downloads
+    /// python-build-standalone's build (`UV_PYTHON_INSTALL_MIRROR` names a mirror,
+    /// `UV_PYTHON_INSTALL_DIR` where installs live). Nothing is put on the user's `PATH`.
+    pub fn managed_python(&self, request: &str) -> Result<PathBuf, String> {
+        if let Ok(root) = self.find_managed(request) {
+            return Ok(root);
+        }
+        let out = self
+            .command(0)
+            .args(["python", "install", "--no-bin", "--no-config", request])
+            .env_remove("UV_PYTHON_DOWNLOADS")
+            .output()
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "`uv python install {request}` failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        self.find_managed(request)
+    }
+
+    fn find_managed(&self, request: &str) -> Result<PathBuf, String> {
+        let out = self
+            .command(0)
+            .args(["python", "find", "--managed-python", "--no-config", request])
+            .output()
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let found = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || found.is_empty() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        // `…/cpython-3.12-linux-x86_64-gnu/bin/python3.12`: a link to the full version's
+        // directory, followed so the install's files are read where they are.
+        let exe = std::fs::canonicalize(&found).map_err(|e| format!("{found}: {e}"))?;
+        exe.parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .ok_or_else(|| format!("{found}: not <root>/bin/python3.N"))
     }
 }
 
