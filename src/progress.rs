@@ -156,13 +156,15 @@ impl Progress {
                 }
             }
             Event::Output { id, label, line } => {
+                let warning = line.starts_with("warning: ");
                 let line = line.clone();
                 self.update_running(|r| {
                     if let Some(entry) = r.0.get_mut(&id.0) {
                         entry.2 = line;
                     }
                 });
-                if self.verbose {
+                // An action's own warnings (a `[python]` audit's) show without --verbose.
+                if self.verbose || warning {
                     self.say(&format!("   [{label}] {}", event_line(event)));
                 }
             }

@@ -51,7 +51,7 @@ impl Planner<'_> {
         let py = python_of(pkg)?;
         let (action, path) = match part {
             PythonPart::Interpreter => (self.python_interpreter(m, py)?.0, ""),
-            PythonPart::Site => (self.python_install(m, pkg, py)?, "site"),
+            PythonPart::Site => (self.python_install(m, py)?, "site"),
         };
         Ok(Contents {
             file: None,
@@ -74,7 +74,7 @@ impl Planner<'_> {
         pkg: &Package,
     ) -> Result<Vec<Input>, Error> {
         match &pkg.python {
-            Some(py) => Ok(vec![output(self.python_install(m, pkg, py)?, 1)]),
+            Some(py) => Ok(vec![output(self.python_install(m, py)?, 1)]),
             None => Ok(Vec::new()),
         }
     }
@@ -126,12 +126,7 @@ impl Planner<'_> {
     }
 
     /// The install action of `pkg`'s site tree.
-    fn python_install(
-        &mut self,
-        m: &Manifest,
-        pkg: &Package,
-        py: &PythonApp,
-    ) -> Result<ActionId, Error> {
+    fn python_install(&mut self, m: &Manifest, py: &PythonApp) -> Result<ActionId, Error> {
         let resolved = py
             .resolved
             .as_ref()
@@ -171,7 +166,6 @@ impl Planner<'_> {
         } else {
             (None, resolved.pyproject.dependencies.clone())
         };
-        let _ = pkg;
         let action = InstallAction {
             project: project.clone(),
             interpreter: output(interp, 0),
