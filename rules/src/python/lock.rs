@@ -394,6 +394,50 @@ requires-dist = [
     }
 
     #[test]
+    fn extras_on_an_edge_reach_what_they_add() {
+        let text = r#"
+version = 1
+requires-python = ">=3.12"
+
+[[package]]
+name = "app"
+version = "1.0"
+source = { virtual = "." }
+dependencies = [{ name = "requests", extra = ["socks"] }]
+
+[[package]]
+name = "requests"
+version = "2.0"
+source = { registry = "https://pypi.org/simple" }
+dependencies = [{ name = "idna" }]
+
+[package.optional-dependencies]
+socks = [{ name = "pysocks" }]
+security = [{ name = "cryptography" }]
+
+[[package]]
+name = "idna"
+version = "3.0"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "pysocks"
+version = "1.7"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "cryptography"
+version = "46.0"
+source = { registry = "https://pypi.org/simple" }
+"#;
+        let lock = lock(text);
+        let names: Vec<&str> = (lock.closure("app").iter())
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(names, ["idna", "pysocks", "requests"]);
+    }
+
+    #[test]
     fn the_best_wheel_of_each_needed_package_is_chosen() {
         let t = WheelTarget { minor: 12 };
         let chosen = lock(LOCK).wheels_for("app", t).unwrap();
