@@ -406,3 +406,19 @@ fn walk_files(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+#[test]
+fn a_bad_exclude_glob_and_a_taken_slot_id_are_located_errors() {
+    let p = project();
+    p.append(
+        "flavor.toml",
+        "exclude = [\"**/tests/**\", \"a/[b\"]\n\n[[slot]]\nid = \"site\"\nsource = \"src\"\n",
+    );
+    let out = p.flavor(&["build"]);
+    out.expect_code(1);
+    let err = &flat(&out.stderr);
+    assert!(err.contains("bad glob `a/[b`"), "{err}");
+    assert!(err.contains("flavor.toml:3:"), "{err}");
+    assert!(err.contains("two slots have the id `site`"), "{err}");
+    assert!(!p.path("dist").exists());
+}

@@ -23,6 +23,9 @@ pub(crate) fn check_package(pkg: &Package, dir: &Path, p: &mut Vec<Problem>) {
         slot_source(slot, dir, &step_ids, p);
         slot_values(slot, p);
     }
+    if let Some(py) = &pkg.python {
+        globs(py.exclude.iter(), p);
+    }
     steps(pkg, dir, &step_ids, p);
     if let Some(problem) = cycle(&pkg.steps) {
         p.push(problem);
@@ -263,7 +266,12 @@ fn slot_values(slot: &Slot, p: &mut Vec<Problem>) {
             );
         }
     }
-    for g in slot.include.iter().chain(&slot.exclude) {
+    globs(slot.include.iter().chain(&slot.exclude), p);
+}
+
+/// Each of `globs` must parse.
+fn globs<'a>(globs: impl Iterator<Item = &'a Spanned<String>>, p: &mut Vec<Problem>) {
+    for g in globs {
         if let Err(e) = globset::Glob::new(&g.value) {
             p.push(
                 Problem::new(

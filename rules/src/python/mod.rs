@@ -67,6 +67,23 @@ pub(crate) fn complete(pkg: &mut Package, dir: &Path, problems: &mut Vec<Problem
     let Some(py) = pkg.python.as_mut() else {
         return;
     };
+    // The two slots [python] adds, ahead of the manifest's own (whose ids must differ).
+    let span = py.span.clone();
+    let slots = [PythonPart::Interpreter, PythonPart::Site].map(|part| Slot {
+        id: Spanned::new(part.id().to_string(), span.clone()),
+        source: SlotSource::Python(part),
+        target: None,
+        codec: None,
+        codec_span: None,
+        level: None,
+        include: Vec::new(),
+        exclude: Vec::new(),
+        lifecycle: pspf::Lifecycle::Cache,
+        permissions: None,
+        purpose: pspf::Purpose::Payload,
+        span: span.clone(),
+    });
+    pkg.slots.splice(0..0, slots);
     let project_dir = match py.project.value.as_str() {
         "." | "" => dir.to_path_buf(),
         project => dir.join(project),
@@ -152,22 +169,6 @@ pub(crate) fn complete(pkg: &mut Package, dir: &Path, problems: &mut Vec<Problem
         lock,
         entry,
     });
-    let span = py.span.clone();
-    let slots = [PythonPart::Interpreter, PythonPart::Site].map(|part| Slot {
-        id: Spanned::new(part.id().to_string(), span.clone()),
-        source: SlotSource::Python(part),
-        target: None,
-        codec: None,
-        codec_span: None,
-        level: None,
-        include: Vec::new(),
-        exclude: Vec::new(),
-        lifecycle: pspf::Lifecycle::Cache,
-        permissions: None,
-        purpose: pspf::Purpose::Payload,
-        span: span.clone(),
-    });
-    pkg.slots.splice(0..0, slots);
 }
 
 /// Read `python.lock` (relative to the manifest in `dir`; default `uv.lock` beside the
