@@ -20,6 +20,8 @@ mod env;
 mod error;
 mod firstrun;
 mod glibc;
+#[cfg(not(test))]
+mod glibc_stubs;
 mod launch;
 mod log;
 mod rollback;
