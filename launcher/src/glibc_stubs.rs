@@ -1,7 +1,14 @@
-//! Two glibc entry points the static launcher defines itself, so the linker never takes
-//! glibc's versions — and what they drag in — from `libc.a` (about 24 KB; README
-//! "Launcher size").
+//! Three glibc symbols the static launcher defines itself, so the linker never takes glibc's
+//! versions — and what they drag in — from `libc.a` (about 140 KB together; README "Launcher
+//! size"). Static glibc links by object file: one referenced symbol brings its whole object and
+//! everything that object references, including the `__libc_freeres` hooks it registers.
 //!
+//! - `__libc_resp`, the thread-local pointer to the thread's resolver (DNS) state:
+//!   `pthread_create` points it at the new thread's own state. glibc's definition lives with
+//!   the resolver, so every threaded static program linked the resolver, `resolv.conf` parsing,
+//!   netlink interface enumeration and the wide printf engine (≈ 115 KB). The launcher never
+//!   resolves a name, so nothing ever reads the pointer; here it is a plain thread-local
+//!   (`global_asm!`: stable Rust cannot name a thread-local's symbol).
 //! - `__assert_fail`, referenced by glibc's start-up code: glibc's version formats with the
 //!   wide-character printf engine and translates through the message catalogue machinery. This
 //!   one writes the same line (untranslated) with `write(2)` and aborts, as glibc's does.
@@ -10,11 +17,25 @@
 //!   returns the message untranslated without reading any catalogue. This one does exactly
 //!   that, without linking the catalogue loader, its iconv conversions and `dlopen`.
 //!
-//! If a later glibc or std needs another symbol of those objects, the link fails with a
-//! duplicate-symbol error naming it: nothing changes silently.
+//! If anything linked later needs glibc's resolver, catalogue or assert objects after all (a
+//! name lookup, say), the link fails with a duplicate-symbol error naming the symbol: nothing
+//! changes silently. Only the static build defines them (`crt-static`); a dynamically linked
+//! build of this crate uses glibc's.
 
 use libc::{c_char, c_int, c_uint};
 use std::ffi::CStr;
+
+// `__thread struct __res_state *__libc_resp;` — 8 zeroed bytes of thread-local storage.
+std::arch::global_asm!(
+    ".pushsection .tbss.__libc_resp,\"awT\",@nobits",
+    ".globl __libc_resp",
+    ".type __libc_resp, @object",
+    ".size __libc_resp, 8",
+    ".p2align 3",
+    "__libc_resp:",
+    ".zero 8",
+    ".popsection",
+);
 
 /// Writes every byte of `bytes` to standard error, ignoring failures (we are about to abort).
 fn stderr(bytes: &[u8]) {

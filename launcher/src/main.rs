@@ -20,7 +20,7 @@ mod env;
 mod error;
 mod firstrun;
 mod glibc;
-#[cfg(not(test))]
+#[cfg(all(not(test), target_env = "gnu", target_feature = "crt-static"))]
 mod glibc_stubs;
 mod launch;
 mod log;
