@@ -17,24 +17,43 @@
 //!   returns the message untranslated without reading any catalogue. This one does exactly
 //!   that, without linking the catalogue loader, its iconv conversions and `dlopen`.
 //!
-//! If anything linked later needs glibc's resolver, catalogue or assert objects after all (a
-//! name lookup, say), the link fails with a duplicate-symbol error naming the symbol: nothing
-//! changes silently. Only the static build defines them (`crt-static`); a dynamically linked
-//! build of this crate uses glibc's.
+//! All three are weak definitions: were glibc's object linked after all (something needing a
+//! name lookup, say), its strong definitions would win — the launcher would grow, and
+//! `tests/it/launcher_size.rs` would say so, but it would link and behave as glibc's. Only the
+//! static x86-64 build defines them (`crt-static`); other builds use glibc's.
 
-use libc::{c_char, c_int, c_uint};
+use libc::{c_char, c_uint};
 use std::ffi::CStr;
 
-// `__thread struct __res_state *__libc_resp;` — 8 zeroed bytes of thread-local storage.
+// Weak symbols need assembly (`#[linkage]` is unstable). The functions are entry stubs:
+// `__dcgettext` returns its second argument; `__assert_fail` jumps to `assert_fail` below.
 std::arch::global_asm!(
+    // `__thread struct __res_state *__libc_resp;`: 8 zeroed bytes of thread-local storage.
     ".pushsection .tbss.__libc_resp,\"awT\",@nobits",
-    ".globl __libc_resp",
+    ".weak __libc_resp",
     ".type __libc_resp, @object",
     ".size __libc_resp, 8",
     ".p2align 3",
     "__libc_resp:",
     ".zero 8",
     ".popsection",
+    // `char *__dcgettext(const char *domain, const char *msgid, int category)`: `msgid`.
+    ".pushsection .text.__dcgettext,\"ax\",@progbits",
+    ".weak __dcgettext",
+    ".type __dcgettext, @function",
+    "__dcgettext:",
+    "mov rax, rsi",
+    "ret",
+    ".size __dcgettext, . - __dcgettext",
+    ".popsection",
+    ".pushsection .text.__assert_fail,\"ax\",@progbits",
+    ".weak __assert_fail",
+    ".type __assert_fail, @function",
+    "__assert_fail:",
+    "jmp {assert_fail}",
+    ".size __assert_fail, . - __assert_fail",
+    ".popsection",
+    assert_fail = sym assert_fail,
 );
 
 /// Writes every byte of `bytes` to standard error, ignoring failures (we are about to abort).
@@ -76,13 +95,12 @@ fn decimal(mut line: c_uint, buf: &mut [u8; 10]) -> &[u8] {
     }
 }
 
-/// A failed C `assert`: `flavor-launcher: FILE:LINE: FUNCTION: Assertion `EXPR' failed.` on
-/// standard error, then `abort()` — no allocation, no formatting machinery.
+/// `__assert_fail`, a failed C `assert`: `flavor-launcher: FILE:LINE: FUNCTION: Assertion
+/// `EXPR' failed.` on standard error, then `abort()` — no allocation, no formatting machinery.
 ///
 /// # Safety
 /// Each pointer is null or a NUL-terminated string, as the `assert` macro passes them.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn __assert_fail(
+unsafe extern "C" fn assert_fail(
     assertion: *const c_char,
     file: *const c_char,
     line: c_uint,
@@ -106,17 +124,4 @@ pub unsafe extern "C" fn __assert_fail(
     }
     // SAFETY: abort has no preconditions.
     unsafe { libc::abort() }
-}
-
-/// glibc's message translation, in the C locale: the message itself.
-///
-/// # Safety
-/// None beyond the C contract: `msgid` is returned, never dereferenced.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn __dcgettext(
-    _domain: *const c_char,
-    msgid: *const c_char,
-    _category: c_int,
-) -> *mut c_char {
-    msgid.cast_mut()
 }
