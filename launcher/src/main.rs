@@ -20,6 +20,13 @@ mod env;
 mod error;
 mod firstrun;
 mod glibc;
+#[cfg(all(
+    not(test),
+    target_arch = "x86_64",
+    target_env = "gnu",
+    target_feature = "crt-static"
+))]
+mod glibc_stubs;
 mod launch;
 mod log;
 mod rollback;

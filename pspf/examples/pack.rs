@@ -87,6 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             target,
             codec,
             stored,
+            stored_sha256: None,
             decoded_size,
             purpose: pspf::Purpose::Payload,
             lifecycle: pspf::Lifecycle::Cache,

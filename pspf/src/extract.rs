@@ -346,6 +346,7 @@ mod tests {
             codec,
             decoded_size: fs::metadata(&path).unwrap().len(),
             stored: path,
+            stored_sha256: None,
             purpose: crate::Purpose::Payload,
             lifecycle: crate::Lifecycle::Runtime,
             permissions: 0o644,

@@ -6,7 +6,7 @@
 //! write. A seed string becomes a key as upstream does it: private seed = SHA-256(UTF-8 seed).
 
 use crate::error::{Error, Result};
-use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use ed25519_dalek::pkcs8::DecodePrivateKey;
 pub use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
@@ -159,12 +159,29 @@ pub fn public_key_from_pem(text: &str) -> Result<VerifyingKey> {
         hex::decode_to_slice(t, &mut raw).map_err(|e| key_error("hex public key", e))?;
         return VerifyingKey::from_bytes(&raw).map_err(|e| key_error("hex public key", e));
     }
-    VerifyingKey::from_public_key_pem(t).map_err(|e| {
+    // An Ed25519 SubjectPublicKeyInfo has one DER encoding (RFC 8410 §4): a fixed 12-byte
+    // prefix and the key. Matching it directly keeps a generic ASN.1 parser out of the
+    // launcher, which reads trusted keys with this function.
+    let not_pem = |e: &dyn std::fmt::Display| {
         key_error(
             "not an Ed25519 PEM public key (expected -----BEGIN PUBLIC KEY----- or 64 hex digits)",
             e,
         )
-    })
+    };
+    let (label, der) = pem_rfc7468::decode_vec(t.as_bytes()).map_err(|e| not_pem(&e))?;
+    if label != "PUBLIC KEY" {
+        return Err(not_pem(&format!("the PEM label is {label:?}")));
+    }
+    let raw: [u8; 32] = der
+        .strip_prefix(SPKI_PREFIX.as_slice())
+        .and_then(|key| key.try_into().ok())
+        .ok_or_else(|| {
+            not_pem(&format!(
+                "{} DER bytes that are not an Ed25519 SubjectPublicKeyInfo",
+                der.len()
+            ))
+        })?;
+    VerifyingKey::from_bytes(&raw).map_err(|e| key_error("PEM public key", e))
 }
 
 /// PKCS#8 v1 DER prefix of an Ed25519 private key (the seed follows).
@@ -240,6 +257,34 @@ mod tests {
         let private = private_key_to_pem(&signing_key_from_seed("x"));
         let refused = TrustedKey::parse(&private).unwrap_err();
         assert!(refused.to_string().contains("public half"), "{refused}");
+    }
+
+    #[test]
+    fn public_keys_written_by_openssl_are_read_and_others_refused() {
+        // `openssl genpkey -algorithm ed25519 | openssl pkey -pubout`.
+        let ed25519 = "-----BEGIN PUBLIC KEY-----\n\
+            MCowBQYDK2VwAyEA2wheDdETgtDdtxd/ntFHJXZJQ189JHhW579Ho91dw4A=\n\
+            -----END PUBLIC KEY-----\n";
+        assert_eq!(
+            hex::encode(public_key_from_pem(ed25519).unwrap().as_bytes()),
+            "db085e0dd11382d0ddb7177f9ed147257649435f3d247856e7bf47a3dd5dc380"
+        );
+        // `openssl ecparam -name prime256v1 -genkey | openssl ec -pubout`: a P-256 key.
+        let p256 = "-----BEGIN PUBLIC KEY-----\n\
+            MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEwSzyd7JDHCnrVYyr/x+umoNnKR5i\n\
+            v3zg/I1g3SEQg5wlQnwwa8uuG9q2+b6Pz5euSQqu89j7+VUY2doHSQZh+w==\n\
+            -----END PUBLIC KEY-----\n";
+        let refused = public_key_from_pem(p256).unwrap_err().to_string();
+        assert!(refused.contains("91 DER bytes"), "{refused}");
+        assert!(
+            refused.contains("not an Ed25519 PEM public key"),
+            "{refused}"
+        );
+        let relabelled = ed25519.replace("PUBLIC KEY", "CERTIFICATE");
+        let refused = public_key_from_pem(&relabelled).unwrap_err().to_string();
+        assert!(refused.contains("\"CERTIFICATE\""), "{refused}");
+        let truncated = ed25519.replace("w4A=", "");
+        assert!(public_key_from_pem(&truncated).is_err());
     }
 
     #[test]

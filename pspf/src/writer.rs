@@ -37,6 +37,10 @@ pub struct SlotInput {
     pub codec: Codec,
     /// File holding the stored bytes.
     pub stored: PathBuf,
+    /// The stored bytes' SHA-256 when the caller already has it (hashed as they were
+    /// written); `None` reads the file to compute it. A wrong digest gives a package whose
+    /// slot fails verification, so only pass one computed from exactly these bytes.
+    pub stored_sha256: Option<[u8; 32]>,
     /// Size after decoding (the descriptor's `original_size`).
     pub decoded_size: u64,
     /// What the slot holds.
@@ -190,9 +194,11 @@ pub fn plan_package(spec: PackageSpec<'_>) -> Result<PackagePlan<'_>> {
                 s.id
             )));
         }
-        let (digest, size) = File::open(&s.stored)
-            .and_then(sha256_reader)
-            .map_err(|e| with_path(&s.stored, e))?;
+        let (digest, size) = match s.stored_sha256 {
+            Some(digest) => fs::metadata(&s.stored).map(|m| (digest, m.len())),
+            None => File::open(&s.stored).and_then(sha256_reader),
+        }
+        .map_err(|e| with_path(&s.stored, e))?;
         slot_digests.push((digest, size));
         slot_meta.push(SlotMetadata {
             slot: i as u64,

@@ -132,3 +132,15 @@ pub fn launcher() -> PathBuf {
     );
     bin
 }
+
+/// The names of an ELF file's sections (empty if it is not an object file `object` reads).
+pub fn section_names(path: &Path) -> Vec<String> {
+    use object::{Object, ObjectSection};
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let Ok(file) = object::File::parse(&*data) else {
+        return Vec::new();
+    };
+    file.sections()
+        .filter_map(|s| s.name().ok().map(str::to_string))
+        .collect()
+}

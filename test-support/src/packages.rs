@@ -186,6 +186,7 @@ impl PackageBuilder {
                 target: slot.target.clone(),
                 codec: slot.codec,
                 stored,
+                stored_sha256: None,
                 decoded_size,
                 purpose: Purpose::Payload,
                 lifecycle: slot.lifecycle,

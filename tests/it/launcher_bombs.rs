@@ -201,6 +201,7 @@ fn package(sb: &Sandbox, file: &str, slots: Vec<Encoded>) -> PathBuf {
                 target: s.target.into(),
                 codec: s.codec,
                 stored,
+                stored_sha256: None,
                 decoded_size: s.decoded_size,
                 purpose: pspf::vocabulary::Purpose::Payload,
                 lifecycle: pspf::vocabulary::Lifecycle::Runtime,

@@ -26,6 +26,7 @@ mod launcher_env;
 mod launcher_run;
 mod launcher_security;
 mod launcher_setup;
+mod launcher_size;
 mod launcher_trust;
 mod manifest_security;
 mod python_apps;

@@ -4,13 +4,14 @@
 //! all end in a successful build with the packages a build without the remote makes, and
 //! one warning.
 
+use bazel_remote_apis::build::bazel::remote::execution::v2::ActionResult;
 use std::fs;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 use support::nginx::Nginx;
 use support::project::Project;
 use support::remote::{
-    ac_entry_for_output, assert_same_packages, build_remote, build_with_env, packages,
+    ac_entries, ac_entry_for_output, assert_same_packages, build_remote, build_with_env, packages,
     remote_stats, sha256_hex, warnings,
 };
 use support::{line_channel, start};
@@ -255,4 +256,43 @@ fn a_poisoned_package_entry_is_refused() {
     let build = build_remote(&e, &server.url(), &[]);
     assert_eq!(build.built(), 0, "ran: {:?}", build.ran());
     assert_same_packages(&a, &e);
+}
+
+#[test]
+fn an_archive_whose_summary_lies_about_its_sha256_is_refused() {
+    use prost::Message;
+    let server = Nginx::start();
+    let a = Project::example_at("monorepo", "a/monorepo");
+    build_remote(&a, &server.url(), &[]);
+
+    // A compressing archive action's second output is `DECODED_SIZE SHA256`; the package
+    // action records that SHA-256 as the slot checksum. Point one entry at a valid blob (its
+    // name is its SHA-256) whose summary names other bytes.
+    let summary_of = |r: &ActionResult| {
+        let digest = r.output_files.get(1)?.digest.as_ref()?;
+        let text = fs::read_to_string(server.data_dir().join("cas").join(&digest.hash)).ok()?;
+        let (size, sha) = text.trim().split_once(' ')?;
+        (size.parse::<u64>().is_ok() && sha.len() == 64).then(|| size.to_string())
+    };
+    let (entry, mut result, size) = ac_entries(&server.data_dir())
+        .into_iter()
+        .find_map(|(p, r)| summary_of(&r).map(|size| (p, r, size)))
+        .expect("a compressing archive entry");
+    let lie = format!("{size} {}\n", "ab".repeat(32));
+    let lie_sha = sha256_hex(lie.as_bytes());
+    fs::write(server.data_dir().join("cas").join(&lie_sha), &lie).unwrap();
+    let digest = result.output_files[1].digest.as_mut().unwrap();
+    digest.hash = lie_sha;
+    digest.size_bytes = lie.len() as i64;
+    fs::write(&entry, result.encode_to_vec()).unwrap();
+
+    let b = a.another("monorepo", "b/monorepo");
+    let build = build_remote(&b, &server.url(), &["--remote-cache-read-only"]);
+    assert_eq!(remote_stats(&build)["rejected"], 1);
+    let ran = build.ran();
+    assert!(ran.iter().any(|r| r.starts_with("archive slot")), "{ran:?}");
+    let warned = warnings(&build);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("its summary says abab"), "{}", warned[0]);
+    assert_same_packages(&a, &b);
 }

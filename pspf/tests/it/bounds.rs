@@ -46,6 +46,7 @@ fn one_slot(dir: &Path, name: &str, codec: Codec, stored: &[u8], decoded_size: u
         target: "{workenv}/blob".into(),
         codec,
         stored: path,
+        stored_sha256: None,
         decoded_size,
         purpose: pspf::Purpose::Payload,
         lifecycle: pspf::Lifecycle::Runtime,

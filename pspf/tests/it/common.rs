@@ -197,6 +197,7 @@ pub fn build_package(dir: &Path, name: &str, sources: &[SlotSource]) -> Built {
             target: s.target.clone(),
             codec: s.codec,
             stored,
+            stored_sha256: None,
             decoded_size,
             purpose: pspf::Purpose::Payload,
             lifecycle: pspf::Lifecycle::Runtime,

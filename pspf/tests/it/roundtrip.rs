@@ -336,6 +336,7 @@ fn big_slot_streams_with_bounded_memory() {
         target: format!("{{workenv}}/{id}"),
         codec,
         stored: stored.to_path_buf(),
+        stored_sha256: None,
         decoded_size: SIZE,
         purpose: pspf::Purpose::Payload,
         lifecycle: pspf::Lifecycle::Runtime,

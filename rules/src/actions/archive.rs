@@ -6,15 +6,72 @@
 //!
 //! With `compression` set, the tar stream goes straight into the codec's encoder (zstd's
 //! workers compress while the archive is still being written, as `tar | zstd` overlaps them)
-//! and the action has two outputs: the compressed bytes and the decoded size as decimal text.
+//! and the action has two outputs: the compressed bytes, and a line with the decoded size in
+//! decimal and the compressed bytes' SHA-256 in hex (hashed as they are written, so the
+//! package action need not read the slot twice; see [`SlotSummary`]).
 
 use flavor_engine::{Action, ActionError, Input, ResolvedEntry, RunContext};
 use pspf::Codec;
 use pspf::encode::{Compression, Encoder};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The second output of a compressing archive action: `DECODED_SIZE SHA256_HEX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotSummary {
+    /// The size of the tar stream before compression.
+    pub decoded_size: u64,
+    /// The SHA-256 of the compressed bytes (the slot checksum PSPF records).
+    pub stored_sha256: [u8; 32],
+}
+
+impl SlotSummary {
+    /// Reads the summary file an archive action wrote.
+    pub fn read(path: &Path) -> Result<SlotSummary, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bad = || format!("{}: not `SIZE SHA256`: {:?}", path.display(), text.trim());
+        let mut fields = text.split_ascii_whitespace();
+        let decoded_size = fields.next().and_then(|f| f.parse().ok()).ok_or_else(bad)?;
+        let mut stored_sha256 = [0u8; 32];
+        let hex_digest = fields.next().ok_or_else(bad)?;
+        hex::decode_to_slice(hex_digest, &mut stored_sha256).map_err(|_| bad())?;
+        if fields.next().is_some() {
+            return Err(bad());
+        }
+        Ok(SlotSummary {
+            decoded_size,
+            stored_sha256,
+        })
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{} {}\n",
+            self.decoded_size,
+            hex::encode(self.stored_sha256)
+        )
+    }
+}
+
+/// Hashes the bytes that pass through to the file (the compressed slot).
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
 
 /// Counts the bytes that pass through to the encoder (the decoded size of the slot).
 struct Counting<W> {
@@ -88,7 +145,7 @@ impl Action for ArchiveAction {
         "archive"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn label(&self) -> String {
         self.label.clone()
@@ -126,7 +183,11 @@ impl Action for ArchiveAction {
     }
     fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
         let file = File::create(ctx.output(0))?;
-        let buffered = BufWriter::with_capacity(256 * 1024, &file);
+        let hashing = Hashing {
+            inner: &file,
+            hasher: Sha256::new(),
+        };
+        let buffered = BufWriter::with_capacity(256 * 1024, hashing);
         let (codec, level) = self.compression.unwrap_or((Codec::Tar, 0));
         let settings = Compression {
             level: Some(level),
@@ -170,14 +231,38 @@ impl Action for ArchiveAction {
         }
         let counting = builder.into_inner()?;
         let decoded = counting.count;
-        counting
+        let hashing = counting
             .inner
             .finish()?
             .into_inner()
             .map_err(|e| e.into_error())?;
+        let summary = SlotSummary {
+            decoded_size: decoded,
+            stored_sha256: hashing.hasher.finalize().into(),
+        };
         file.sync_all()?;
         if self.compression.is_some() {
-            std::fs::write(ctx.output(1), decoded.to_string())?;
+            std::fs::write(ctx.output(1), summary.line())?;
+        }
+        Ok(())
+    }
+
+    /// A compressed archive from a shared cache is used only if its summary's SHA-256 is that
+    /// of its bytes: the package action records it as the slot checksum without rehashing.
+    fn vet_remote_outputs(&self, _inputs: &[PathBuf], outputs: &[PathBuf]) -> Result<(), String> {
+        let (Some(stored), Some(summary)) = (outputs.first(), outputs.get(1)) else {
+            return Ok(());
+        };
+        let summary = SlotSummary::read(summary)?;
+        let (digest, _) = File::open(stored)
+            .and_then(pspf::stream::sha256_reader)
+            .map_err(|e| format!("{}: {e}", stored.display()))?;
+        if digest != summary.stored_sha256 {
+            return Err(format!(
+                "the archive's SHA-256 is {}, its summary says {}",
+                hex::encode(digest),
+                hex::encode(summary.stored_sha256)
+            ));
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ mod sandbox;
 mod step;
 mod stream;
 
-pub use archive::{ArchiveAction, ArchiveEntry, EntryKind};
+pub use archive::{ArchiveAction, ArchiveEntry, EntryKind, SlotSummary};
 pub use compress::CompressAction;
 pub use package::{PackageAction, PackageSlot, PackageSpecParams};
 pub use python::{FetchAction, InstallAction, InterpreterAction, ProjectWheelAction, RuntimeFacts};

@@ -3,6 +3,7 @@
 //! Only the public key enters the parameters (and so the key, graphs and logs); the private
 //! key is held by the action to sign with and never written anywhere.
 
+use super::archive::SlotSummary;
 use crate::python::audit::GlibcVersion;
 use flavor_engine::{Action, ActionError, Input, RunContext};
 use pspf::keys::SigningKey;
@@ -31,8 +32,9 @@ pub struct PackageSlot {
     pub permissions: u32,
     /// The stored (encoded) bytes.
     pub stored: Input,
-    /// The decoded bytes (to record the decoded size), or — when `decoded_size_file` — a text
-    /// file holding that size (written by an archive action that compressed as it went).
+    /// The decoded bytes (to record the decoded size), or — when `decoded_size_file` — the
+    /// [`SlotSummary`](super::archive::SlotSummary) of an archive action that compressed as it
+    /// went (decoded size, and the stored bytes' SHA-256, which is then not computed again).
     pub decoded: Input,
     /// Whether `decoded` holds the decoded size as text.
     pub decoded_size_file: bool,
@@ -204,22 +206,21 @@ impl PackageAction {
         let mut slots = Vec::with_capacity(self.slots.len());
         for (i, s) in self.slots.iter().enumerate() {
             let decoded = input(2 + 2 * i)?;
+            let (decoded_size, stored_sha256) = if s.decoded_size_file {
+                let summary = SlotSummary::read(decoded)
+                    .map_err(|e| ActionError::new(format!("slot {}: {e}", s.id)))?;
+                (summary.decoded_size, Some(summary.stored_sha256))
+            } else {
+                (std::fs::metadata(decoded)?.len(), None)
+            };
             slots.push(SlotInput {
                 id: s.id.clone(),
                 source: s.source.clone(),
                 target: s.target.clone(),
                 codec: s.codec,
                 stored: input(1 + 2 * i)?.clone(),
-                decoded_size: if s.decoded_size_file {
-                    std::fs::read_to_string(decoded)?
-                        .trim()
-                        .parse()
-                        .map_err(|e| {
-                            ActionError::new(format!("slot {}: bad decoded size: {e}", s.id))
-                        })?
-                } else {
-                    std::fs::metadata(decoded)?.len()
-                },
+                stored_sha256,
+                decoded_size,
                 purpose: s.purpose,
                 lifecycle: s.lifecycle,
                 permissions: s.permissions,

@@ -34,7 +34,8 @@ pub(super) struct Contents {
 /// Where a slot's stored and decoded bytes come from.
 struct Encoded {
     stored: Input,
-    /// The decoded bytes, or — when `decoded_size_file` — a text file holding their size.
+    /// The decoded bytes, or — when `decoded_size_file` — the archive action's summary (decoded
+    /// size and the stored bytes' SHA-256).
     decoded: Input,
     decoded_size_file: bool,
 }
