@@ -20,7 +20,7 @@ use std::process::ExitCode;
 enum Template {
     /// A POSIX shell script.
     Sh,
-    /// A Python application: pyproject.toml + [python] (interpreter and dependencies shipped).
+    /// A Python application: pyproject.toml + a `[python]` table (interpreter and dependencies shipped).
     Python,
 }
 
