@@ -308,6 +308,25 @@ fn a_packaged_project_builds_byte_identically_loads_its_pyc_and_rebuilds_only_si
         "{ran:?}"
     );
     run(&a, &["b", "a", "b"]).clean("b: 2\na: 1\n");
+
+    // Wheels are downloaded once per user: a workspace whose build cache is gone fetches
+    // cowsay's wheel from the downloads directory (re-hashed, not downloaded again).
+    let downloads = a.sandbox.cache().join("downloads");
+    let wheel = support::files_under(&downloads)
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with("cowsay-6.1-py3-none-any.whl"))
+        .unwrap_or_else(|| panic!("no cowsay wheel under {}", downloads.display()));
+    let fetched = std::fs::metadata(&wheel).unwrap().modified().unwrap();
+    std::fs::remove_dir_all(a.path(".flavor")).unwrap();
+    let fresh = build(&a, "", &uv);
+    assert_eq!(
+        fresh.count("started", "fetch cowsay-6.1-py3-none-any.whl"),
+        1
+    );
+    assert_eq!(
+        std::fs::metadata(&wheel).unwrap().modified().unwrap(),
+        fetched
+    );
 }
 
 #[test]

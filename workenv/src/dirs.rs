@@ -6,6 +6,8 @@
 //!   `$XDG_CACHE_HOME/flavor`, else `$HOME/.cache/flavor`, else `<temp dir>/flavor-<uid>`:
 //!   per user, because the temp dir is shared (a launch must never use what another user put
 //!   there; see [`crate::ownership`]).
+//! - The **downloads directory** ([`downloads_dir`]): `<cache root>/downloads`, files builds
+//!   fetched by sha256, reused by every workspace.
 //! - The **config directory**: `$XDG_CONFIG_HOME/flavor`, else `$HOME/.config/flavor`.
 //! - The **trusted-keys directory** (keys `strict` validation accepts):
 //!   `$FLAVOR_TRUSTED_KEYS_DIR`, else `$FLAVOR_CONFIG_DIR/trusted-keys`, else
@@ -87,6 +89,12 @@ impl CacheRoot {
 /// The cache root directory (see [`CacheRoot::from_env`]).
 pub fn cache_root() -> PathBuf {
     CacheRoot::from_env().path
+}
+
+/// Files builds download by digest (the wheels and interpreters of `[python]` packages), shared
+/// by every workspace of the user: `<cache root>/downloads/<sha256>/<file name>`.
+pub fn downloads_dir() -> PathBuf {
+    cache_root().join("downloads")
 }
 
 /// The per-user flavor configuration directory: `$XDG_CONFIG_HOME/flavor`, else
