@@ -422,3 +422,21 @@ fn a_bad_exclude_glob_and_a_taken_slot_id_are_located_errors() {
     assert!(err.contains("two slots have the id `site`"), "{err}");
     assert!(!p.path("dist").exists());
 }
+
+#[test]
+fn a_python_package_with_a_target_of_another_platform_is_a_located_error() {
+    let p = project();
+    p.append(
+        "flavor.toml",
+        "\n[[target]]\nname = \"linux-x86_64\"\n\n[[target]]\nname = \"linux-aarch64\"\n",
+    );
+    let out = p.flavor(&["build"]);
+    out.expect_code(1);
+    let err = &flat(&out.stderr);
+    assert!(
+        err.contains("target `linux-aarch64` is for linux-aarch64"),
+        "{err}"
+    );
+    assert!(err.contains("flavor.toml:8:"), "{err}");
+    assert!(!err.contains("target `linux-x86_64` is"), "{err}");
+}

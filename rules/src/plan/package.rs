@@ -42,6 +42,15 @@ impl Planner<'_> {
                 launcher,
                 codecs,
             } = out;
+            if pkg.python.is_some() && platform != Platform::LinuxX86_64 {
+                return Err(Error::Python(format!(
+                    "target `{}` is {platform}, and [python] packages are built for \
+                     linux-x86_64 only so far (wheels are chosen for x86_64 manylinux and the \
+                     interpreter is precompiled by running it); remove the target or build it \
+                     from hand-written [[slot]]s",
+                    target.as_deref().unwrap_or("")
+                )));
+            }
             let vars = super::steps::TargetVars {
                 name: target.clone().unwrap_or_else(|| platform.to_string()),
                 platform,

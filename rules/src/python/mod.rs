@@ -84,6 +84,28 @@ pub(crate) fn complete(pkg: &mut Package, dir: &Path, problems: &mut Vec<Problem
         span: span.clone(),
     });
     pkg.slots.splice(0..0, slots);
+    for t in &pkg.targets {
+        let Some(platform) = &t.platform else {
+            continue;
+        };
+        if platform.value != pspf::Platform::LinuxX86_64 {
+            problems.push(
+                Problem::new(
+                    format!(
+                        "target `{}` is for {}, and [python] packages are built for \
+                         linux-x86_64 only so far",
+                        t.name.value, platform.value
+                    ),
+                    platform.span.clone().or(t.span.clone()),
+                )
+                .label("not linux-x86_64")
+                .help(
+                    "wheels are chosen for x86_64 manylinux and the interpreter is \
+                     precompiled by running it; remove this target",
+                ),
+            );
+        }
+    }
     let project_dir = match py.project.value.as_str() {
         "." | "" => dir.to_path_buf(),
         project => dir.join(project),
