@@ -5,9 +5,13 @@
 #   2. warm launch of a tiny sh package vs running the extracted script directly;
 #   3. cold first run of the CPython-stdlib payload (bench/make-payload.sh: 2,450 files, 102 MB)
 #      on tmpfs, as tar.zst vs `zstd -dc | tar -x` and as tar.gz vs `tar -xzf` of the same
-#      archives, plus the launcher's peak RSS;
+#      archives, plus the launcher's peak RSS. The tar.zst is encoded as `flavor build`
+#      encodes a slot (independent frames + seek table, pspf's `encode` example), and the
+#      pipeline decodes those very bytes; the launcher on the zstd CLI's one-frame stream of
+#      the same tar is shown too;
 #   4. cold first run of a Python app tree (bench/make-pytree.sh: CPython 3.12 + httpie's
-#      pinned wheel set, ~4,600 small files) on tmpfs, tar.zst vs `zstd -dc | tar -x`.
+#      pinned wheel set, ~4,600 small files) on tmpfs, tar.zst (encoded as in 3) vs
+#      `zstd -dc | tar -x` of the same bytes.
 # Cold runs are interleaved: ROUNDS rounds, each running every command RUNS_PER_ROUND times,
 # so a change in the machine's load hits the launcher and its baseline alike; the medians are
 # over all runs. The load average is printed before and after.
@@ -28,8 +32,9 @@ if [ -z "${LAUNCHER:-}" ]; then
   cargo build --release -q
   LAUNCHER=target/launcher-build/x86_64-unknown-linux-gnu/launcher/flavor-launcher
 fi
-cargo build --release -q -p pspf --example pack
+cargo build --release -q -p pspf --example pack --example encode
 PACK=target/release/examples/pack
+ENCODE=target/release/examples/encode
 W=$(mktemp -d /dev/shm/flavor-bench.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 PAYLOAD=${PAYLOAD_DIR:-$W/payload}
@@ -101,22 +106,29 @@ clean_dest="sh -c 'rm -rf $W/dest && mkdir $W/dest'"
 
 echo "== 3. cold first run, CPython stdlib payload (tmpfs; $ROUNDS rounds x $PER_ROUND runs)"
 [ -f "$PAYLOAD/stdlib.tar.zst" ] || bash bench/make-payload.sh "$PAYLOAD" >/dev/null
-pack_both zst tar.zst "$PAYLOAD/stdlib.tar.zst"
+"$ENCODE" tar.zst "$PAYLOAD/stdlib.tar" "$W/stdlib.tar.zst"
+pack_both zst tar.zst "$W/stdlib.tar.zst"
 pack_both gz tar.gz "$PAYLOAD/stdlib.tgz"
+PACK_PRECOMPRESSED=1 "$PACK" "$LAUNCHER" "$W/one.psp" one 1.0 /bin/true \
+  "p:tar.zst:$PAYLOAD/stdlib.tar.zst" >/dev/null
+echo "tar.zst: $(stat -c %s "$W/stdlib.tar.zst") bytes in frames (zstd CLI, one frame: $(stat -c %s "$PAYLOAD/stdlib.tar.zst"))"
 extra=()
 if [ -n "${BASELINE_LAUNCHER:-}" ]; then
   extra=("baseline launcher tar.zst" "env FLAVOR_CACHE=$W/c1 $W/zst-base.psp" "$clean_cache")
 fi
 interleaved "$W/stdlib.txt" \
   "launcher tar.zst" "env FLAVOR_CACHE=$W/c1 $W/zst.psp" "$clean_cache" \
-  "zstd -dc | tar -x" "sh -c 'zstd -dc $PAYLOAD/stdlib.tar.zst | tar -x -C $W/dest'" "$clean_dest" \
+  "zstd -dc | tar -x" "sh -c 'zstd -dc $W/stdlib.tar.zst | tar -x -C $W/dest'" "$clean_dest" \
   "launcher tar.gz" "env FLAVOR_CACHE=$W/c1 $W/gz.psp" "$clean_cache" \
   "tar -xzf" "tar -xzf $PAYLOAD/stdlib.tgz -C $W/dest" "$clean_dest" \
+  "launcher one frame" "env FLAVOR_CACHE=$W/c1 $W/one.psp" "$clean_cache" \
   "${extra[@]}"
 zl=$(get "$W/stdlib.txt" "launcher tar.zst"); zp=$(get "$W/stdlib.txt" "zstd -dc | tar -x")
 gl=$(get "$W/stdlib.txt" "launcher tar.gz"); gp=$(get "$W/stdlib.txt" "tar -xzf")
+ol=$(get "$W/stdlib.txt" "launcher one frame")
 echo "tar.zst: launcher $(ms "$zl")  vs zstd -dc | tar -x $(ms "$zp")   ratio $(ratio "$zl" "$zp")x (target <= 0.8x)"
 echo "tar.gz:  launcher $(ms "$gl")  vs tar -xzf $(ms "$gp")   ratio $(ratio "$gl" "$gp")x"
+echo "tar.zst as one frame (zstd CLI's stream, decoded on one thread): launcher $(ms "$ol")   ratio to the pipeline $(ratio "$ol" "$zp")x"
 if [ -n "${BASELINE_LAUNCHER:-}" ]; then
   bl=$(get "$W/stdlib.txt" "baseline launcher tar.zst")
   echo "tar.zst: baseline launcher $(ms "$bl")   this launcher / baseline $(ratio "$zl" "$bl")x"
@@ -132,14 +144,15 @@ if [ ! -f "$PAYLOAD/pytree.tar.zst" ] && ! bash bench/make-pytree.sh "$PAYLOAD" 
   tail -3 "$W/pytree.log"
 else
   grep -E 'regular_files|symlinks|raw_file_bytes' "$PAYLOAD/pytree-stats.txt" | tr '\n' ' '; echo
-  pack_both tree tar.zst "$PAYLOAD/pytree.tar.zst"
+  "$ENCODE" tar.zst "$PAYLOAD/pytree.tar" "$W/pytree.tar.zst"
+  pack_both tree tar.zst "$W/pytree.tar.zst"
   extra=()
   if [ -n "${BASELINE_LAUNCHER:-}" ]; then
     extra=("baseline launcher" "env FLAVOR_CACHE=$W/c1 $W/tree-base.psp" "$clean_cache")
   fi
   interleaved "$W/tree.txt" \
     "launcher tar.zst" "env FLAVOR_CACHE=$W/c1 $W/tree.psp" "$clean_cache" \
-    "zstd -dc | tar -x" "sh -c 'zstd -dc $PAYLOAD/pytree.tar.zst | tar -x -C $W/dest'" "$clean_dest" \
+    "zstd -dc | tar -x" "sh -c 'zstd -dc $W/pytree.tar.zst | tar -x -C $W/dest'" "$clean_dest" \
     "${extra[@]}"
   tl=$(get "$W/tree.txt" "launcher tar.zst"); tp=$(get "$W/tree.txt" "zstd -dc | tar -x")
   echo "tar.zst: launcher $(ms "$tl")  vs zstd -dc | tar -x $(ms "$tp")   ratio $(ratio "$tl" "$tp")x (target <= 0.8x)"

@@ -1,9 +1,14 @@
 //! Encoders: the compression half of each codec, deterministic by construction.
 //!
-//! gzip is written with mtime 0 and no file name; zstd always runs in its multithreaded mode
-//! with at least one worker, whose output does not depend on the number of workers, so the
-//! same input gives the same bytes on every machine. Long-distance mode is never used (it
-//! would make the launcher's decoder need a 128 MiB+ window).
+//! gzip is written with mtime 0 and no file name; zstd is written as independent frames with a
+//! seek table ([`FramedZstd`], [`crate::seekable`]), compressed on worker threads, whose output
+//! does not depend on the number of workers, so the same input gives the same bytes on every
+//! machine. Long-distance mode is never used (frames are small, and the launcher decodes them
+//! several at a time).
+
+mod framed;
+
+pub use framed::FramedZstd;
 
 use crate::error::{Error, Result};
 use crate::ops::Codec;
@@ -34,8 +39,8 @@ pub enum Encoder<W: Write> {
     Plain(W),
     /// gzip.
     Gzip(flate2::write::GzEncoder<W>),
-    /// zstd (multithreaded mode, so the output does not depend on the worker count).
-    Zstd(zstd::stream::write::Encoder<'static, W>),
+    /// zstd: independent frames and a seek table.
+    Zstd(FramedZstd<W>),
 }
 
 impl<W: Write> Encoder<W> {
@@ -59,10 +64,7 @@ impl<W: Write> Encoder<W> {
                         format!("zstd level {level} is outside 1..=22"),
                     )));
                 }
-                let mut enc = zstd::stream::write::Encoder::new(output, level)?;
-                enc.multithread(settings.workers.max(1))?;
-                enc.include_checksum(true)?;
-                Encoder::Zstd(enc)
+                Encoder::Zstd(FramedZstd::new(output, level, settings.workers.max(1))?)
             }
         })
     }

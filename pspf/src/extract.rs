@@ -12,11 +12,14 @@
 //! size (upstream writers), is hashed before a byte of it is decoded, so it writes nothing; a
 //! larger flavor slot is decoded as it is hashed and stops at the decoded size its signed
 //! metadata declares. Whatever breaks first, a slot whose digest fails is reported as
-//! tampered.
+//! tampered. A zstd slot flavor wrote (independent frames and a seek table, see
+//! [`crate::seekable`]) is decoded on several threads at once, under the same rules.
 
 use crate::error::{Error, Result};
+use crate::ops::Codec;
 use crate::reader::Package;
-use crate::stream::SlotReader;
+use crate::seekable::SeekTable;
+use crate::stream::{DecodeLimit, SlotReader};
 use crate::writers::at_path;
 use std::fs;
 use std::io::{self, Read, Write};
@@ -165,6 +168,20 @@ impl Package {
     /// launchers running at a validation level that only warns). The declared decoded size
     /// bounds the output either way.
     pub fn extract_slot_with(&self, i: usize, dest: &Path, verify: bool) -> Result<PathBuf> {
+        self.extract_slot_using(i, dest, verify, writer_threads())
+    }
+
+    /// [`Package::extract_slot_with`], decoding a seekable zstd slot on `threads` threads (0:
+    /// as one stream on the calling thread). The result is the same whatever the number,
+    /// except for a slot whose seek table disagrees with its frames (flavor never writes
+    /// one): on threads it is refused as malformed.
+    pub fn extract_slot_using(
+        &self,
+        i: usize,
+        dest: &Path,
+        verify: bool,
+        threads: usize,
+    ) -> Result<PathBuf> {
         let codec = self.slot_codec(i)?;
         let limit = self.decode_limit(i);
         if verify && (limit.is_none() || self.descriptors()[i].size <= VERIFY_BEFORE_DECODING) {
@@ -176,16 +193,16 @@ impl Package {
         } else {
             self.stored_reader_unverified(i)?
         };
+        let plan = (threads > 0)
+            .then(|| self.parallel_plan(i, codec, limit.as_ref()))
+            .flatten();
+        if let Some(table) = plan {
+            return crate::parallel::decode_frames(stored, &table, codec, threads, |frames| {
+                self.write_decoded(i, codec, frames, dest)
+            });
+        }
         let mut reader = SlotReader::new(stored, codec)?.with_limit(limit);
-        let written = if codec.is_tar() {
-            fs::create_dir_all(dest)
-                .map_err(Error::from)
-                .and_then(|()| unpack_tar(&mut reader, dest))
-                .map(|_| dest.to_path_buf())
-        } else {
-            self.write_file_slot(i, &mut reader, dest)
-        };
-        match written {
+        match self.write_decoded(i, codec, &mut reader, dest) {
             // A tampered slot can break the archive or the decoder before its last byte is
             // hashed: hash the rest, and report tampering as what it is.
             Err(e) if !e.kind().is_integrity() => match reader.verify_rest() {
@@ -196,13 +213,43 @@ impl Package {
         }
     }
 
-    /// Write file slot `i`, decoded by `reader`, at its target under `dest`.
-    fn write_file_slot(
+    /// The seek table to decode slot `i` by, on several threads: a zstd slot with more than
+    /// one frame, whose frames add up to its signed decoded size. `None`: decode it as one
+    /// stream.
+    fn parallel_plan(
         &self,
         i: usize,
-        reader: &mut SlotReader<'_>,
+        codec: Codec,
+        limit: Option<&DecodeLimit>,
+    ) -> Option<SeekTable> {
+        let declared = limit?.declared;
+        if !matches!(codec, Codec::Zstd | Codec::TarZst) {
+            return None;
+        }
+        self.seek_table(i)
+            .filter(|t| t.frames.len() > 1 && t.decoded_len() == declared)
+    }
+
+    /// Write slot `i`'s decoded bytes from `reader` under `dest`: unpacked there for a tar
+    /// slot, at the slot's target for a file slot.
+    fn write_decoded(
+        &self,
+        i: usize,
+        codec: Codec,
+        reader: &mut dyn Read,
         dest: &Path,
     ) -> Result<PathBuf> {
+        if codec.is_tar() {
+            fs::create_dir_all(dest)?;
+            unpack_tar(reader, dest)?;
+            Ok(dest.to_path_buf())
+        } else {
+            self.write_file_slot(i, reader, dest)
+        }
+    }
+
+    /// Write file slot `i`, decoded by `reader`, at its target under `dest`.
+    fn write_file_slot(&self, i: usize, reader: &mut dyn Read, dest: &Path) -> Result<PathBuf> {
         let meta = self.slot_metadata(i);
         let target = meta
             .map(|m| m.destination().to_string())

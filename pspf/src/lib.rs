@@ -45,10 +45,12 @@ pub mod index;
 pub mod keys;
 pub mod metadata;
 pub mod ops;
+mod parallel;
 pub mod platform;
 pub mod reader;
 #[cfg(feature = "write")]
 pub mod repack;
+pub mod seekable;
 pub mod setup;
 pub mod stream;
 mod untar;

@@ -258,6 +258,13 @@ impl Package {
         ))
     }
 
+    /// The seek table at the end of slot `i`'s stored bytes, when it has one that describes
+    /// them (see [`crate::seekable`]); unverified, so only a plan.
+    pub(crate) fn seek_table(&self, i: usize) -> Option<crate::seekable::SeekTable> {
+        let d = self.descriptor(i).ok()?;
+        crate::seekable::SeekTable::read_at(&self.file, d.offset, d.size)
+    }
+
     /// The stored bytes of slot `i` with no verification (for tools that report on damage).
     pub fn stored_reader_unverified(&self, i: usize) -> Result<StoredReader<'_>> {
         Ok(StoredReader::new(&self.file, self.descriptor(i)?, None))

@@ -4,6 +4,7 @@
 mod bounds;
 mod common;
 mod conformance;
+mod frames;
 mod keys;
 mod roundtrip;
 mod tamper;

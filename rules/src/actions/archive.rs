@@ -145,7 +145,8 @@ impl Action for ArchiveAction {
         "archive"
     }
     fn version(&self) -> u32 {
-        2
+        // 3: zstd as independent frames with a seek table.
+        3
     }
     fn label(&self) -> String {
         self.label.clone()

@@ -24,7 +24,8 @@ impl Action for CompressAction {
         "compress"
     }
     fn version(&self) -> u32 {
-        1
+        // 2: zstd as independent frames with a seek table.
+        2
     }
     fn label(&self) -> String {
         self.label.clone()

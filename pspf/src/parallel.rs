@@ -1,0 +1,324 @@
+//! Decoding a seekable zstd slot (see [`crate::seekable`]) on several threads at once.
+//!
+//! One thread reads the stored bytes in order — through the slot's [`StoredReader`], so they
+//! are hashed and checked exactly as a streaming read would — and hands each frame to a pool
+//! of decoding threads. Each frame is decoded in one call into a buffer of the size the table
+//! gives (never more: a frame that decodes to anything else fails), and the caller reads the
+//! buffers back in order through a `Read` ([`Frames`]), whatever order they finished in. The
+//! end of the stream is only reported after the reading thread has hashed the last stored
+//! byte and the digests matched; a failure before that is reported as the integrity error
+//! when the stored bytes do not match.
+//!
+//! Memory is bounded: a frame is at most [`crate::seekable::MAX_FRAME_BYTES`], at most
+//! `threads + 1` frames are handed out and not yet read, and buffers are reused (a fresh one
+//! costs a page fault per 4 KiB). The threads share one lock and one condition variable: a
+//! slot has a few dozen frames, so that is no bottleneck, and it keeps the launcher small.
+
+use crate::error::{Error, Result};
+use crate::ops::Codec;
+use crate::seekable::SeekTable;
+use crate::stream::StoredReader;
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{self, Read};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+/// The decoded bytes of one frame, or why there are none.
+type Decoded = io::Result<Vec<u8>>;
+
+/// Stack of a decoding thread: the decoder's state lives on the heap.
+const STACK: usize = 256 * 1024;
+
+/// What the threads share.
+#[derive(Default)]
+struct State {
+    /// Frames read and waiting for a decoder: number, stored bytes, decoded size.
+    jobs: VecDeque<(usize, Vec<u8>, u32)>,
+    /// Frames decoded and waiting for the reader, by number.
+    decoded: BTreeMap<usize, Decoded>,
+    /// Frames handed to the decoders so far.
+    dispatched: usize,
+    /// The next frame the reader wants.
+    next: usize,
+    /// The stored bytes have all been read: the verdict on their digest.
+    end: Option<io::Result<()>>,
+    /// The reader wants no more frames (it failed, and waits for the verdict).
+    abandon: bool,
+    /// The reader is gone: everyone stops.
+    gone: bool,
+    spare_decoded: Vec<Vec<u8>>,
+    spare_stored: Vec<Vec<u8>>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    /// Frames handed out and not yet read, at most.
+    in_flight: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.changed
+            .wait(guard)
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Decode the slot whose stored bytes `stored` yields, laid out as `table` says, on `threads`
+/// threads (at least one), and give its decoded bytes in order to `consume`. When `consume`
+/// succeeds, the stream has been read to its end and verified.
+pub(crate) fn decode_frames<T>(
+    stored: StoredReader<'_>,
+    table: &SeekTable,
+    codec: Codec,
+    threads: usize,
+    consume: impl FnOnce(&mut Frames<'_>) -> Result<T>,
+) -> Result<T> {
+    let threads = threads.max(1);
+    let shared = Shared {
+        state: Mutex::new(State::default()),
+        changed: Condvar::new(),
+        in_flight: threads + 1,
+    };
+    std::thread::scope(|scope| {
+        let mut frames = Frames {
+            shared: &shared,
+            total: table.frames.len(),
+            current: Vec::new(),
+            pos: 0,
+            done: false,
+            codec,
+        };
+        let builder = || {
+            std::thread::Builder::new()
+                .name("flavor-zstd".into())
+                .stack_size(STACK)
+        };
+        for _ in 0..threads {
+            builder()
+                .spawn_scoped(scope, || decode_jobs(&shared))
+                .map_err(Error::Io)?;
+        }
+        builder()
+            .spawn_scoped(scope, || dispatch(stored, table, &shared))
+            .map_err(Error::Io)?;
+        let result = consume(&mut frames).and_then(|value| {
+            // Whatever the consumer left unread is read (and so verified) here.
+            io::copy(&mut frames, &mut io::sink()).map_err(Error::from_io)?;
+            Ok(value)
+        });
+        match result {
+            Err(e) if !e.kind().is_integrity() => match frames.verify_rest() {
+                Err(tampered) if tampered.kind().is_integrity() => Err(tampered),
+                _ => Err(e),
+            },
+            other => other,
+        }
+        // `frames` drops here: every thread sees the reader gone and stops.
+    })
+}
+
+/// Read the stored bytes frame by frame, handing each to the decoders, then hash the rest
+/// and record the verdict. Once the reader has given up, hash (and hand out) nothing more
+/// than it takes to reach the verdict.
+fn dispatch(mut stored: StoredReader<'_>, table: &SeekTable, shared: &Shared) {
+    for (i, frame) in table.frames.iter().enumerate() {
+        let mut bytes = {
+            let mut s = shared.lock();
+            while !s.abandon && !s.gone && s.dispatched >= s.next + shared.in_flight {
+                s = shared.wait(s);
+            }
+            if s.gone {
+                return;
+            }
+            if s.abandon {
+                break;
+            }
+            s.spare_stored.pop().unwrap_or_default()
+        };
+        bytes.resize(frame.compressed as usize, 0);
+        let read = stored.read_exact(&mut bytes);
+        let mut s = shared.lock();
+        if let Err(e) = read {
+            s.end = Some(Err(e));
+            shared.changed.notify_all();
+            return;
+        }
+        s.jobs.push_back((i, bytes, frame.decoded));
+        s.dispatched += 1;
+        shared.changed.notify_all();
+    }
+    // The seek table, and the rest of the stream when the reader gave up: hashed and checked.
+    let verdict = stored.drain();
+    shared.lock().end = Some(verdict);
+    shared.changed.notify_all();
+}
+
+/// Decode frames until there are no more to come.
+fn decode_jobs(shared: &Shared) {
+    let Ok(mut dctx) = zstd::bulk::Decompressor::new() else {
+        return;
+    };
+    loop {
+        let (i, stored, decoded, out) = {
+            let mut s = shared.lock();
+            loop {
+                if s.gone {
+                    return;
+                }
+                if let Some((i, stored, decoded)) = s.jobs.pop_front() {
+                    let out = s.spare_decoded.pop().unwrap_or_default();
+                    break (i, stored, decoded, out);
+                }
+                if s.end.is_some() || s.abandon {
+                    return;
+                }
+                s = shared.wait(s);
+            }
+        };
+        let result = decode_one(&mut dctx, &stored, decoded, out);
+        let mut s = shared.lock();
+        s.decoded.insert(i, result);
+        s.spare_stored.push(stored);
+        shared.changed.notify_all();
+    }
+}
+
+/// Decode one frame into exactly `decoded` bytes, in `out`.
+fn decode_one(
+    dctx: &mut zstd::bulk::Decompressor<'_>,
+    stored: &[u8],
+    decoded: u32,
+    mut out: Vec<u8>,
+) -> Decoded {
+    out.clear();
+    // The capacity bounds what the decoder writes; a frame that decodes to more fails.
+    out.reserve_exact(decoded as usize);
+    let wrong = |what: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a frame {what} where the seek table says {decoded} bytes"),
+        )
+    };
+    match dctx.decompress_to_buffer(stored, &mut out) {
+        Ok(n) if n == decoded as usize => Ok(out),
+        Ok(n) => Err(wrong(format!("decodes to {n} bytes"))),
+        Err(e) => Err(wrong(format!("does not decode ({e})"))),
+    }
+}
+
+/// The decoded bytes of a seekable slot, in order (see [`decode_frames`]).
+pub(crate) struct Frames<'a> {
+    shared: &'a Shared,
+    total: usize,
+    current: Vec<u8>,
+    pos: usize,
+    done: bool,
+    codec: Codec,
+}
+
+/// What the reader waits for next.
+enum Next {
+    Frame(Decoded),
+    End(io::Result<()>),
+    /// The frames stopped coming (the stored bytes could not be read).
+    Stopped,
+}
+
+impl Frames<'_> {
+    /// Wait for the next frame, or the verdict once every frame has been read.
+    fn next(&mut self) -> Next {
+        let shared = self.shared;
+        let mut s = shared.lock();
+        let used = std::mem::take(&mut self.current);
+        if used.capacity() > 0 {
+            s.spare_decoded.push(used);
+        }
+        loop {
+            let wanted = s.next;
+            if let Some(frame) = s.decoded.remove(&wanted) {
+                s.next += 1;
+                shared.changed.notify_all();
+                return Next::Frame(frame);
+            }
+            if s.next >= self.total || (s.next >= s.dispatched && s.end.is_some()) {
+                return match s.end.take() {
+                    Some(Ok(())) if s.next < self.total => Next::Stopped,
+                    Some(verdict) => Next::End(verdict),
+                    None => {
+                        s = shared.wait(s);
+                        continue;
+                    }
+                };
+            }
+            s = shared.wait(s);
+        }
+    }
+
+    /// Give up decoding, wait for the stored bytes to be hashed, and return the integrity
+    /// error if they do not verify.
+    fn verify_rest(&mut self) -> Result<()> {
+        if self.done {
+            return Ok(());
+        }
+        self.done = true;
+        let shared = self.shared;
+        let mut s = shared.lock();
+        s.abandon = true;
+        shared.changed.notify_all();
+        loop {
+            if let Some(verdict) = s.end.take() {
+                return verdict.map_err(Error::from_io);
+            }
+            s = shared.wait(s);
+        }
+    }
+
+    /// A frame failed to decode: report the stored bytes' integrity error if there is one,
+    /// else the decoding error.
+    fn failed(&mut self, e: io::Error) -> io::Error {
+        match self.verify_rest() {
+            Err(tampered) => tampered.into_io(),
+            Ok(()) => Error::malformed(format!("{} stream is corrupt: {e}", self.codec)).into_io(),
+        }
+    }
+}
+
+impl Read for Frames<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.current.len() {
+                let n = buf.len().min(self.current.len() - self.pos);
+                buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if self.done || buf.is_empty() {
+                return Ok(0);
+            }
+            match self.next() {
+                Next::Frame(Ok(bytes)) => (self.current, self.pos) = (bytes, 0),
+                Next::Frame(Err(e)) => return Err(self.failed(e)),
+                Next::End(verdict) => {
+                    self.done = true;
+                    verdict?;
+                }
+                Next::Stopped => {
+                    self.done = true;
+                    return Err(io::Error::other("the slot's frames stopped coming"));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Frames<'_> {
+    fn drop(&mut self) {
+        self.shared.lock().gone = true;
+        self.shared.changed.notify_all();
+    }
+}
