@@ -10,7 +10,7 @@
 //! when the stored bytes do not match.
 //!
 //! Memory is bounded: a frame is at most [`crate::seekable::MAX_FRAME_BYTES`], at most
-//! `threads + 1` frames are handed out and not yet read, and buffers are reused (a fresh one
+//! `threads` frames are handed out and not yet read, and buffers are reused (a fresh one
 //! costs a page fault per 4 KiB). The threads share one lock and one condition variable: a
 //! slot has a few dozen frames, so that is no bottleneck, and it keeps the launcher small.
 
@@ -82,7 +82,7 @@ pub(crate) fn decode_frames<T>(
     let shared = Shared {
         state: Mutex::new(State::default()),
         changed: Condvar::new(),
-        in_flight: threads + 1,
+        in_flight: threads,
     };
     std::thread::scope(|scope| {
         let mut frames = Frames {
