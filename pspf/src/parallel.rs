@@ -10,8 +10,9 @@
 //! when the stored bytes do not match.
 //!
 //! Memory is bounded: a frame is at most [`crate::seekable::MAX_FRAME_BYTES`], at most
-//! `threads` frames are handed out and not yet read, and buffers are reused (a fresh one
-//! costs a page fault per 4 KiB). The threads share one lock and one condition variable: a
+//! [`MAX_DECODERS`] frames are handed out and not yet read (so a first run stays under 16 MiB
+//! whatever the number of CPUs), and buffers are reused (a fresh one costs a page fault per
+//! 4 KiB). The threads share one lock and one condition variable: a
 //! slot has a few dozen frames, so that is no bottleneck, and it keeps the launcher small.
 
 use crate::error::{Error, Result};
@@ -24,6 +25,10 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 /// The decoded bytes of one frame, or why there are none.
 type Decoded = io::Result<Vec<u8>>;
+
+/// Decoding threads at most, and frames decoded ahead of the reader: two decoders outpace
+/// the file system's writes already, and each frame ahead costs 2 MiB.
+const MAX_DECODERS: usize = 2;
 
 /// Stack of a decoding thread: the decoder's state lives on the heap.
 const STACK: usize = 256 * 1024;
@@ -69,7 +74,7 @@ impl Shared {
 }
 
 /// Decode the slot whose stored bytes `stored` yields, laid out as `table` says, on `threads`
-/// threads (at least one), and give its decoded bytes in order to `consume`. When `consume`
+/// threads (at least one, at most [`MAX_DECODERS`]), and give its decoded bytes in order to `consume`. When `consume`
 /// succeeds, the stream has been read to its end and verified.
 pub(crate) fn decode_frames<T>(
     stored: StoredReader<'_>,
@@ -78,7 +83,7 @@ pub(crate) fn decode_frames<T>(
     threads: usize,
     consume: impl FnOnce(&mut Frames<'_>) -> Result<T>,
 ) -> Result<T> {
-    let threads = threads.max(1);
+    let threads = threads.clamp(1, MAX_DECODERS);
     let shared = Shared {
         state: Mutex::new(State::default()),
         changed: Condvar::new(),
