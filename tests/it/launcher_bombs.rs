@@ -13,6 +13,8 @@
 //!   it fills anything (107); a signed slot that decodes past the size its metadata declares
 //!   is stopped at that size; an upstream slot (no declared size) is verified before it is
 //!   decoded at all.
+//! - Framed zstd slots: a slot in frames with a seek table, unpacked on several threads, is
+//!   refused as tampering when a frame is flipped, and as malformed when a signed table lies.
 //! - Metadata bombs: metadata whose signature does not verify is refused before it is parsed,
 //!   and metadata over the size limit is refused with a message saying so.
 
@@ -22,6 +24,7 @@ use pspf::index::{INDEX_SIZE, MAGIC_END, MAGIC_START, TRAILER_SIZE, compute_inde
 use pspf::{Codec, PackageSpec, SlotInput, flavor_metadata, write_package};
 use sha2::{Digest, Sha256};
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -481,5 +484,114 @@ fn metadata_over_the_size_limit_is_refused_with_a_clear_error() {
             "flavor {cmd}: {}",
             out.stderr
         );
+    }
+}
+
+/// `len` deterministic bytes that compress about 3:1 (so a few MiB make several frames).
+fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if i % 4 == 0 {
+                x as u8
+            } else {
+                b'a' + (i % 7) as u8
+            }
+        })
+        .collect()
+}
+
+/// Paths and contents of the files in a tree.
+type Files = Vec<(String, Vec<u8>)>;
+
+/// A tree of 24 files (≈ 9 MiB) as flavor's encoder writes it (frames and a seek table), the
+/// files, and the tar's size.
+fn framed_tree() -> (Vec<u8>, Files, u64) {
+    let files: Files = (0..24u64)
+        .map(|i| {
+            let len = [0, 3_000, 300_000, 1_100_000][i as usize % 4];
+            (format!("lib/m{i}.py"), payload(len, i))
+        })
+        .collect();
+    let mut tar = Tar::new().dir("lib/");
+    for (name, bytes) in &files {
+        tar = tar.file(name, bytes, 0o644);
+    }
+    let tar = tar.finish();
+    let mut stored = Vec::new();
+    let settings = Compression {
+        level: None,
+        workers: 2,
+    };
+    compress(Codec::TarZst, &tar[..], &mut stored, settings).expect("zstd");
+    (stored, files, tar.len() as u64)
+}
+
+/// The frames of slot `i` of `pkg`: where its stored bytes start, and the seek table.
+fn frames_of(pkg: &Path, i: usize) -> (usize, pspf::seekable::SeekTable) {
+    let opened = pspf::Package::open(pkg).expect("open the package");
+    let d = &opened.descriptors()[i];
+    let file = fs::File::open(pkg).expect("open the package file");
+    let table = pspf::seekable::SeekTable::read_at(&file, d.offset, d.size).expect("a seek table");
+    (d.offset as usize, table)
+}
+
+#[test]
+fn a_framed_slot_unpacks_on_threads_and_a_flipped_frame_is_tampering() {
+    let sb = Sandbox::new();
+    let (stored, files, decoded) = framed_tree();
+    let pkg = package(
+        &sb,
+        "framed.psp",
+        vec![tar_zst("tree", stored.clone(), decoded)],
+    );
+    let (offset, table) = frames_of(&pkg, 1);
+    assert!(table.frames.len() >= 4, "{} frames", table.frames.len());
+    let m = launch(&sb, &pkg);
+    m.run.expect_code(0);
+    assert_eq!(m.run.stdout, "ran\n");
+    assert!(m.peak_kib <= RSS_LIMIT_KIB, "peak RSS {} KiB", m.peak_kib);
+    let workenv = &sb.workenvs("framed")[0];
+    for (name, bytes) in &files {
+        assert!(fs::read(workenv.join(name)).unwrap() == *bytes, "{name}");
+    }
+    // A byte of the third frame flipped in a copy: refused as tampering, nothing published.
+    let third: usize = table.frames[..2]
+        .iter()
+        .map(|f| f.compressed as usize)
+        .sum();
+    let copy = sb.pkg("flipped.psp");
+    let mut bytes = fs::read(&pkg).unwrap();
+    bytes[offset + third + 700] ^= 0x10;
+    fs::write(&copy, bytes).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    let m = launch(&sb, &copy);
+    assert_refused(&sb, &copy, &m, 107, &["slot 1 (tree)", "FLAVOR_VALIDATION"]);
+}
+
+#[test]
+fn a_signed_slot_whose_seek_table_lies_is_refused_on_threads() {
+    let sb = Sandbox::new();
+    let (mut stored, _, decoded) = framed_tree();
+    let file = tempfile::NamedTempFile::new_in(sb.root()).unwrap();
+    fs::write(file.path(), &stored).unwrap();
+    let mut table = pspf::seekable::SeekTable::read_at(file.as_file(), 0, stored.len() as u64)
+        .expect("a seek table");
+    // Decoded sizes moved between two frames: every sum still adds up.
+    let n = table.frames.len();
+    table.frames[0].decoded -= 1000;
+    table.frames[n - 1].decoded += 1000;
+    stored.truncate(stored.len() - table.encoded_len() as usize);
+    stored.extend(table.to_bytes());
+    let pkg = package(&sb, "lying.psp", vec![tar_zst("tree", stored, decoded)]);
+    let m = launch(&sb, &pkg);
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+        assert_refused(&sb, &pkg, &m, 102, &["slot 1 (tree)", "seek table"]);
+    } else {
+        // One CPU: the slot is decoded as one stream, where the table is a skippable frame.
+        m.run.expect_code(0);
     }
 }
