@@ -195,3 +195,23 @@ fn a_signed_slot_whose_table_lies_is_refused_not_trusted() {
         assert!(err.to_string().contains("seek table says"), "{err}");
     }
 }
+
+#[test]
+fn a_framed_file_slot_is_written_whole_on_several_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = sample_bytes(2 * FRAME_BYTES + 777, 3);
+    let built = build_package(
+        dir.path(),
+        "file",
+        &[SlotSource::new("blob", Codec::Zstd, blob.clone())],
+    );
+    let pkg = Package::open(&built.path).unwrap();
+    for threads in [0, 2] {
+        let dest = dir.path().join(format!("t{threads}"));
+        let written = pkg.extract_slot_using(0, &dest, true, threads).unwrap();
+        assert_eq!(written, dest.join("bin/blob"));
+        assert!(fs::read(&written).unwrap() == blob, "{threads} threads");
+        let mode = fs::metadata(&written).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o755);
+    }
+}
