@@ -72,6 +72,13 @@ fn extract_staged(pkg: &Package, i: usize, dir: &Path) -> Result<PathBuf> {
     result
 }
 
+/// `println!` that ignores a closed or failing stdout (`info | head -1` must not panic).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 pub fn run(args: Vec<OsString>) -> Result<u8> {
     let mut args = args.into_iter();
     let command = args
@@ -82,17 +89,19 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         "info" => {
             let (exe, pkg) = open()?;
             let meta = pkg.metadata()?;
-            println!("package   {} {}", meta.package.name, meta.package.version);
-            println!("file      {} ({} bytes)", exe.display(), pkg.file_len());
-            println!("command   {}", meta.execution.command);
+            say!("package   {} {}", meta.package.name, meta.package.version);
+            say!("file      {} ({} bytes)", exe.display(), pkg.file_len());
+            say!("command   {}", meta.execution.command);
             let key = pspf::keys::Fingerprint::of(&pkg.index().public_key());
-            println!("key       {key} (fingerprint)");
-            println!("cache     {}", crate::config::cache_root().display());
+            say!("key       {key} (fingerprint)");
+            say!("cache     {}", crate::config::cache_root().display());
             for (i, s) in meta.slots.iter().enumerate() {
                 let codec = pkg.slot_codec(i).map(|c| c.name()).unwrap_or("?");
-                println!(
+                say!(
                     "slot {i}    {} ({codec}, {}) → {}",
-                    s.id, s.lifecycle, s.target
+                    s.id,
+                    s.lifecycle,
+                    s.target
                 );
             }
             Ok(0)
@@ -107,9 +116,9 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
                 let slot = c.slot.as_ref().map(|s| format!(" [slot {} {}]", s.0, s.1));
                 let what = format!("{}{}", c.name, slot.unwrap_or_default());
                 match &c.outcome {
-                    Outcome::Pass => println!("✓ {what}"),
-                    Outcome::Fail(e) => println!("✗ {what}: {e}"),
-                    Outcome::Skipped(why) => println!("- {what}: {why}"),
+                    Outcome::Pass => say!("✓ {what}"),
+                    Outcome::Fail(e) => say!("✗ {what}: {e}"),
+                    Outcome::Skipped(why) => say!("- {what}: {why}"),
                 }
             }
             Ok(if report.is_ok() { 0 } else { exit::INTEGRITY })
@@ -140,14 +149,14 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
                 f.message = format!("extracting slot {slot}: {}", f.message);
                 f
             })?;
-            println!("{}", written.display());
+            say!("{}", written.display());
             Ok(0)
         }
         "run" => launch(args.collect()),
         "help" | "--help" | "-h" => {
             // The identity line also keeps the codec list in the binary, where `flavor
             // launcher add` reads it.
-            println!("{HELP}\n\n{}", pspf::identity::LAUNCHER_IDENTITY);
+            say!("{HELP}\n\n{}", pspf::identity::LAUNCHER_IDENTITY);
             Ok(0)
         }
         other => Err(Failure::new(

@@ -188,3 +188,43 @@ fn without_the_variable_cli_words_go_to_the_command() {
             .clean("app got: info\n");
     }
 }
+
+/// A closed stdout ends CLI mode as it ends `cat`: by SIGPIPE (the launcher keeps the default
+/// disposition, which the app it execs inherits) or, when SIGPIPE is ignored, by exiting as
+/// if the output had been read — never in a panic.
+#[test]
+fn a_closed_stdout_ends_cli_mode_quietly_not_in_a_panic() {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let sb = Sandbox::new();
+    let pkg = cli_pkg(&sb);
+    for ignore_sigpipe in [false, true] {
+        for args in [&["info"][..], &["verify"], &["help"], &["metadata"]] {
+            // A pipe whose reading end is already closed: every write fails.
+            let (reader, writer) = std::io::pipe().expect("a pipe");
+            drop(reader);
+            let mut cmd = sb.command(&pkg);
+            cmd.args(args)
+                .env("FLAVOR_LAUNCHER_CLI", "1")
+                .stdin(std::process::Stdio::null())
+                .stdout(writer);
+            if ignore_sigpipe {
+                // SAFETY: only signal(2), which is async-signal-safe, runs before exec.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                        Ok(())
+                    });
+                }
+            }
+            let out = cmd.output().expect("run the package");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let quiet = out.status.code() == Some(0) || out.status.signal() == Some(libc::SIGPIPE);
+            assert!(
+                quiet,
+                "{args:?} (SIGPIPE ignored: {ignore_sigpipe}): {:?} {stderr}",
+                out.status
+            );
+            assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        }
+    }
+}
