@@ -86,6 +86,7 @@ mod gc;
 mod graph;
 mod inputs;
 mod live;
+mod reading;
 mod remote;
 mod report;
 mod schedule;
@@ -102,6 +103,7 @@ pub use exec::{RemoteCommand, RemoteExecutor, RemoteFacts, RemoteInput, RemoteRu
 pub use gc::{Collector, GcOptions, GcReport};
 pub use graph::Graph;
 pub use live::LiveSet;
+pub use reading::InputFile;
 pub use remote::RemoteCache;
 pub use report::{ActionReport, Report, Status};
 pub use schedule::{BuildOptions, build};

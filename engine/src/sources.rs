@@ -25,6 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::reading::Seen;
 use crate::{Digest, EngineError};
 
 /// Format of the saved file; a different one is ignored (everything is hashed again).
@@ -38,8 +39,8 @@ const RACY_WINDOW: Duration = Duration::from_secs(2);
 
 /// What identifies one version of a file without reading it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Stamp {
-    size: u64,
+pub(crate) struct Stamp {
+    pub(crate) size: u64,
     mtime_ns: i128,
     ctime_ns: i128,
     inode: u64,
@@ -191,6 +192,36 @@ impl SourceDigests {
         })
     }
 
+    /// Records the digest a run took of `path` as it read it (see [`crate::reading`]), as if
+    /// [`version`](Self::version) had taken it.
+    pub(crate) fn record(&self, path: &Path, seen: &Seen) -> SourceVersion {
+        self.files_hashed.fetch_add(1, Ordering::Relaxed);
+        let settled = is_settled(seen.stamp.mtime_ns, seen.hashed_at);
+        self.lock().insert(
+            path.to_path_buf(),
+            Entry {
+                stamp: seen.stamp,
+                digest: seen.digest,
+                settled,
+            },
+        );
+        SourceVersion {
+            path: path.to_path_buf(),
+            digest: seen.digest,
+            stamp: seen.stamp,
+            racy: !settled,
+        }
+    }
+
+    /// True if `path`'s digest is known for the file as it is now (no need to read it).
+    pub(crate) fn is_known(&self, path: &Path) -> bool {
+        fs::metadata(path).is_ok_and(|meta| {
+            self.lock()
+                .get(path)
+                .is_some_and(|e| e.stamp == stamp(&meta))
+        })
+    }
+
     /// Digests every file of `paths` not already known, on the current rayon pool's threads,
     /// so that the actions that read them find their digests ready instead of each reading
     /// its files one by one. Errors are not reported here: [`version`](Self::version) reports
@@ -285,7 +316,7 @@ impl SourceDigests {
     }
 }
 
-fn stamp(meta: &fs::Metadata) -> Stamp {
+pub(crate) fn stamp(meta: &fs::Metadata) -> Stamp {
     let mtime_ns = meta
         .modified()
         .ok()

@@ -114,6 +114,12 @@ pub trait Store: Send + Sync {
     /// A directory for temporary files, on the same filesystem as the CAS (so moving a file
     /// from there into the CAS is a rename).
     fn tmp_dir(&self) -> PathBuf;
+
+    /// True if the store certainly records no action result (a cold cache, where no lookup
+    /// can hit). The default, `false`, is always safe.
+    fn has_no_results(&self) -> bool {
+        false
+    }
 }
 
 /// How much a [`LocalStore`] holds.
@@ -270,6 +276,10 @@ impl Store for LocalStore {
     fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
+
+    fn has_no_results(&self) -> bool {
+        fs::read_dir(self.root.join("ac")).is_ok_and(|mut entries| entries.next().is_none())
+    }
 }
 
 #[cfg(test)]
@@ -335,7 +345,9 @@ mod tests {
         let a = store.put_blob(&temp_file(&store, b"aaa")).unwrap();
         let b = store.put_blob(&temp_file(&store, b"bb")).unwrap();
         let result = ActionResult::new(vec![Output::file(a.0, a.1), Output::file(b.0, b.1)]);
+        assert!(store.has_no_results());
         store.put_action(&key, &result).unwrap();
+        assert!(!store.has_no_results());
         assert_eq!(store.get_action(&key), Some(result.clone()));
         assert_eq!(store.stats().unwrap().entries, 1);
 
