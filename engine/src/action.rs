@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::reading::{InputFile, ReadLog};
+use crate::writing::{OutputFile, WriteLog};
 use crate::{Digest, Event, RemoteCommand, ResolvedTree};
 
 /// Identifies an action within one [`Graph`](crate::Graph): the order it was added in.
@@ -166,6 +167,8 @@ pub struct RunContext<'a> {
     /// Where inputs opened with [`open_input`](Self::open_input) are digested, in a run
     /// started before its key was known.
     read_log: Option<Arc<ReadLog>>,
+    /// The digests of outputs created with [`create_output`](Self::create_output).
+    write_log: Arc<WriteLog>,
 }
 
 impl fmt::Debug for RunContext<'_> {
@@ -208,6 +211,7 @@ impl<'a> RunContext<'a> {
         scratch: PathBuf,
         threads: usize,
     ) -> RunContext<'a> {
+        let write_log = Arc::new(WriteLog::new(outputs.len()));
         RunContext {
             trees: vec![None; inputs.len()],
             inputs,
@@ -217,6 +221,7 @@ impl<'a> RunContext<'a> {
             log: String::new(),
             reporter: None,
             read_log: None,
+            write_log,
         }
     }
 
@@ -279,6 +284,24 @@ impl<'a> RunContext<'a> {
     /// If `i` is not less than [`Action::output_count`] (a bug in the action).
     pub fn output(&self, i: usize) -> &Path {
         &self.outputs[i]
+    }
+
+    /// Creates output `i` as a regular file to write through the engine, which digests the
+    /// bytes as they go by: a large output is then stored without being read again. Every
+    /// byte must be written through it, and [`OutputFile::finish`] called at the end.
+    ///
+    /// # Errors
+    /// If the file cannot be created.
+    ///
+    /// # Panics
+    /// If `i` is not less than [`Action::output_count`] (a bug in the action).
+    pub fn create_output(&self, i: usize) -> io::Result<OutputFile> {
+        OutputFile::create(&self.outputs[i], Arc::clone(&self.write_log), i)
+    }
+
+    /// What was written through [`create_output`](Self::create_output).
+    pub(crate) fn write_log(&self) -> Arc<WriteLog> {
+        Arc::clone(&self.write_log)
     }
 
     /// An empty private directory for intermediate files, deleted after the run.

@@ -94,6 +94,7 @@ mod sources;
 mod store;
 pub mod tree;
 mod worker;
+mod writing;
 
 pub use action::{Action, ActionError, ActionId, Input, RunContext, action_key};
 pub use digest::Digest;
@@ -110,3 +111,4 @@ pub use schedule::{BuildOptions, build};
 pub use sources::{SourceDigests, SourceVersion};
 pub use store::{ActionResult, LocalStore, Output, OutputKind, Store, StoreStats};
 pub use tree::{ResolvedEntry, ResolvedTree, Tree, TreeEntry, TreeError, TreeFile, store_tree};
+pub use writing::OutputFile;

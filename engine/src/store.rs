@@ -111,6 +111,19 @@ pub trait Store: Send + Sync {
     /// putting bytes the store already has just removes `file`.
     fn put_blob(&self, file: &Path) -> io::Result<(Digest, u64)>;
 
+    /// [`put_blob`](Self::put_blob) of a file whose digest and size the engine took as it was
+    /// written ([`OutputFile`](crate::OutputFile)); a store may trust them instead of reading
+    /// the file again. The default hashes it all the same.
+    fn put_blob_written(
+        &self,
+        file: &Path,
+        digest: Digest,
+        size: u64,
+    ) -> io::Result<(Digest, u64)> {
+        let _ = (digest, size);
+        self.put_blob(file)
+    }
+
     /// A directory for temporary files, on the same filesystem as the CAS (so moving a file
     /// from there into the CAS is a rename).
     fn tmp_dir(&self) -> PathBuf;
@@ -269,6 +282,16 @@ impl Store for LocalStore {
 
     fn put_blob(&self, file: &Path) -> io::Result<(Digest, u64)> {
         let (digest, size) = Digest::of_reader(&mut fs::File::open(file)?)?;
+        self.move_in(file, digest, size)?;
+        Ok((digest, size))
+    }
+
+    fn put_blob_written(
+        &self,
+        file: &Path,
+        digest: Digest,
+        size: u64,
+    ) -> io::Result<(Digest, u64)> {
         self.move_in(file, digest, size)?;
         Ok((digest, size))
     }

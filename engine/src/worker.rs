@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::action::{Reporter, action_key};
 use crate::inputs::{Keyed, Source, key_of};
 use crate::reading::ReadLog;
+use crate::writing::WriteLog;
 use crate::{
     Action, ActionError, ActionId, ActionResult, Digest, Event, Graph, Output, OutputKind,
     RemoteCache, RemoteCommand, RemoteExecutor, RemoteFacts, RemoteRun, ResolvedTree, RunContext,
@@ -458,7 +459,9 @@ fn run_and_store(
         .with_trees(trees)
         .with_reporter(Reporter::new(id, action.label(), env.events));
     let log = run_in(action, &mut ctx)?;
-    let result = store_run(env, action, &key, &files, &outputs).map_err(|e| with_log(&log, e))?;
+    let written = ctx.write_log();
+    let result =
+        store_run(env, action, &key, &files, &outputs, &written).map_err(|e| with_log(&log, e))?;
     Ok((result, log))
 }
 
@@ -471,13 +474,14 @@ fn store_run(
     key: &Digest,
     files: &[SourceVersion],
     outputs: &[PathBuf],
+    written: &WriteLog,
 ) -> Result<ActionResult, ActionError> {
     for file in files {
         env.sources
             .check_unchanged(file)
             .map_err(|e| ActionError::new(e.to_string()))?;
     }
-    let result = store_outputs(env.store, action, outputs)?;
+    let result = store_outputs(env.store, action, outputs, written)?;
     env.store
         .put_action(key, &result)
         .map_err(|e| ActionError::new(format!("cannot record the result: {e}")))?;
@@ -520,6 +524,7 @@ pub(crate) fn speculate(
     let Ok(log) = run_in(action, &mut ctx) else {
         return Message::Unsure(id);
     };
+    let written = ctx.write_log();
     drop(ctx);
     let Some(versions) = (0..files.len())
         .map(|i| Some(env.sources.record(files.get(i)?, &read_log.seen(i)?)))
@@ -536,7 +541,7 @@ pub(crate) fn speculate(
         return hit(env, id, key, result, start, false);
     }
     // Else a file changed after it was read: digest it again and run again.
-    let Ok(result) = store_run(env, action, &key, &versions, &outputs) else {
+    let Ok(result) = store_run(env, action, &key, &versions, &outputs, &written) else {
         return Message::Unsure(id);
     };
     (env.events)(Event::Finished {
@@ -563,15 +568,18 @@ fn store_outputs(
     store: &dyn Store,
     action: &dyn Action,
     outputs: &[PathBuf],
+    written: &WriteLog,
 ) -> Result<ActionResult, ActionError> {
     let mut result = ActionResult::default();
     for (i, path) in outputs.iter().enumerate() {
         let name = || action.describe_output(i);
         let stored = match fs::symlink_metadata(path) {
-            Ok(meta) if meta.is_file() => store
-                .put_blob(path)
-                .map(|(digest, size)| Output::file(digest, size))
-                .map_err(|e| ActionError::new(format!("cannot store {}: {e}", name())))?,
+            Ok(meta) if meta.is_file() => match written.digest_of(i, path) {
+                Some((digest, size)) => store.put_blob_written(path, digest, size),
+                None => store.put_blob(path),
+            }
+            .map(|(digest, size)| Output::file(digest, size))
+            .map_err(|e| ActionError::new(format!("cannot store {}: {e}", name())))?,
             Ok(meta) if meta.is_dir() => store_tree(store, path)
                 .map(|(digest, size)| Output::tree(digest, size))
                 .map_err(|e| ActionError::new(format!("{}: {e}", name())))?,

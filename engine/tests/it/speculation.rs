@@ -2,16 +2,17 @@
 //! source files as it reads them ([`Action::digests_while_reading`]) runs first and takes its
 //! key from what it read, so each file is read once. Its key must be the one the usual way
 //! computes, and a run that did not read every file to its end as one version must never be
-//! stored under a key.
+//! stored under a key. Its output, written through the engine
+//! ([`RunContext::create_output`]), is stored under the digest of its bytes.
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::common::{Fixture, assert_store_consistent, write_dated};
-use flavor_engine::{Action, ActionError, Graph, Input, RunContext, SourceDigests};
+use flavor_engine::{Action, ActionError, Graph, Input, RunContext, SourceDigests, Store};
 
 /// Concatenates its source files, read through `open_input`; counts its runs.
 struct Cat {
@@ -21,6 +22,8 @@ struct Cat {
     edit_after_reading: Option<(&'static str, AtomicBool)>,
     /// Reads only the first byte of its last input (a bug the engine must survive).
     leaves_last_unread: bool,
+    /// Appends to its output after finishing it (another bug the engine must survive).
+    appends_after_finishing: bool,
 }
 
 impl Cat {
@@ -30,6 +33,7 @@ impl Cat {
             runs: Arc::default(),
             edit_after_reading: None,
             leaves_last_unread: false,
+            appends_after_finishing: false,
         }
     }
 }
@@ -77,7 +81,15 @@ impl Action for Cat {
                 write_dated(&self.inputs[0], &edited);
             }
         }
-        fs::write(ctx.output(0), all)?;
+        let mut output = ctx.create_output(0)?;
+        output.write_all(&all)?;
+        output.finish()?;
+        if self.appends_after_finishing {
+            fs::OpenOptions::new()
+                .append(true)
+                .open(ctx.output(0))?
+                .write_all(b"!")?;
+        }
         Ok(())
     }
 }
@@ -190,5 +202,23 @@ fn a_file_left_unread_sends_the_action_the_usual_way() {
     let fresh = SourceDigests::load(&fx.dir.path().join("other-sources.json"));
     let again = fx.build(&g, &fresh);
     assert_eq!((again.cached(), runs.load(Ordering::SeqCst)), (1, 2));
+    assert_store_consistent(&fx.store);
+}
+
+#[test]
+fn an_output_changed_after_it_was_finished_is_stored_under_its_own_digest() {
+    let fx = Fixture::new();
+    let files = sources(&fx);
+    let mut cat = Cat::new(files.clone());
+    cat.appends_after_finishing = true;
+    let mut g = Graph::new();
+    let id = g.add(Box::new(cat)).unwrap();
+
+    let report = fx.build(&g, &fx.sources());
+    assert!(report.is_ok(), "{:?}", report.failed());
+    let digest = report.output(id, 0).unwrap();
+    let stored = fs::read(fx.store.blob_path(&digest).unwrap()).unwrap();
+    assert_eq!(stored, format!("{}!", expected(&files)).into_bytes());
+    assert_eq!(digest, flavor_engine::Digest::of_bytes(&stored));
     assert_store_consistent(&fx.store);
 }

@@ -186,9 +186,8 @@ impl Action for ArchiveAction {
         }
     }
     fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
-        let file = File::create(ctx.output(0))?;
         let hashing = Hashing {
-            inner: &file,
+            inner: ctx.create_output(0)?,
             hasher: Sha256::new(),
         };
         let buffered = BufWriter::with_capacity(256 * 1024, hashing);
@@ -252,7 +251,7 @@ impl Action for ArchiveAction {
             decoded_size: decoded,
             stored_sha256: hashing.hasher.finalize().into(),
         };
-        file.sync_all()?;
+        hashing.inner.finish()?;
         if self.compression.is_some() {
             std::fs::write(ctx.output(1), summary.line())?;
         }
