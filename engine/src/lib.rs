@@ -13,6 +13,11 @@
 //!   build reads no file contents; after an action ran, the source files it read are checked
 //!   to be the versions its key was computed from, so a file edited during a build never
 //!   poisons the cache;
+//! - in a cold store (or with `--force`), an action that [digests while
+//!   reading](Action::digests_while_reading) runs before its key is known and takes the key
+//!   from the bytes it read ([`InputFile`]), so each source file is read once; an output
+//!   written through [`RunContext::create_output`] ([`OutputFile`]) is digested as it is
+//!   written, not read again to be stored;
 //! - a [`RemoteCache`] (a trait; optional, [`BuildOptions::remote`]) sits behind the local
 //!   store: a local miss is looked up there, and what is built locally is offered for
 //!   upload. The implementation (the `flavor-remote` crate) lives outside the engine, which

@@ -9,6 +9,11 @@
 //! 2. **run** (`threads()` of budget, capped at `jobs`): on a miss, start the action once
 //!    enough of the budget is free, move its outputs into the CAS, record the result.
 //!
+//! In a cold store (no results at all, or `force`) and without a remote cache or executor, an
+//! action ready at the start that [digests while reading](crate::Action::digests_while_reading)
+//! and reads source files not digested yet skips step 1: it runs first
+//! (`worker::speculate`), and its key comes from the bytes it read.
+//!
 //! The budget is `jobs` threads; the sum of what checks and runs in flight reserve never
 //! exceeds it. A failed action marks every action that depends on it, transitively, as
 //! skipped; independent actions still run to the end.
