@@ -245,6 +245,40 @@ impl Session {
 
     /// Runs the engine for `plan`'s outputs, reporting progress, and records the build.
     pub fn build(&self, plan: &BuildPlan, settings: &BuildSettings, progress: &Progress) -> Report {
+        let report = self.run_engine(plan, settings, progress);
+        self.record(&report);
+        report
+    }
+
+    /// [`build`](Self::build), then [`install`](Self::install): the build is recorded (source
+    /// digests saved) while the packages are copied to their paths.
+    pub fn build_and_install(
+        &self,
+        plan: &BuildPlan,
+        settings: &BuildSettings,
+        progress: &Progress,
+    ) -> (Report, anyhow::Result<Vec<PlannedOutput>>) {
+        let report = self.run_engine(plan, settings, progress);
+        let installed = std::thread::scope(|threads| {
+            threads.spawn(|| self.record(&report));
+            self.install(plan, &report)
+        });
+        (report, installed)
+    }
+
+    /// Saves the source digests and the record of the last build.
+    fn record(&self, report: &Report) {
+        let _ = self.sources.save();
+        self.cache.record_last_build(report);
+    }
+
+    /// Runs the engine for `plan`'s outputs, reporting progress.
+    fn run_engine(
+        &self,
+        plan: &BuildPlan,
+        settings: &BuildSettings,
+        progress: &Progress,
+    ) -> Report {
         let options = BuildOptions {
             jobs: settings.jobs,
             targets: Some(plan.outputs.iter().map(|o| o.action).collect()),
@@ -258,13 +292,9 @@ impl Session {
                 .clone()
                 .map(|executor| executor as Arc<dyn RemoteExecutor>),
         };
-        let report =
-            flavor_engine::build(&plan.graph, &self.store, &self.sources, &options, &|e| {
-                progress.event(&e);
-            });
-        let _ = self.sources.save();
-        self.cache.record_last_build(&report);
-        report
+        flavor_engine::build(&plan.graph, &self.store, &self.sources, &options, &|e| {
+            progress.event(&e);
+        })
     }
 
     /// Copies built packages to their output paths (atomically, mode 0755), skipping those

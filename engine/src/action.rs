@@ -8,8 +8,11 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::reading::{InputFile, ReadLog};
+use crate::writing::{OutputFile, WriteLog};
 use crate::{Digest, Event, RemoteCommand, ResolvedTree};
 
 /// Identifies an action within one [`Graph`](crate::Graph): the order it was added in.
@@ -86,6 +89,17 @@ pub trait Action: Send + Sync {
         1
     }
 
+    /// True if [`run`](Action::run) reads every source-file input ([`Input::File`]) to its
+    /// end through [`RunContext::open_input`], and reads source files in no other way. The
+    /// engine may then run the action before digesting its source files, when a cache hit
+    /// is unlikely (an empty store, `--force`), and take its key from the digests of the
+    /// bytes the run read: each file is read once instead of twice. If any file was not
+    /// read to its end as one version, the outputs are dropped and the action goes the usual
+    /// way (digest, look up, run).
+    fn digests_while_reading(&self) -> bool {
+        false
+    }
+
     /// Does the work: reads [`RunContext::input`]s, writes every [`RunContext::output`].
     fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError>;
 
@@ -150,6 +164,11 @@ pub struct RunContext<'a> {
     threads: usize,
     log: String,
     reporter: Option<Reporter<'a>>,
+    /// Where inputs opened with [`open_input`](Self::open_input) are digested, in a run
+    /// started before its key was known.
+    read_log: Option<Arc<ReadLog>>,
+    /// The digests of outputs created with [`create_output`](Self::create_output).
+    write_log: Arc<WriteLog>,
 }
 
 impl fmt::Debug for RunContext<'_> {
@@ -192,6 +211,7 @@ impl<'a> RunContext<'a> {
         scratch: PathBuf,
         threads: usize,
     ) -> RunContext<'a> {
+        let write_log = Arc::new(WriteLog::new(outputs.len()));
         RunContext {
             trees: vec![None; inputs.len()],
             inputs,
@@ -200,7 +220,14 @@ impl<'a> RunContext<'a> {
             threads,
             log: String::new(),
             reporter: None,
+            read_log: None,
+            write_log,
         }
+    }
+
+    pub(crate) fn with_read_log(mut self, log: Arc<ReadLog>) -> Self {
+        self.read_log = Some(log);
+        self
     }
 
     pub(crate) fn with_trees(mut self, trees: Vec<Option<ResolvedTree>>) -> Self {
@@ -223,6 +250,20 @@ impl<'a> RunContext<'a> {
         &self.inputs[i]
     }
 
+    /// Opens input `i` (a source file or a blob) for reading. An action that
+    /// [digests while reading](Action::digests_while_reading) reads its source files only
+    /// through this, each to its end.
+    ///
+    /// # Errors
+    /// If the file cannot be opened.
+    ///
+    /// # Panics
+    /// If `i` is not less than the number of [`Action::inputs`] (a bug in the action).
+    pub fn open_input(&self, i: usize) -> io::Result<InputFile> {
+        let file = std::fs::File::open(&self.inputs[i])?;
+        InputFile::new(file, self.read_log.clone().map(|log| (log, i)))
+    }
+
     /// All input paths, in order.
     pub fn inputs(&self) -> &[PathBuf] {
         &self.inputs
@@ -243,6 +284,24 @@ impl<'a> RunContext<'a> {
     /// If `i` is not less than [`Action::output_count`] (a bug in the action).
     pub fn output(&self, i: usize) -> &Path {
         &self.outputs[i]
+    }
+
+    /// Creates output `i` as a regular file to write through the engine, which digests the
+    /// bytes as they go by: a large output is then stored without being read again. Every
+    /// byte must be written through it, and [`OutputFile::finish`] called at the end.
+    ///
+    /// # Errors
+    /// If the file cannot be created.
+    ///
+    /// # Panics
+    /// If `i` is not less than [`Action::output_count`] (a bug in the action).
+    pub fn create_output(&self, i: usize) -> io::Result<OutputFile> {
+        OutputFile::create(&self.outputs[i], Arc::clone(&self.write_log), i)
+    }
+
+    /// What was written through [`create_output`](Self::create_output).
+    pub(crate) fn write_log(&self) -> Arc<WriteLog> {
+        Arc::clone(&self.write_log)
     }
 
     /// An empty private directory for intermediate files, deleted after the run.

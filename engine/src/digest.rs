@@ -3,6 +3,7 @@
 //! Everything the engine caches is named by a [`Digest`]: source files by their contents,
 //! blobs in the CAS by theirs, action results by their action key.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
@@ -35,22 +36,23 @@ impl Digest {
     }
 
     /// The digest and length of everything `reader` yields.
+    ///
+    /// Reads through one buffer per thread, allocated once: a build hashes thousands of
+    /// files, and a fresh buffer for each would be mapped, faulted in and unmapped each time.
     pub fn of_reader(reader: &mut dyn Read) -> io::Result<(Digest, u64)> {
-        let mut hasher = blake3::Hasher::new();
-        let mut buffer = vec![0u8; READ_BUFFER];
-        let mut total: u64 = 0;
-        loop {
-            let n = match reader.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            let chunk = buffer.get(..n).unwrap_or_default();
-            hasher.update(chunk);
-            total = total.saturating_add(n as u64);
+        thread_local! {
+            static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
         }
-        Ok((Digest(*hasher.finalize().as_bytes()), total))
+        BUFFER.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buffer) => {
+                if buffer.len() < READ_BUFFER {
+                    buffer.resize(READ_BUFFER, 0);
+                }
+                hash_through(reader, &mut buffer)
+            }
+            // Only if a reader hashes another reader from inside its `read`.
+            Err(_) => hash_through(reader, &mut vec![0u8; READ_BUFFER]),
+        })
     }
 
     /// Parses 64 hex digits (either case).
@@ -75,6 +77,23 @@ impl Digest {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+}
+
+/// Hashes everything `reader` yields, reading into `buffer`.
+fn hash_through(reader: &mut dyn Read, buffer: &mut [u8]) -> io::Result<(Digest, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut total: u64 = 0;
+    loop {
+        let n = match reader.read(buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(buffer.get(..n).unwrap_or_default());
+        total = total.saturating_add(n as u64);
+    }
+    Ok((Digest(*hasher.finalize().as_bytes()), total))
 }
 
 impl fmt::Display for Digest {

@@ -13,6 +13,11 @@
 //!   build reads no file contents; after an action ran, the source files it read are checked
 //!   to be the versions its key was computed from, so a file edited during a build never
 //!   poisons the cache;
+//! - in a cold store (or with `--force`), an action that [digests while
+//!   reading](Action::digests_while_reading) runs before its key is known and takes the key
+//!   from the bytes it read ([`InputFile`]), so each source file is read once; an output
+//!   written through [`RunContext::create_output`] ([`OutputFile`]) is digested as it is
+//!   written, not read again to be stored;
 //! - a [`RemoteCache`] (a trait; optional, [`BuildOptions::remote`]) sits behind the local
 //!   store: a local miss is looked up there, and what is built locally is offered for
 //!   upload. The implementation (the `flavor-remote` crate) lives outside the engine, which
@@ -86,6 +91,7 @@ mod gc;
 mod graph;
 mod inputs;
 mod live;
+mod reading;
 mod remote;
 mod report;
 mod schedule;
@@ -93,6 +99,7 @@ mod sources;
 mod store;
 pub mod tree;
 mod worker;
+mod writing;
 
 pub use action::{Action, ActionError, ActionId, Input, RunContext, action_key};
 pub use digest::Digest;
@@ -102,9 +109,11 @@ pub use exec::{RemoteCommand, RemoteExecutor, RemoteFacts, RemoteInput, RemoteRu
 pub use gc::{Collector, GcOptions, GcReport};
 pub use graph::Graph;
 pub use live::LiveSet;
+pub use reading::InputFile;
 pub use remote::RemoteCache;
 pub use report::{ActionReport, Report, Status};
 pub use schedule::{BuildOptions, build};
 pub use sources::{SourceDigests, SourceVersion};
 pub use store::{ActionResult, LocalStore, Output, OutputKind, Store, StoreStats};
 pub use tree::{ResolvedEntry, ResolvedTree, Tree, TreeEntry, TreeError, TreeFile, store_tree};
+pub use writing::OutputFile;

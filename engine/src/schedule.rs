@@ -9,6 +9,11 @@
 //! 2. **run** (`threads()` of budget, capped at `jobs`): on a miss, start the action once
 //!    enough of the budget is free, move its outputs into the CAS, record the result.
 //!
+//! In a cold store (no results at all, or `force`) and without a remote cache or executor, an
+//! action ready at the start that [digests while reading](crate::Action::digests_while_reading)
+//! and reads source files not digested yet skips step 1: it runs first
+//! (`worker::speculate`), and its key comes from the bytes it read.
+//!
 //! The budget is `jobs` threads; the sum of what checks and runs in flight reserve never
 //! exceeds it. A failed action marks every action that depends on it, transitively, as
 //! skipped; independent actions still run to the end.
@@ -22,7 +27,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::inputs::{Source, sources_of};
-use crate::worker::{Env, Message, Pending, check, execute, execute_remote, guard};
+use crate::worker::{Env, Message, Pending, check, execute, execute_remote, guard, speculate};
 use crate::{
     ActionError, ActionId, ActionReport, ActionResult, Digest, Event, Graph, Output, RemoteCache,
     RemoteExecutor, RemoteFacts, Report, SourceDigests, Status, Store,
@@ -69,6 +74,12 @@ pub fn build(
     };
     let mut sched = Scheduler::new(graph, &needed, jobs);
     sched.remote_free = options.executor.as_ref().map_or(0, |e| e.jobs().max(1));
+    let cold = options.remote.is_none()
+        && options.executor.is_none()
+        && (options.force || store.has_no_results());
+    if cold {
+        sched.speculate_where_cold(sources);
+    }
     match rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .thread_name(|i| format!("flavor-build-{i}"))
@@ -76,8 +87,12 @@ pub fn build(
     {
         Ok(pool) => {
             // Nothing runs yet: digest every source file on the whole budget at once, rather
-            // than one by one in each action's check.
-            let files = source_files(graph, &needed);
+            // than one by one in each action's check (except those that actions run first
+            // will digest as they read them).
+            let checked: Vec<ActionId> = (needed.iter().copied())
+                .filter(|id| !sched.speculate_queue.contains(id))
+                .collect();
+            let files = source_files(graph, &checked);
             pool.install(|| sources.prefetch(&files));
             let env = Env {
                 graph,
@@ -134,6 +149,11 @@ struct Scheduler<'g> {
     outputs: Vec<Option<Vec<Output>>>,
     reports: Vec<Option<ActionReport>>,
     check_queue: VecDeque<ActionId>,
+    /// Actions to run before their key is known ([`speculate`]).
+    speculate_queue: VecDeque<ActionId>,
+    /// Budget reserved by each action in flight, when it is not the usual (1 for a check,
+    /// its weight for a run): a speculative run's weight until it reports back.
+    reserved: Vec<Option<usize>>,
     run_queue: VecDeque<Pending>,
     /// Budget not reserved by checks and runs in flight.
     free: usize,
@@ -168,10 +188,78 @@ impl<'g> Scheduler<'g> {
             outputs: vec![None; n],
             reports: vec![None; n],
             check_queue,
+            speculate_queue: VecDeque::new(),
+            reserved: vec![None; n],
             run_queue: VecDeque::new(),
             free: jobs,
             remote_free: 0,
             in_flight: 0,
+        }
+    }
+
+    /// Moves the actions ready to start that [digest while
+    /// reading](crate::Action::digests_while_reading) and read only source files, some of
+    /// which are not digested yet, from the check queue to the speculation queue. Only for
+    /// a cold cache: their keys would miss anyway.
+    fn speculate_where_cold(&mut self, sources: &SourceDigests) {
+        let graph = self.graph;
+        let (speculate, check): (VecDeque<ActionId>, VecDeque<ActionId>) =
+            self.check_queue.drain(..).partition(|&id| {
+                let Some(action) = graph.get(id) else {
+                    return false;
+                };
+                let inputs = action.inputs();
+                action.digests_while_reading()
+                    && inputs.iter().all(|i| matches!(i, crate::Input::File(_)))
+                    && inputs.iter().any(|i| match i {
+                        crate::Input::File(path) => !sources.is_known(path),
+                        crate::Input::Output { .. } => false,
+                    })
+            });
+        self.speculate_queue = speculate;
+        self.check_queue = check;
+    }
+
+    /// The budget `id` held while in flight, `usual` unless it was a speculative run.
+    fn release(&mut self, id: ActionId, usual: usize) -> usize {
+        self.reserved
+            .get_mut(id.0)
+            .and_then(Option::take)
+            .unwrap_or(usual)
+    }
+
+    /// Starts every queued speculative run that fits in the budget.
+    fn start_speculation<'s>(
+        &mut self,
+        scope: &rayon::Scope<'s>,
+        env: &'s Env<'s>,
+        tx: &mpsc::Sender<Message>,
+    ) {
+        while let Some(&id) = self.speculate_queue.front() {
+            let weight = self.weight(id);
+            if weight > self.free {
+                break;
+            }
+            self.speculate_queue.pop_front();
+            self.free -= weight;
+            self.in_flight += 1;
+            if let Some(r) = self.reserved.get_mut(id.0) {
+                *r = Some(weight);
+            }
+            let files: Vec<std::path::PathBuf> = (self.graph.action(id).inputs().into_iter())
+                .filter_map(|input| match input {
+                    crate::Input::File(path) => Some(path),
+                    crate::Input::Output { .. } => None,
+                })
+                .collect();
+            let tx = tx.clone();
+            scope.spawn(move |_| {
+                let message = guard(
+                    || speculate(env, id, files, weight),
+                    |_| Message::Unsure(id),
+                );
+                let _ = tx.send(message);
+            });
         }
     }
 
@@ -181,7 +269,9 @@ impl<'g> Scheduler<'g> {
         std::thread::scope(|threads| {
             pool.in_place_scope(|scope| {
                 loop {
-                    // Start checks first: they are cheap and find cache hits that unblock more.
+                    // Runs before their keys go first: they are what the build waits for.
+                    self.start_speculation(scope, env, &tx);
+                    // Then checks: they are cheap and find cache hits that unblock more.
                     while self.free >= 1 {
                         let Some(id) = self.check_queue.pop_front() else {
                             break;
@@ -296,7 +386,7 @@ impl<'g> Scheduler<'g> {
                 duration,
                 remote,
             } => {
-                self.free += 1;
+                self.free += self.release(id, 1);
                 let status = if remote {
                     Status::Remote
                 } else {
@@ -305,7 +395,7 @@ impl<'g> Scheduler<'g> {
                 self.succeed(id, key, status, result, duration, String::new());
             }
             Message::Miss(pending) => {
-                self.free += 1;
+                self.free += self.release(pending.id, 1);
                 self.run_queue.push_back(pending);
             }
             Message::CheckFailed {
@@ -314,13 +404,18 @@ impl<'g> Scheduler<'g> {
                 error,
                 duration,
             } => {
-                self.free += 1;
+                self.free += self.release(id, 1);
                 self.fail(id, key, error, duration);
                 self.skip_dependents(id, env);
             }
             Message::Fallback(pending) => {
                 self.remote_free += 1;
                 self.run_queue.push_back(pending);
+            }
+            Message::Unsure(id) => {
+                let weight = self.weight(id);
+                self.free += self.release(id, weight);
+                self.check_queue.push_back(id);
             }
             Message::Ran {
                 id,
@@ -332,7 +427,8 @@ impl<'g> Scheduler<'g> {
                 if remote.executed {
                     self.remote_free += 1;
                 } else {
-                    self.free += self.weight(id);
+                    let weight = self.weight(id);
+                    self.free += self.release(id, weight);
                 }
                 match result {
                     Ok((result, log)) => {

@@ -16,7 +16,7 @@
 //! fails the action instead of storing its result.
 
 use std::collections::HashMap;
-use std::fs;
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -25,6 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::reading::Seen;
 use crate::{Digest, EngineError};
 
 /// Format of the saved file; a different one is ignored (everything is hashed again).
@@ -38,8 +39,8 @@ const RACY_WINDOW: Duration = Duration::from_secs(2);
 
 /// What identifies one version of a file without reading it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Stamp {
-    size: u64,
+pub(crate) struct Stamp {
+    pub(crate) size: u64,
     mtime_ns: i128,
     ctime_ns: i128,
     inode: u64,
@@ -134,29 +135,40 @@ impl SourceDigests {
     /// # Errors
     /// As [`digest`](Self::digest).
     pub fn version(&self, path: &Path) -> Result<SourceVersion, EngineError> {
+        let meta = fs::metadata(path).map_err(|source| EngineError::SourceUnreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.version_with(path, stamp(&meta))
+    }
+
+    /// [`version`](Self::version) of a file whose metadata was just read (`now`).
+    fn version_with(&self, path: &Path, now: Stamp) -> Result<SourceVersion, EngineError> {
         let unreadable = |source: io::Error| EngineError::SourceUnreadable {
             path: path.to_path_buf(),
             source,
         };
-        let mut before = stamp(&fs::metadata(path).map_err(unreadable)?);
         if let Some(entry) = self.lock().get(path)
-            && entry.stamp == before
+            && entry.stamp == now
         {
             return Ok(SourceVersion {
                 path: path.to_path_buf(),
                 digest: entry.digest,
-                stamp: before,
+                stamp: now,
                 racy: !entry.settled,
             });
         }
         for _ in 0..READ_ATTEMPTS {
+            // The metadata of the open file, before and after reading it: the digest is of
+            // the version they describe only if they are the same.
+            let mut file = File::open(path).map_err(unreadable)?;
+            let before = stamp(&file.metadata().map_err(unreadable)?);
             let hashed_at = SystemTime::now();
-            let digest = Digest::of_file(path).map_err(unreadable)?;
+            let (digest, _) = Digest::of_reader(&mut file).map_err(unreadable)?;
             self.files_hashed.fetch_add(1, Ordering::Relaxed);
-            let after = stamp(&fs::metadata(path).map_err(unreadable)?);
+            let after = stamp(&file.metadata().map_err(unreadable)?);
             if after != before {
                 // Changed while it was read: the digest is of some mix of versions.
-                before = after;
                 continue;
             }
             let settled = is_settled(before.mtime_ns, hashed_at);
@@ -180,6 +192,36 @@ impl SourceDigests {
         })
     }
 
+    /// Records the digest a run took of `path` as it read it (see [`crate::reading`]), as if
+    /// [`version`](Self::version) had taken it.
+    pub(crate) fn record(&self, path: &Path, seen: &Seen) -> SourceVersion {
+        self.files_hashed.fetch_add(1, Ordering::Relaxed);
+        let settled = is_settled(seen.stamp.mtime_ns, seen.hashed_at);
+        self.lock().insert(
+            path.to_path_buf(),
+            Entry {
+                stamp: seen.stamp,
+                digest: seen.digest,
+                settled,
+            },
+        );
+        SourceVersion {
+            path: path.to_path_buf(),
+            digest: seen.digest,
+            stamp: seen.stamp,
+            racy: !settled,
+        }
+    }
+
+    /// True if `path`'s digest is known for the file as it is now (no need to read it).
+    pub(crate) fn is_known(&self, path: &Path) -> bool {
+        fs::metadata(path).is_ok_and(|meta| {
+            self.lock()
+                .get(path)
+                .is_some_and(|e| e.stamp == stamp(&meta))
+        })
+    }
+
     /// Digests every file of `paths` not already known, on the current rayon pool's threads,
     /// so that the actions that read them find their digests ready instead of each reading
     /// its files one by one. Errors are not reported here: [`version`](Self::version) reports
@@ -187,20 +229,18 @@ impl SourceDigests {
     /// file does not end up alone at the end.
     pub fn prefetch(&self, paths: &[PathBuf]) {
         use rayon::prelude::*;
-        let mut sized: Vec<(u64, &Path)> = paths
+        let mut sized: Vec<(Stamp, &Path)> = paths
             .par_iter()
             .filter_map(|p| {
                 let meta = fs::metadata(p).ok()?;
-                let known = self
-                    .lock()
-                    .get(p.as_path())
-                    .is_some_and(|e| e.stamp == stamp(&meta));
-                (!known && meta.is_file()).then_some((meta.len(), p.as_path()))
+                let now = stamp(&meta);
+                let known = self.lock().get(p.as_path()).is_some_and(|e| e.stamp == now);
+                (!known && meta.is_file()).then_some((now, p.as_path()))
             })
             .collect();
-        sized.sort_unstable_by_key(|&(len, _)| std::cmp::Reverse(len));
-        sized.par_iter().with_max_len(1).for_each(|(_, path)| {
-            let _ = self.version(path);
+        sized.sort_unstable_by_key(|(now, _)| std::cmp::Reverse(now.size));
+        sized.par_iter().with_max_len(1).for_each(|&(now, path)| {
+            let _ = self.version_with(path, now);
         });
     }
 
@@ -276,7 +316,7 @@ impl SourceDigests {
     }
 }
 
-fn stamp(meta: &fs::Metadata) -> Stamp {
+pub(crate) fn stamp(meta: &fs::Metadata) -> Stamp {
     let mtime_ns = meta
         .modified()
         .ok()
@@ -373,6 +413,31 @@ mod tests {
         assert_eq!(cache.files_hashed(), 0, "settled entry reused");
         assert_eq!(cache.digest(&fresh).unwrap(), Digest::of_bytes(b"fresh"));
         assert_eq!(cache.files_hashed(), 1, "racily clean entry not saved");
+    }
+
+    #[test]
+    fn prefetch_digests_every_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = (0..20)
+            .map(|i| {
+                let path = dir.path().join(format!("f{i}"));
+                // Sizes on both sides of the read buffer.
+                write_old(&path, &vec![i as u8; i * 40_000]);
+                path
+            })
+            .collect();
+        let cache = SourceDigests::load(&dir.path().join("db"));
+        cache.prefetch(&files);
+        assert_eq!(cache.files_hashed(), files.len());
+        for (i, path) in files.iter().enumerate() {
+            let expected = Digest::of_bytes(&vec![i as u8; i * 40_000]);
+            assert_eq!(cache.digest(path).unwrap(), expected);
+        }
+        assert_eq!(
+            cache.files_hashed(),
+            files.len(),
+            "all known after the prefetch"
+        );
     }
 
     #[test]

@@ -111,9 +111,28 @@ pub trait Store: Send + Sync {
     /// putting bytes the store already has just removes `file`.
     fn put_blob(&self, file: &Path) -> io::Result<(Digest, u64)>;
 
+    /// [`put_blob`](Self::put_blob) of a file whose digest and size the engine took as it was
+    /// written ([`OutputFile`](crate::OutputFile)); a store may trust them instead of reading
+    /// the file again. The default hashes it all the same.
+    fn put_blob_written(
+        &self,
+        file: &Path,
+        digest: Digest,
+        size: u64,
+    ) -> io::Result<(Digest, u64)> {
+        let _ = (digest, size);
+        self.put_blob(file)
+    }
+
     /// A directory for temporary files, on the same filesystem as the CAS (so moving a file
     /// from there into the CAS is a rename).
     fn tmp_dir(&self) -> PathBuf;
+
+    /// True if the store certainly records no action result (a cold cache, where no lookup
+    /// can hit). The default, `false`, is always safe.
+    fn has_no_results(&self) -> bool {
+        false
+    }
 }
 
 /// How much a [`LocalStore`] holds.
@@ -267,8 +286,22 @@ impl Store for LocalStore {
         Ok((digest, size))
     }
 
+    fn put_blob_written(
+        &self,
+        file: &Path,
+        digest: Digest,
+        size: u64,
+    ) -> io::Result<(Digest, u64)> {
+        self.move_in(file, digest, size)?;
+        Ok((digest, size))
+    }
+
     fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+
+    fn has_no_results(&self) -> bool {
+        fs::read_dir(self.root.join("ac")).is_ok_and(|mut entries| entries.next().is_none())
     }
 }
 
@@ -335,7 +368,9 @@ mod tests {
         let a = store.put_blob(&temp_file(&store, b"aaa")).unwrap();
         let b = store.put_blob(&temp_file(&store, b"bb")).unwrap();
         let result = ActionResult::new(vec![Output::file(a.0, a.1), Output::file(b.0, b.1)]);
+        assert!(store.has_no_results());
         store.put_action(&key, &result).unwrap();
+        assert!(!store.has_no_results());
         assert_eq!(store.get_action(&key), Some(result.clone()));
         assert_eq!(store.stats().unwrap().entries, 1);
 

@@ -9,10 +9,13 @@
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::action::Reporter;
+use crate::action::{Reporter, action_key};
 use crate::inputs::{Keyed, Source, key_of};
+use crate::reading::ReadLog;
+use crate::writing::WriteLog;
 use crate::{
     Action, ActionError, ActionId, ActionResult, Digest, Event, Graph, Output, OutputKind,
     RemoteCache, RemoteCommand, RemoteExecutor, RemoteFacts, RemoteRun, ResolvedTree, RunContext,
@@ -65,6 +68,9 @@ pub(crate) enum Message {
     },
     /// The remote executor could not run it: run it locally.
     Fallback(Pending),
+    /// A run started before its key was known ([`speculate`]) cannot be used: check the
+    /// action the usual way.
+    Unsure(ActionId),
     CheckFailed {
         id: ActionId,
         key: Option<Digest>,
@@ -388,6 +394,50 @@ fn record_remote(
     Ok(result)
 }
 
+/// A fresh temporary directory for one run: the directory (deleted when dropped), and the
+/// paths of the action's outputs and scratch directory in it.
+fn run_dir(
+    env: &Env<'_>,
+    action: &dyn Action,
+) -> Result<(tempfile::TempDir, Vec<PathBuf>, PathBuf), ActionError> {
+    let work = tempfile::Builder::new()
+        .prefix("run-")
+        .tempdir_in(env.store.tmp_dir())
+        .map_err(|e| ActionError::new(format!("cannot create a temporary directory: {e}")))?;
+    let scratch = work.path().join("scratch");
+    fs::create_dir(&scratch)
+        .map_err(|e| ActionError::new(format!("cannot create a scratch directory: {e}")))?;
+    let outputs: Vec<PathBuf> = (0..action.output_count())
+        .map(|i| work.path().join(format!("out-{i}")))
+        .collect();
+    Ok((work, outputs, scratch))
+}
+
+/// Runs the action in `ctx`; `Err` (with what it logged) if it failed or panicked.
+fn run_in(action: &dyn Action, ctx: &mut RunContext<'_>) -> Result<String, ActionError> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| action.run(ctx))).unwrap_or_else(|payload| {
+        Err(ActionError::new(format!(
+            "panicked: {}",
+            panic_text(&*payload)
+        )))
+    });
+    let log = ctx.take_log();
+    match outcome {
+        Ok(()) => Ok(log),
+        Err(error) => Err(with_log(&log, error)),
+    }
+}
+
+/// `error` with the action's `log` in front of its own output.
+fn with_log(log: &str, mut error: ActionError) -> ActionError {
+    error.output = match (log.is_empty(), error.output.is_empty()) {
+        (true, _) => error.output,
+        (false, true) => log.to_string(),
+        (false, false) => format!("{log}{}", error.output),
+    };
+    error
+}
+
 /// Runs the action; if it succeeded and every source file it read is still the version its
 /// key was computed from, stores the outputs, records the result and offers it to the remote.
 fn run_and_store(
@@ -404,55 +454,112 @@ fn run_and_store(
         files,
         ..
     } = pending;
-    let work = tempfile::Builder::new()
-        .prefix("run-")
-        .tempdir_in(env.store.tmp_dir())
-        .map_err(|e| ActionError::new(format!("cannot create a temporary directory: {e}")))?;
-    let scratch = work.path().join("scratch");
-    fs::create_dir(&scratch)
-        .map_err(|e| ActionError::new(format!("cannot create a scratch directory: {e}")))?;
-    let outputs: Vec<PathBuf> = (0..action.output_count())
-        .map(|i| work.path().join(format!("out-{i}")))
-        .collect();
+    let (_work, outputs, scratch) = run_dir(env, action)?;
     let mut ctx = RunContext::new(inputs, outputs.clone(), scratch, threads)
         .with_trees(trees)
         .with_reporter(Reporter::new(id, action.label(), env.events));
+    let log = run_in(action, &mut ctx)?;
+    let written = ctx.write_log();
+    let result =
+        store_run(env, action, &key, &files, &outputs, &written).map_err(|e| with_log(&log, e))?;
+    Ok((result, log))
+}
 
-    let outcome =
-        catch_unwind(AssertUnwindSafe(|| action.run(&mut ctx))).unwrap_or_else(|payload| {
-            Err(ActionError::new(format!(
-                "panicked: {}",
-                panic_text(&*payload)
-            )))
-        });
-    let log = ctx.take_log();
-    let with_log = |mut error: ActionError| {
-        error.output = match (log.is_empty(), error.output.is_empty()) {
-            (true, _) => error.output,
-            (false, true) => log.clone(),
-            (false, false) => format!("{log}{}", error.output),
-        };
-        error
-    };
-    outcome.map_err(with_log)?;
-    // The key names the versions digested before the run; outputs made from any other
-    // version must never be stored under it (nor uploaded).
-    for file in &files {
+/// After a successful run: checks that every source file it read is still the version `key`
+/// was computed from (outputs made from any other version must never be stored under it,
+/// nor uploaded), then stores the outputs, records the result and offers it to the remote.
+fn store_run(
+    env: &Env<'_>,
+    action: &dyn Action,
+    key: &Digest,
+    files: &[SourceVersion],
+    outputs: &[PathBuf],
+    written: &WriteLog,
+) -> Result<ActionResult, ActionError> {
+    for file in files {
         env.sources
             .check_unchanged(file)
-            .map_err(|e| with_log(ActionError::new(e.to_string())))?;
+            .map_err(|e| ActionError::new(e.to_string()))?;
     }
-
-    let result = store_outputs(env.store, action, &outputs).map_err(with_log)?;
+    let result = store_outputs(env.store, action, outputs, written)?;
     env.store
-        .put_action(&key, &result)
-        .map_err(|e| with_log(ActionError::new(format!("cannot record the result: {e}"))))?;
+        .put_action(key, &result)
+        .map_err(|e| ActionError::new(format!("cannot record the result: {e}")))?;
     if let Some(remote) = env.remote
         && action.shareable()
     {
-        remote.upload(&key, &result, env.store);
+        remote.upload(key, &result, env.store);
     }
-    Ok((result, log))
+    Ok(result)
+}
+
+/// Steps 1 and 2 in one, for an action that [digests its source files as it reads
+/// them](Action::digests_while_reading) where a cache hit is unlikely: run it first, then
+/// take its key from the digests of the bytes it read, look the key up (a hit wins over what
+/// was just built) and store the outputs under it. [`Message::Unsure`] if the run failed or
+/// did not read every file to its end as one version: the action then goes the usual way,
+/// which also reports a failure properly.
+pub(crate) fn speculate(
+    env: &Env<'_>,
+    id: ActionId,
+    files: Vec<PathBuf>,
+    threads: usize,
+) -> Message {
+    let start = Instant::now();
+    let action = env.graph.action(id);
+    let label = action.label();
+    (env.events)(Event::Started {
+        id,
+        kind: action.kind(),
+        label: label.clone(),
+        at: SystemTime::now(),
+    });
+    let Ok((_work, outputs, scratch)) = run_dir(env, action) else {
+        return Message::Unsure(id);
+    };
+    let read_log = Arc::new(ReadLog::new(files.len()));
+    let mut ctx = RunContext::new(files.clone(), outputs.clone(), scratch, threads)
+        .with_reporter(Reporter::new(id, label.clone(), env.events))
+        .with_read_log(read_log.clone());
+    let Ok(log) = run_in(action, &mut ctx) else {
+        return Message::Unsure(id);
+    };
+    let written = ctx.write_log();
+    drop(ctx);
+    let Some(versions) = (0..files.len())
+        .map(|i| Some(env.sources.record(files.get(i)?, &read_log.seen(i)?)))
+        .collect::<Option<Vec<SourceVersion>>>()
+    else {
+        return Message::Unsure(id);
+    };
+    let digests: Vec<Digest> = versions.iter().map(SourceVersion::digest).collect();
+    let key = action_key(action, &digests);
+    if !env.force
+        && let Some(result) = env.store.get_action(&key)
+        && result.outputs.len() == action.output_count()
+    {
+        return hit(env, id, key, result, start, false);
+    }
+    // Else a file changed after it was read: digest it again and run again.
+    let Ok(result) = store_run(env, action, &key, &versions, &outputs, &written) else {
+        return Message::Unsure(id);
+    };
+    (env.events)(Event::Finished {
+        id,
+        label,
+        cached: false,
+        remote: false,
+        remote_exec: RemoteFacts::default(),
+        duration: start.elapsed(),
+        output_bytes: result.size(),
+    });
+    Message::Ran {
+        id,
+        key,
+        result: Ok((result, log)),
+        duration: start.elapsed(),
+        remote: RemoteFacts::default(),
+    }
 }
 
 /// Moves every output into the store: a regular file as a blob, a directory as a tree; `Err`
@@ -461,15 +568,18 @@ fn store_outputs(
     store: &dyn Store,
     action: &dyn Action,
     outputs: &[PathBuf],
+    written: &WriteLog,
 ) -> Result<ActionResult, ActionError> {
     let mut result = ActionResult::default();
     for (i, path) in outputs.iter().enumerate() {
         let name = || action.describe_output(i);
         let stored = match fs::symlink_metadata(path) {
-            Ok(meta) if meta.is_file() => store
-                .put_blob(path)
-                .map(|(digest, size)| Output::file(digest, size))
-                .map_err(|e| ActionError::new(format!("cannot store {}: {e}", name())))?,
+            Ok(meta) if meta.is_file() => match written.digest_of(i, path) {
+                Some((digest, size)) => store.put_blob_written(path, digest, size),
+                None => store.put_blob(path),
+            }
+            .map(|(digest, size)| Output::file(digest, size))
+            .map_err(|e| ActionError::new(format!("cannot store {}: {e}", name())))?,
             Ok(meta) if meta.is_dir() => store_tree(store, path)
                 .map(|(digest, size)| Output::tree(digest, size))
                 .map_err(|e| ActionError::new(format!("{}: {e}", name())))?,

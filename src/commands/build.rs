@@ -71,11 +71,11 @@ pub fn run(args: Args, global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             std::process::exit(130);
         });
     }
-    let report = session.build(&plan, &args.build.settings(), &progress);
+    // Packages that depend on no failed action were built all the same: they are installed.
+    let (report, installed) = session.build_and_install(&plan, &args.build.settings(), &progress);
     progress.finish();
     let ok = report_failures(&report, &progress);
-    // Packages that depend on no failed action were built all the same: install them.
-    let installed = session.install(&plan, &report)?;
+    let installed = installed?;
     session.finish_remote(&progress);
     let summary = Summary {
         ok,

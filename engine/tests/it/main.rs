@@ -7,4 +7,5 @@ mod common;
 mod failures;
 mod gc;
 mod parallel;
+mod speculation;
 mod trees;

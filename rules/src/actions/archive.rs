@@ -176,6 +176,10 @@ impl Action for ArchiveAction {
     fn accepts_tree(&self, i: usize) -> bool {
         (self.entries.iter()).any(|e| e.kind == EntryKind::Output { input: i })
     }
+    /// Every file input is read once, to its end, through [`RunContext::open_input`].
+    fn digests_while_reading(&self) -> bool {
+        true
+    }
     fn threads(&self) -> usize {
         match self.compression {
             Some((Codec::Zstd | Codec::TarZst, _)) => 2,
@@ -183,9 +187,8 @@ impl Action for ArchiveAction {
         }
     }
     fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
-        let file = File::create(ctx.output(0))?;
         let hashing = Hashing {
-            inner: &file,
+            inner: ctx.create_output(0)?,
             hasher: Sha256::new(),
         };
         let buffered = BufWriter::with_capacity(256 * 1024, hashing);
@@ -210,7 +213,15 @@ impl Action for ArchiveAction {
             let _ = h.set_username("");
             let _ = h.set_groupname("");
             match what {
-                Written::File(from) => {
+                Written::Input(i) => {
+                    let file = ctx.open_input(i).map_err(|err| {
+                        ActionError::new(format!("{}: {err}", ctx.input(i).display()))
+                    })?;
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_size(file.len());
+                    builder.append_data(&mut h, &path, file)?;
+                }
+                Written::Blob(from) => {
                     let file = File::open(&from)
                         .map_err(|err| ActionError::new(format!("{}: {err}", from.display())))?;
                     h.set_entry_type(tar::EntryType::Regular);
@@ -241,7 +252,7 @@ impl Action for ArchiveAction {
             decoded_size: decoded,
             stored_sha256: hashing.hasher.finalize().into(),
         };
-        file.sync_all()?;
+        hashing.inner.finish()?;
         if self.compression.is_some() {
             std::fs::write(ctx.output(1), summary.line())?;
         }
@@ -269,10 +280,11 @@ impl Action for ArchiveAction {
     }
 }
 
-/// What one archive entry is once step outputs are known: where its bytes are, a
-/// directory, or a link.
+/// What one archive entry is once step outputs are known: where its bytes are (one of the
+/// action's inputs, or a file of a tree input), a directory, or a link.
 enum Written {
-    File(PathBuf),
+    Input(usize),
+    Blob(PathBuf),
     Dir,
     Symlink(String),
 }
@@ -284,7 +296,7 @@ impl ArchiveAction {
         let mut out = Vec::with_capacity(self.entries.len());
         for e in &self.entries {
             let what = match &e.kind {
-                EntryKind::File { input } => Written::File(ctx.input(*input).to_path_buf()),
+                EntryKind::File { input } => Written::Input(*input),
                 EntryKind::Dir => Written::Dir,
                 EntryKind::Symlink { target } => Written::Symlink(target.clone()),
                 EntryKind::Output { input } => {
@@ -313,11 +325,7 @@ impl ArchiveAction {
                     self.label
                 )));
             }
-            out.push((
-                at.to_string(),
-                Written::File(ctx.input(input).to_path_buf()),
-                mode,
-            ));
+            out.push((at.to_string(), Written::Input(input), mode));
             return Ok(());
         };
         if !at.is_empty() {
@@ -335,7 +343,7 @@ impl ArchiveAction {
                 ResolvedEntry::File {
                     blob, executable, ..
                 } => (
-                    Written::File(blob.clone()),
+                    Written::Blob(blob.clone()),
                     if *executable { 0o755 } else { 0o644 },
                 ),
             };
