@@ -12,7 +12,8 @@
 
 use crate::error::{Error, Result};
 use std::ffi::OsStr;
-use std::io::{self, Read};
+use std::fmt::Write as _;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -254,12 +255,17 @@ pub fn for_each_member<R: Read>(
     reader: R,
     mut visit: impl FnMut(&Member, &mut dyn Read) -> Result<()>,
 ) -> Result<u64> {
-    let mut archive = tar::Archive::new(reader);
-    let mut entries = archive.entries().map_err(|e| from_tar(e, "#1"))?.raw(true);
+    let mut archive = tar::Archive::new(Forward::new(reader));
+    let mut entries = archive
+        .entries_with_seek()
+        .map_err(|e| from_tar(e, "#1"))?
+        .raw(true);
     let mut pending = Pending::default();
     let (mut number, mut count) = (0u64, 0u64);
+    let mut at = String::new();
     loop {
-        let at = format!("#{}", number + 1);
+        at.clear();
+        write!(at, "#{}", number + 1).expect("writing to a String");
         let Some(entry) = entries.next() else { break };
         let mut entry = entry.map_err(|e| from_tar(e, &at))?;
         number += 1;
@@ -314,7 +320,11 @@ pub fn for_each_member<R: Read>(
                 // Whatever `visit` left unread is skipped by the `tar` crate; a short member
                 // means the stream ended inside it.
                 let read = counted.read;
-                let rest = io::copy(&mut entry, &mut io::sink()).map_err(|e| from_tar(e, &at))?;
+                let rest = if read < member.size {
+                    io::copy(&mut entry, &mut io::sink()).map_err(|e| from_tar(e, &at))?
+                } else {
+                    0
+                };
                 if read + rest != member.size {
                     return Err(refuse(
                         member.label(),
@@ -335,9 +345,78 @@ pub fn for_each_member<R: Read>(
             "an extension header describes no member (the archive ends after it)",
         ));
     }
-    let mut rest = archive.into_inner();
+    let mut rest = archive.into_inner().inner;
     io::copy(&mut rest, &mut io::sink()).map_err(|e| from_tar(e, "end"))?;
     Ok(count)
+}
+
+/// A stream that can seek forward, by reading and dropping bytes. Given one, the `tar` crate
+/// skips a member's padding (and whatever of its data was left unread) by seeking; without,
+/// it zeroes a 32 KiB buffer to skip into for every member.
+struct Forward<R> {
+    inner: R,
+    pos: u64,
+    scratch: Vec<u8>,
+}
+
+impl<R: Read> Forward<R> {
+    fn new(inner: R) -> Forward<R> {
+        Forward {
+            inner,
+            pos: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    fn discard(&mut self, mut n: u64) -> io::Result<u64> {
+        if n > 0 && self.scratch.is_empty() {
+            self.scratch = vec![0; 8192];
+        }
+        while n > 0 {
+            let want = usize::try_from(n)
+                .unwrap_or(usize::MAX)
+                .min(self.scratch.len());
+            let got = match self.inner.read(&mut self.scratch[..want]) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the archive ends before the next header",
+                    ));
+                }
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.pos += got as u64;
+            n -= got as u64;
+        }
+        Ok(self.pos)
+    }
+}
+
+impl<R: Read> Read for Forward<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read> Seek for Forward<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let ahead = match to {
+            SeekFrom::Current(d) => u64::try_from(d).ok(),
+            SeekFrom::Start(p) => p.checked_sub(self.pos),
+            SeekFrom::End(_) => None,
+        };
+        match ahead {
+            Some(n) => self.discard(n),
+            None => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a tar stream is only read forwards",
+            )),
+        }
+    }
 }
 
 /// Counts the bytes `visit` reads of a member's data; read errors keep their meaning.

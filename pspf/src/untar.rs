@@ -24,8 +24,9 @@
 use crate::archive::{Member, for_each_member};
 use crate::error::{Error, Result};
 use crate::extract::check_entry_path;
-use crate::writers::{Finish, Writers, at_path};
+use crate::writers::{Finish, Writers, at_path, current_umask};
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -36,19 +37,48 @@ pub struct Unpacker {
     root: PathBuf,
     /// Relative directories known to be directories inside `root` (real directories, not
     /// links, until `aliased`).
-    dirs: HashSet<PathBuf>,
+    dirs: PathSet,
     /// Directories that held nothing but what this unpacker put there: made by it, or the
     /// root when it started empty.
-    fresh: HashSet<PathBuf>,
+    fresh: PathSet,
     /// Paths of the non-directory entries created so far (a writer may still be on them).
-    created: HashSet<PathBuf>,
+    created: PathSet,
     /// A symbolic link has led the way to an entry: paths may alias each other.
     aliased: bool,
     /// Directory modes to apply at the end, in creation order.
     dir_modes: Vec<(PathBuf, u32)>,
     /// Whether an entry has replaced something already on disk (see [`Unpacker::finish`]).
     replaced: bool,
+    /// The mode `mkdir` gives a new directory here (from the umask), once one directory made
+    /// has shown it: a directory entry made with the mode it asks for needs no `chmod` at the
+    /// end. `None`: unknown, or something else decides (a default ACL, a set-group-ID parent).
+    made_dir_mode: Option<u32>,
+    /// Whether `made_dir_mode` has been checked against a directory on disk.
+    made_dir_mode_seen: bool,
     writers: Writers,
+}
+
+/// A set of normalised relative paths, compared (and hashed) as bytes: hashing a `Path`
+/// walks its components, several times per entry.
+#[derive(Default)]
+struct PathSet(HashSet<OsString>);
+
+impl PathSet {
+    fn contains(&self, path: &Path) -> bool {
+        self.0.contains(path.as_os_str())
+    }
+
+    fn insert(&mut self, path: PathBuf) {
+        self.0.insert(path.into_os_string());
+    }
+
+    fn remove(&mut self, path: &Path) {
+        self.0.remove(path.as_os_str());
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 fn unsafe_path(path: &Path, reason: &str) -> Error {
@@ -84,22 +114,28 @@ impl Unpacker {
     /// on the calling thread).
     pub fn with_writers(dest: &Path, threads: usize) -> Result<Unpacker> {
         let root = dest.canonicalize().map_err(|e| at_path(dest, e))?;
-        let mut fresh = HashSet::new();
-        if fs::read_dir(&root)
+        let mut fresh = PathSet::default();
+        let empty = fs::read_dir(&root)
             .map_err(|e| at_path(&root, e))?
             .next()
-            .is_none()
-        {
+            .is_none();
+        if empty {
             fresh.insert(PathBuf::new());
         }
         Ok(Unpacker {
             root,
-            dirs: HashSet::new(),
+            dirs: PathSet::default(),
             fresh,
-            created: HashSet::new(),
+            created: PathSet::default(),
             aliased: false,
             dir_modes: Vec::new(),
             replaced: false,
+            // Every directory made in an empty root descends from it through directories made
+            // here, so the first one shows what all the others get.
+            made_dir_mode: current_umask()
+                .filter(|_| empty)
+                .map(|umask| 0o777 & !umask),
+            made_dir_mode_seen: false,
             writers: Writers::new(threads),
         })
     }
@@ -266,6 +302,10 @@ impl Unpacker {
         if self.is_new(&rel) {
             mkdir(&full)?;
             self.fresh.insert(rel.clone());
+            if self.made_with(&full, mode) {
+                self.dirs.insert(rel);
+                return Ok(());
+            }
         } else if self.aliased || !self.dirs.contains(&rel) {
             if self.created.contains(&rel) {
                 self.writers.barrier()?;
@@ -283,6 +323,26 @@ impl Unpacker {
         self.dirs.insert(rel);
         self.dir_modes.push((full, mode));
         Ok(())
+    }
+
+    /// Whether the directory just made at `full` already has `mode` (checked on disk for the
+    /// first one).
+    fn made_with(&mut self, full: &Path, mode: u32) -> bool {
+        let Some(made) = self.made_dir_mode else {
+            return false;
+        };
+        if mode & 0o7777 != made {
+            return false;
+        }
+        if !self.made_dir_mode_seen {
+            self.made_dir_mode_seen = true;
+            let on_disk = fs::symlink_metadata(full).map(|m| m.permissions().mode() & 0o7777);
+            if on_disk.ok() != Some(made) {
+                self.made_dir_mode = None;
+                return false;
+            }
+        }
+        true
     }
 
     /// Make a directory where nothing is: it starts fresh (unless paths may alias).

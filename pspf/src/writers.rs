@@ -49,7 +49,7 @@ pub(crate) fn at_path(path: &Path, e: io::Error) -> Error {
 
 /// The process's file-mode creation mask, read without changing it (`umask(2)` cannot read
 /// it without setting it, which would race with other threads). `None` when unknown.
-fn current_umask() -> Option<u32> {
+pub(crate) fn current_umask() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
     u32::from_str_radix(line.trim(), 8).ok()

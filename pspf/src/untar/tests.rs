@@ -349,3 +349,39 @@ fn a_truncated_archive_is_refused_and_the_writers_stop() {
         );
     }
 }
+
+/// A directory whose archive mode is what `mkdir` gives is left alone at the end (no `chmod`);
+/// where `mkdir` gives something else — here the set-group-ID bit inherited from the
+/// destination — every directory still ends with exactly its archive mode.
+#[test]
+fn directory_modes_are_exact_whatever_mkdir_gives() {
+    for setgid in [false, true] {
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("dest");
+        fs::create_dir(&dest).unwrap();
+        let dest_mode = if setgid { 0o2755 } else { 0o755 };
+        fs::set_permissions(&dest, fs::Permissions::from_mode(dest_mode)).unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, mode) in [
+            ("a/", 0o755),
+            ("a/b/", 0o755),
+            ("c/", 0o700),
+            ("a/b/d/", 0o755),
+        ] {
+            let mut h = header(name, tar::EntryType::Directory, 0, None);
+            h.set_mode(mode);
+            h.set_cksum();
+            b.append(&h, &[][..]).unwrap();
+        }
+        let bytes = b.into_inner().unwrap();
+        let umask = current_umask().unwrap_or(0o022);
+        unpack(&dest, 0, &bytes).unwrap();
+        for (rel, mode) in [("a", 0o755), ("a/b", 0o755), ("c", 0o700), ("a/b/d", 0o755)] {
+            let got = fs::metadata(dest.join(rel)).unwrap().permissions().mode() & 0o7777;
+            assert_eq!(
+                got, mode,
+                "{rel} (set-group-ID destination: {setgid}, umask {umask:o})"
+            );
+        }
+    }
+}
