@@ -127,8 +127,10 @@ impl Read for StoredReader<'_> {
             self.finish()?;
             return Ok(0);
         }
+        // Pieces small enough to still be in the CPU's cache when they are hashed.
         let want = buf
             .len()
+            .min(HASH_PIECE)
             .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let n = self.file.read_at(&mut buf[..want], self.pos)?;
         if n == 0 {
@@ -148,6 +150,9 @@ impl Read for StoredReader<'_> {
 }
 
 const DECODE_BUF: usize = 128 * 1024;
+
+/// Stored bytes read (and hashed) at a time at most.
+const HASH_PIECE: usize = 128 * 1024;
 
 /// The decoded size a slot must add up to, as its signed metadata declares it.
 #[derive(Debug, Clone)]
