@@ -108,15 +108,12 @@ pub(super) fn run(
             skip_cache = true;
             continue;
         }
-        match finish(
-            ex,
-            label,
-            command,
-            &result,
-            response.cached_result,
-            caps,
-            store,
-        ) {
+        let found = Found {
+            result: &result,
+            cached: response.cached_result,
+            deadline,
+        };
+        match finish(ex, label, command, &found, caps, store) {
             Ok(run) => return run,
             // An output vanished before it was fetched: run it again, past the cache.
             Err(_) => skip_cache = true,
@@ -126,6 +123,28 @@ pub(super) fn run(
         label,
         &format!("the cluster kept losing its inputs or outputs ({ATTEMPTS} attempts)"),
     )
+}
+
+/// Call `call` again while the server does not answer — restarting, say — until `deadline`,
+/// or until another action has found it gone: a result is fetched across a restart as an
+/// execution is followed across one.
+fn patiently<T>(
+    ex: &RemoteExecution,
+    deadline: Instant,
+    mut call: impl FnMut() -> Result<T, Fault>,
+) -> Result<T, Fault> {
+    loop {
+        match call() {
+            Err(fault) if fault.is_unreachable() && ex.available() => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(fault);
+                }
+                std::thread::sleep(RESUME_PAUSE.min(left));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// An unreachable server turns remote execution off; anything else sends this action home.
@@ -190,18 +209,31 @@ fn execute(
     }
 }
 
+/// A finished action's result as the cluster gave it.
+struct Found<'a> {
+    result: &'a re::ActionResult,
+    /// Whether it came from the cluster's action cache.
+    cached: bool,
+    /// When the action gives up on the cluster.
+    deadline: Instant,
+}
+
 /// The engine's view of a finished `ActionResult`; `Err` when a blob it names is gone from
 /// the server's CAS (the action is then executed again).
 fn finish(
     ex: &RemoteExecution,
     label: &str,
     command: &RemoteCommand,
-    result: &re::ActionResult,
-    cached: bool,
+    found: &Found<'_>,
     caps: Caps,
     store: &dyn Store,
 ) -> Result<RemoteRun, String> {
-    let log = match logs(ex, result, caps) {
+    let Found {
+        result,
+        cached,
+        deadline,
+    } = *found;
+    let log = match patiently(ex, deadline, || logs(ex, result, caps)) {
         Ok(log) => log,
         Err(Fault::Lost(why)) => return Err(why),
         Err(fault) => {
@@ -248,7 +280,7 @@ fn finish(
                 ActionError::new(message).with_output(log),
             ));
         };
-        match download(ex, file, caps, store) {
+        match patiently(ex, deadline, || download(ex, file, caps, store)) {
             Ok((digest, size)) => outputs.outputs.push(Output::file(digest, size)),
             Err(Fault::Lost(why)) => return Err(why),
             Err(fault) => {
