@@ -136,6 +136,14 @@ impl Batch {
         self.buf.len() - self.used
     }
 
+    /// The large files this batch writes pieces of, by address.
+    fn larges(&self) -> impl Iterator<Item = usize> + '_ {
+        self.items.iter().filter_map(|item| match item {
+            Item::Piece { file, .. } => Some(Arc::as_ptr(file) as usize),
+            Item::Whole { .. } => None,
+        })
+    }
+
     /// Write every item; stop at the first error.
     fn write(&self, umask: Option<u32>) -> Result<()> {
         let mut at = 0;
@@ -176,6 +184,9 @@ struct State {
     buffers: usize,
     /// Batches a writer has taken and not finished.
     busy: usize,
+    /// The large files those batches write (by address): a file takes one writer at a time,
+    /// since writes to one file take its lock (a second writer would only spin on it).
+    writing: Vec<usize>,
     error: Option<Error>,
     closing: bool,
 }
@@ -215,8 +226,14 @@ impl Shared {
             let batch = {
                 let mut state = self.lock();
                 loop {
-                    if let Some(batch) = state.queue.pop_front() {
+                    let free = state
+                        .queue
+                        .iter()
+                        .position(|b| b.larges().all(|f| !state.writing.contains(&f)));
+                    if let Some(batch) = free.and_then(|i| state.queue.remove(i)) {
                         state.busy += 1;
+                        let larges: Vec<usize> = batch.larges().collect();
+                        state.writing.extend(larges);
                         break batch;
                     }
                     if state.closing {
@@ -229,13 +246,20 @@ impl Shared {
                 }
             };
             let result = batch.write(umask);
+            let larges: Vec<usize> = batch.larges().collect();
             let Batch { buf, items, .. } = batch;
             // Finish large files (their last piece) outside the lock.
             drop(items);
             let mut state = self.lock();
             state.busy -= 1;
             state.free.push(buf);
+            state.writing.retain(|f| !larges.contains(f));
+            let waiting = !state.queue.is_empty();
             drop(state);
+            if waiting && !larges.is_empty() {
+                // A batch may have waited for this file.
+                self.work.notify_all();
+            }
             match result {
                 Err(e) => self.fail(e),
                 Ok(()) => self.done.notify_all(),
