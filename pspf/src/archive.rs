@@ -11,9 +11,10 @@
 //! long name and a PAX `path`, a NUL inside a name, extension headers describing no member.
 
 use crate::error::{Error, Result};
+use crate::pieces::{Piece, Plain, Stream};
 use std::ffi::OsStr;
 use std::fmt::Write as _;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -137,6 +138,38 @@ impl Pending {
         Ok(())
     }
 
+    /// Record the data of a GNU long name or long link header.
+    fn long(
+        &mut self,
+        kind: tar::EntryType,
+        data: &mut MemberData<'_>,
+        declared: u64,
+        at: &str,
+    ) -> Result<()> {
+        let long_name = kind == tar::EntryType::GNULongName;
+        let what = if long_name {
+            "GNU long name"
+        } else {
+            "GNU long link"
+        };
+        let mut bytes = read_bounded(data, declared, MAX_PATH, what, at)?;
+        while bytes.last() == Some(&0) {
+            bytes.pop();
+        }
+        let slot = if long_name {
+            &mut self.long_name
+        } else {
+            &mut self.long_link
+        };
+        if slot.replace(bytes).is_some() {
+            return Err(refuse(
+                at,
+                format!("two {what} headers describe the same member"),
+            ));
+        }
+        Ok(())
+    }
+
     /// The member described by `header` and the extension data before it.
     fn member(self, header: &tar::Header, number: u64, at: &str) -> Result<Member> {
         let path = match (self.long_name, self.pax_path) {
@@ -248,61 +281,54 @@ fn read_bounded(
     Ok(data)
 }
 
-/// Walk the tar stream `reader`, calling `visit` with each member and a reader of its data
-/// (which `visit` may leave unread), then read the stream to its end, so a verifying reader
-/// underneath gets to check its digest. Returns the number of members.
+/// Walk the tar stream `reader`, calling `visit` with each member and its data (which `visit`
+/// may leave unread), then read the stream to its end, so a verifying reader underneath gets
+/// to check its digest. Returns the number of members.
 pub fn for_each_member<R: Read>(
     reader: R,
-    mut visit: impl FnMut(&Member, &mut dyn Read) -> Result<()>,
+    visit: impl FnMut(&Member, &mut MemberData<'_>) -> Result<()>,
 ) -> Result<u64> {
-    let mut archive = tar::Archive::new(Forward::new(reader));
-    let mut entries = archive
-        .entries_with_seek()
-        .map_err(|e| from_tar(e, "#1"))?
-        .raw(true);
+    for_each_member_in(&mut Plain(reader), visit)
+}
+
+/// [`for_each_member`] over a [`Stream`], whose members' data `visit` may take as pieces.
+pub(crate) fn for_each_member_in(
+    stream: &mut dyn Stream,
+    mut visit: impl FnMut(&Member, &mut MemberData<'_>) -> Result<()>,
+) -> Result<u64> {
+    let mut header = tar::Header::new_old();
     let mut pending = Pending::default();
     let (mut number, mut count) = (0u64, 0u64);
     let mut at = String::new();
     loop {
         at.clear();
         write!(at, "#{}", number + 1).expect("writing to a String");
-        let Some(entry) = entries.next() else { break };
-        let mut entry = entry.map_err(|e| from_tar(e, &at))?;
+        if !read_header(stream, &mut header, &at)? {
+            break;
+        }
         number += 1;
-        let kind = entry.header().entry_type();
-        let declared = entry.size();
-        match kind {
-            tar::EntryType::GNULongName | tar::EntryType::GNULongLink => {
-                let long_name = kind == tar::EntryType::GNULongName;
-                let what = if long_name {
-                    "GNU long name"
-                } else {
-                    "GNU long link"
-                };
-                let mut data = read_bounded(&mut entry, declared, MAX_PATH, what, &at)?;
-                while data.last() == Some(&0) {
-                    data.pop();
-                }
-                let slot = if long_name {
-                    &mut pending.long_name
-                } else {
-                    &mut pending.long_link
-                };
-                if slot.replace(data).is_some() {
-                    return Err(refuse(
-                        at,
-                        format!("two {what} headers describe the same member"),
-                    ));
-                }
+        let declared = header
+            .entry_size()
+            .map_err(|e| refuse(&at, format!("unreadable size field: {e}")))?;
+        let mut data = MemberData {
+            stream: &mut *stream,
+            left: declared,
+        };
+        let member = match header.entry_type() {
+            kind @ (tar::EntryType::GNULongName | tar::EntryType::GNULongLink) => {
+                pending.long(kind, &mut data, declared, &at)?;
+                None
             }
             tar::EntryType::XHeader => {
-                let data = read_bounded(&mut entry, declared, MAX_PAX_HEADER, "PAX extended", &at)?;
-                pending.apply_pax(&data, &at)?;
+                let bytes = read_bounded(&mut data, declared, MAX_PAX_HEADER, "PAX extended", &at)?;
+                pending.apply_pax(&bytes, &at)?;
+                None
             }
             tar::EntryType::XGlobalHeader => {
                 // Defaults for the rest of the archive (`git archive` writes its commit id
                 // here); like other readers, nothing of it is applied.
-                read_bounded(&mut entry, declared, MAX_PAX_HEADER, "PAX global", &at)?;
+                read_bounded(&mut data, declared, MAX_PAX_HEADER, "PAX global", &at)?;
+                None
             }
             tar::EntryType::GNUSparse => {
                 return Err(refuse(
@@ -311,32 +337,31 @@ pub fn for_each_member<R: Read>(
                 ));
             }
             _ => {
-                let member = std::mem::take(&mut pending).member(entry.header(), number, &at)?;
-                let mut counted = CountingReader {
-                    inner: &mut entry,
-                    read: 0,
-                };
-                visit(&member, &mut counted)?;
-                // Whatever `visit` left unread is skipped by the `tar` crate; a short member
-                // means the stream ended inside it.
-                let read = counted.read;
-                let rest = if read < member.size {
-                    io::copy(&mut entry, &mut io::sink()).map_err(|e| from_tar(e, &at))?
-                } else {
-                    0
-                };
-                if read + rest != member.size {
-                    return Err(refuse(
-                        member.label(),
-                        format!(
-                            "the archive ends inside this member ({} of {} bytes)",
-                            read + rest,
-                            member.size
-                        ),
-                    ));
-                }
+                let member = std::mem::take(&mut pending).member(&header, number, &at)?;
+                visit(&member, &mut data)?;
                 count += 1;
+                Some(member)
             }
+        };
+        // Whatever was left unread, then the padding to the next 512-byte block.
+        let left = data.left;
+        let unread = skip(stream, left).map_err(|e| from_tar(e, &at))?;
+        if unread < left {
+            let label = member.map_or_else(|| at.clone(), |m| m.label());
+            return Err(refuse(
+                label,
+                format!(
+                    "the archive ends inside this member ({} of {declared} bytes)",
+                    declared - left + unread
+                ),
+            ));
+        }
+        let padding = declared.next_multiple_of(BLOCK) - declared;
+        if skip(stream, padding).map_err(|e| from_tar(e, &at))? < padding {
+            return Err(refuse(
+                at,
+                "malformed tar stream: the archive ends before the next header",
+            ));
         }
     }
     if !pending.is_empty() {
@@ -345,90 +370,114 @@ pub fn for_each_member<R: Read>(
             "an extension header describes no member (the archive ends after it)",
         ));
     }
-    let mut rest = archive.into_inner().inner;
-    io::copy(&mut rest, &mut io::sink()).map_err(|e| from_tar(e, "end"))?;
+    // The end-of-archive blocks, and whatever follows them.
+    while skip(stream, 1 << 20).map_err(|e| from_tar(e, "end"))? > 0 {}
     Ok(count)
 }
 
-/// A stream that can seek forward, by reading and dropping bytes. Given one, the `tar` crate
-/// skips a member's padding (and whatever of its data was left unread) by seeking; without,
-/// it zeroes a 32 KiB buffer to skip into for every member.
-struct Forward<R> {
-    inner: R,
-    pos: u64,
-    scratch: Vec<u8>,
+/// Bytes in a tar block: headers and member data start on a multiple of it.
+const BLOCK: u64 = 512;
+
+/// Read the next header into `header`; false at the end of the archive (the stream's end, or
+/// a block of zeros). Its checksum is checked.
+fn read_header(stream: &mut dyn Stream, header: &mut tar::Header, at: &str) -> Result<bool> {
+    let bytes = header.as_mut_bytes();
+    let got = read_full(stream, bytes).map_err(|e| from_tar(e, at))?;
+    if got == 0 || bytes.iter().all(|&b| b == 0) {
+        return Ok(false);
+    }
+    if got < bytes.len() {
+        return Err(refuse(
+            at,
+            "malformed tar stream: the archive ends inside a header",
+        ));
+    }
+    // The sum of the header's bytes, its checksum field counted as spaces.
+    let sum = bytes[..148]
+        .iter()
+        .chain(&bytes[156..])
+        .map(|&b| u32::from(b))
+        .sum::<u32>()
+        + 8 * u32::from(b' ');
+    let recorded = header
+        .cksum()
+        .map_err(|e| refuse(at, format!("malformed tar stream: {e}")))?;
+    if sum != recorded {
+        return Err(refuse(
+            at,
+            "malformed tar stream: archive header checksum mismatch",
+        ));
+    }
+    Ok(true)
 }
 
-impl<R: Read> Forward<R> {
-    fn new(inner: R) -> Forward<R> {
-        Forward {
-            inner,
-            pos: 0,
-            scratch: Vec::new(),
+/// Read until `buf` is full or the stream ends; the number of bytes read.
+fn read_full(stream: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-
-    fn discard(&mut self, mut n: u64) -> io::Result<u64> {
-        if n > 0 && self.scratch.is_empty() {
-            self.scratch = vec![0; 8192];
-        }
-        while n > 0 {
-            let want = usize::try_from(n)
-                .unwrap_or(usize::MAX)
-                .min(self.scratch.len());
-            let got = match self.inner.read(&mut self.scratch[..want]) {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the archive ends before the next header",
-                    ));
-                }
-                Ok(got) => got,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            self.pos += got as u64;
-            n -= got as u64;
-        }
-        Ok(self.pos)
-    }
+    Ok(filled)
 }
 
-impl<R: Read> Read for Forward<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-impl<R: Read> Seek for Forward<R> {
-    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let ahead = match to {
-            SeekFrom::Current(d) => u64::try_from(d).ok(),
-            SeekFrom::Start(p) => p.checked_sub(self.pos),
-            SeekFrom::End(_) => None,
+/// Drop the next `n` bytes of the stream (as pieces where it can, without copying them); the
+/// number dropped, less than `n` only when the stream ended.
+fn skip(stream: &mut dyn Stream, n: u64) -> io::Result<u64> {
+    let mut done = 0;
+    while done < n {
+        let want = usize::try_from(n - done).unwrap_or(usize::MAX);
+        let got = match stream.piece(want)? {
+            Some(piece) => piece.len() as u64,
+            None => return Ok(done + skip_by_reading(stream, n - done)?),
         };
-        match ahead {
-            Some(n) => self.discard(n),
-            None => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "a tar stream is only read forwards",
-            )),
+        if got == 0 {
+            break;
         }
+        done += got;
+    }
+    Ok(done)
+}
+
+/// [`skip`] for a stream that only reads: into a small buffer for padding, a larger one for
+/// whole members.
+fn skip_by_reading(stream: &mut dyn Stream, n: u64) -> io::Result<u64> {
+    if n <= BLOCK {
+        let mut block = [0u8; BLOCK as usize];
+        return read_full(stream, &mut block[..n as usize]).map(|got| got as u64);
+    }
+    io::copy(&mut stream.take(n), &mut io::sink())
+}
+
+/// The data of one member: read it, or take it as pieces; whatever is left is skipped.
+pub struct MemberData<'a> {
+    stream: &'a mut dyn Stream,
+    left: u64,
+}
+
+impl MemberData<'_> {
+    /// Up to `max` of the next bytes as a piece that needs no copying (at least one unless
+    /// the member's data ran out or the stream ended). `None`: the stream cannot share its
+    /// bytes; read them instead.
+    pub fn piece(&mut self, max: usize) -> io::Result<Option<Piece>> {
+        let max = usize::try_from(self.left).map_or(max, |left| max.min(left));
+        let piece = self.stream.piece(max)?;
+        if let Some(piece) = &piece {
+            self.left -= piece.len() as u64;
+        }
+        Ok(piece)
     }
 }
 
-/// Counts the bytes `visit` reads of a member's data; read errors keep their meaning.
-struct CountingReader<'a, R: Read> {
-    inner: &'a mut R,
-    read: u64,
-}
-
-impl<R: Read> Read for CountingReader<'_, R> {
+impl Read for MemberData<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
+        let max = usize::try_from(self.left).map_or(buf.len(), |left| buf.len().min(left));
+        let n = self.stream.read(&mut buf[..max])?;
+        self.left -= n as u64;
         Ok(n)
     }
 }
