@@ -1,14 +1,14 @@
 //! Decoded bytes handed on without copying: pieces of shared frame buffers.
 //!
-//! A seekable slot is decoded a frame at a time into buffers of up to 2 MiB (see
-//! [`crate::parallel`]). Rather than copy a file's bytes out of such a buffer into another one
-//! for a writer thread, the extracting thread hands the writer a [`Piece`]: a range of the
-//! buffer, which stays alive while any piece of it does. Buffers come from a [`Pool`] that
-//! holds a fixed number of them, so the decoded bytes alive at once stay bounded however far
+//! A seekable slot ([`crate::seekable`]) is decoded a frame at a time, on several threads,
+//! into buffers of up to 2 MiB. Rather than copy a file's bytes out of such a buffer into
+//! another one for a writer thread, the extracting thread hands the writer a [`Piece`]: a
+//! range of the buffer, which stays alive while any piece of it does. Buffers come from a
+//! pool that holds a fixed number of them, so the decoded bytes alive at once stay bounded however far
 //! the writers fall behind: a decoder waits for a buffer to come back.
 //!
 //! A [`Stream`] is a `Read` that may also hand out pieces; one that cannot (a gzip or
-//! single-frame stream, read through [`Plain`]) says so, and its bytes are copied as before.
+//! single-frame stream, read through [`Plain`]) says so, and its bytes are copied.
 
 use std::io::{self, Read};
 use std::ops::{Deref, Range};
