@@ -2,18 +2,23 @@
 //!
 //! The `tar` crate reads a GNU long name, long link or PAX extended header into memory whole,
 //! however large its header says it is: a slot of a few dozen kilobytes that decodes to a
-//! 1 GiB long name costs gigabytes before anything can refuse it. Here the `tar` crate only
-//! splits the stream into raw headers; the extension headers are applied by hand, and each is
-//! refused on its declared size, before a byte of it is read: a long name or link over
+//! 1 GiB long name costs gigabytes before anything can refuse it. Here the stream is split
+//! into headers and data by hand (the `tar` crate only reads a header's fields), and the
+//! extension headers are applied by hand, each refused on its declared size before a byte of
+//! it is read: a long name or link over
 //! [`MAX_PATH`] (Linux `PATH_MAX`), a PAX header over [`MAX_PAX_HEADER`]. Anything this
 //! reader would interpret differently from other tar readers is refused rather than guessed:
 //! GNU sparse members, a PAX `size` that differs from the header's, a member named both by a
 //! long name and a PAX `path`, a NUL inside a name, extension headers describing no member.
+//!
+//! A member's data is read, or taken as pieces of the decoded frames where the stream can
+//! share them ([`MemberData::piece`]), so a file's bytes reach its writer without a copy.
 
 use crate::error::{Error, Result};
+use crate::pieces::{Piece, Plain, Stream};
 use std::ffi::OsStr;
 use std::fmt::Write as _;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -137,6 +142,38 @@ impl Pending {
         Ok(())
     }
 
+    /// Record the data of a GNU long name or long link header.
+    fn long(
+        &mut self,
+        kind: tar::EntryType,
+        data: &mut MemberData<'_>,
+        declared: u64,
+        at: &str,
+    ) -> Result<()> {
+        let long_name = kind == tar::EntryType::GNULongName;
+        let what = if long_name {
+            "GNU long name"
+        } else {
+            "GNU long link"
+        };
+        let mut bytes = read_bounded(data, declared, MAX_PATH, what, at)?;
+        while bytes.last() == Some(&0) {
+            bytes.pop();
+        }
+        let slot = if long_name {
+            &mut self.long_name
+        } else {
+            &mut self.long_link
+        };
+        if slot.replace(bytes).is_some() {
+            return Err(refuse(
+                at,
+                format!("two {what} headers describe the same member"),
+            ));
+        }
+        Ok(())
+    }
+
     /// The member described by `header` and the extension data before it.
     fn member(self, header: &tar::Header, number: u64, at: &str) -> Result<Member> {
         let path = match (self.long_name, self.pax_path) {
@@ -248,61 +285,54 @@ fn read_bounded(
     Ok(data)
 }
 
-/// Walk the tar stream `reader`, calling `visit` with each member and a reader of its data
-/// (which `visit` may leave unread), then read the stream to its end, so a verifying reader
-/// underneath gets to check its digest. Returns the number of members.
+/// Walk the tar stream `reader`, calling `visit` with each member and its data (which `visit`
+/// may leave unread), then read the stream to its end, so a verifying reader underneath gets
+/// to check its digest. Returns the number of members.
 pub fn for_each_member<R: Read>(
     reader: R,
-    mut visit: impl FnMut(&Member, &mut dyn Read) -> Result<()>,
+    visit: impl FnMut(&Member, &mut MemberData<'_>) -> Result<()>,
 ) -> Result<u64> {
-    let mut archive = tar::Archive::new(Forward::new(reader));
-    let mut entries = archive
-        .entries_with_seek()
-        .map_err(|e| from_tar(e, "#1"))?
-        .raw(true);
+    for_each_member_in(&mut Plain(reader), visit)
+}
+
+/// [`for_each_member`] over a [`Stream`], whose members' data `visit` may take as pieces.
+pub(crate) fn for_each_member_in(
+    stream: &mut dyn Stream,
+    mut visit: impl FnMut(&Member, &mut MemberData<'_>) -> Result<()>,
+) -> Result<u64> {
+    let mut header = tar::Header::new_old();
     let mut pending = Pending::default();
     let (mut number, mut count) = (0u64, 0u64);
     let mut at = String::new();
     loop {
         at.clear();
         write!(at, "#{}", number + 1).expect("writing to a String");
-        let Some(entry) = entries.next() else { break };
-        let mut entry = entry.map_err(|e| from_tar(e, &at))?;
+        if !read_header(stream, &mut header, &at)? {
+            break;
+        }
         number += 1;
-        let kind = entry.header().entry_type();
-        let declared = entry.size();
-        match kind {
-            tar::EntryType::GNULongName | tar::EntryType::GNULongLink => {
-                let long_name = kind == tar::EntryType::GNULongName;
-                let what = if long_name {
-                    "GNU long name"
-                } else {
-                    "GNU long link"
-                };
-                let mut data = read_bounded(&mut entry, declared, MAX_PATH, what, &at)?;
-                while data.last() == Some(&0) {
-                    data.pop();
-                }
-                let slot = if long_name {
-                    &mut pending.long_name
-                } else {
-                    &mut pending.long_link
-                };
-                if slot.replace(data).is_some() {
-                    return Err(refuse(
-                        at,
-                        format!("two {what} headers describe the same member"),
-                    ));
-                }
+        let declared = header
+            .entry_size()
+            .map_err(|e| refuse(&at, format!("unreadable size field: {e}")))?;
+        let mut data = MemberData {
+            stream: &mut *stream,
+            left: declared,
+        };
+        let member = match header.entry_type() {
+            kind @ (tar::EntryType::GNULongName | tar::EntryType::GNULongLink) => {
+                pending.long(kind, &mut data, declared, &at)?;
+                None
             }
             tar::EntryType::XHeader => {
-                let data = read_bounded(&mut entry, declared, MAX_PAX_HEADER, "PAX extended", &at)?;
-                pending.apply_pax(&data, &at)?;
+                let bytes = read_bounded(&mut data, declared, MAX_PAX_HEADER, "PAX extended", &at)?;
+                pending.apply_pax(&bytes, &at)?;
+                None
             }
             tar::EntryType::XGlobalHeader => {
                 // Defaults for the rest of the archive (`git archive` writes its commit id
                 // here); like other readers, nothing of it is applied.
-                read_bounded(&mut entry, declared, MAX_PAX_HEADER, "PAX global", &at)?;
+                read_bounded(&mut data, declared, MAX_PAX_HEADER, "PAX global", &at)?;
+                None
             }
             tar::EntryType::GNUSparse => {
                 return Err(refuse(
@@ -311,32 +341,31 @@ pub fn for_each_member<R: Read>(
                 ));
             }
             _ => {
-                let member = std::mem::take(&mut pending).member(entry.header(), number, &at)?;
-                let mut counted = CountingReader {
-                    inner: &mut entry,
-                    read: 0,
-                };
-                visit(&member, &mut counted)?;
-                // Whatever `visit` left unread is skipped by the `tar` crate; a short member
-                // means the stream ended inside it.
-                let read = counted.read;
-                let rest = if read < member.size {
-                    io::copy(&mut entry, &mut io::sink()).map_err(|e| from_tar(e, &at))?
-                } else {
-                    0
-                };
-                if read + rest != member.size {
-                    return Err(refuse(
-                        member.label(),
-                        format!(
-                            "the archive ends inside this member ({} of {} bytes)",
-                            read + rest,
-                            member.size
-                        ),
-                    ));
-                }
+                let member = std::mem::take(&mut pending).member(&header, number, &at)?;
+                visit(&member, &mut data)?;
                 count += 1;
+                Some(member)
             }
+        };
+        // Whatever was left unread, then the padding to the next 512-byte block.
+        let left = data.left;
+        let unread = skip(stream, left).map_err(|e| from_tar(e, &at))?;
+        if unread < left {
+            let label = member.map_or_else(|| at.clone(), |m| m.label());
+            return Err(refuse(
+                label,
+                format!(
+                    "the archive ends inside this member ({} of {declared} bytes)",
+                    declared - left + unread
+                ),
+            ));
+        }
+        let padding = declared.next_multiple_of(BLOCK) - declared;
+        if skip(stream, padding).map_err(|e| from_tar(e, &at))? < padding {
+            return Err(refuse(
+                at,
+                "malformed tar stream: the archive ends before the next header",
+            ));
         }
     }
     if !pending.is_empty() {
@@ -345,288 +374,117 @@ pub fn for_each_member<R: Read>(
             "an extension header describes no member (the archive ends after it)",
         ));
     }
-    let mut rest = archive.into_inner().inner;
-    io::copy(&mut rest, &mut io::sink()).map_err(|e| from_tar(e, "end"))?;
+    // The end-of-archive blocks, and whatever follows them.
+    while skip(stream, 1 << 20).map_err(|e| from_tar(e, "end"))? > 0 {}
     Ok(count)
 }
 
-/// A stream that can seek forward, by reading and dropping bytes. Given one, the `tar` crate
-/// skips a member's padding (and whatever of its data was left unread) by seeking; without,
-/// it zeroes a 32 KiB buffer to skip into for every member.
-struct Forward<R> {
-    inner: R,
-    pos: u64,
-    scratch: Vec<u8>,
+/// Bytes in a tar block: headers and member data start on a multiple of it.
+const BLOCK: u64 = 512;
+
+/// Read the next header into `header`; false at the end of the archive (the stream's end, or
+/// a block of zeros). Its checksum is checked.
+fn read_header(stream: &mut dyn Stream, header: &mut tar::Header, at: &str) -> Result<bool> {
+    let bytes = header.as_mut_bytes();
+    let got = read_full(stream, bytes).map_err(|e| from_tar(e, at))?;
+    if got == 0 || bytes.iter().all(|&b| b == 0) {
+        return Ok(false);
+    }
+    if got < bytes.len() {
+        return Err(refuse(
+            at,
+            "malformed tar stream: the archive ends inside a header",
+        ));
+    }
+    // The sum of the header's bytes, its checksum field counted as spaces.
+    let sum = bytes[..148]
+        .iter()
+        .chain(&bytes[156..])
+        .map(|&b| u32::from(b))
+        .sum::<u32>()
+        + 8 * u32::from(b' ');
+    let recorded = header
+        .cksum()
+        .map_err(|e| refuse(at, format!("malformed tar stream: {e}")))?;
+    if sum != recorded {
+        return Err(refuse(
+            at,
+            "malformed tar stream: archive header checksum mismatch",
+        ));
+    }
+    Ok(true)
 }
 
-impl<R: Read> Forward<R> {
-    fn new(inner: R) -> Forward<R> {
-        Forward {
-            inner,
-            pos: 0,
-            scratch: Vec::new(),
+/// Read until `buf` is full or the stream ends; the number of bytes read.
+fn read_full(stream: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-
-    fn discard(&mut self, mut n: u64) -> io::Result<u64> {
-        if n > 0 && self.scratch.is_empty() {
-            self.scratch = vec![0; 8192];
-        }
-        while n > 0 {
-            let want = usize::try_from(n)
-                .unwrap_or(usize::MAX)
-                .min(self.scratch.len());
-            let got = match self.inner.read(&mut self.scratch[..want]) {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the archive ends before the next header",
-                    ));
-                }
-                Ok(got) => got,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            self.pos += got as u64;
-            n -= got as u64;
-        }
-        Ok(self.pos)
-    }
+    Ok(filled)
 }
 
-impl<R: Read> Read for Forward<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-impl<R: Read> Seek for Forward<R> {
-    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let ahead = match to {
-            SeekFrom::Current(d) => u64::try_from(d).ok(),
-            SeekFrom::Start(p) => p.checked_sub(self.pos),
-            SeekFrom::End(_) => None,
+/// Drop the next `n` bytes of the stream (as pieces where it can, without copying them); the
+/// number dropped, less than `n` only when the stream ended.
+fn skip(stream: &mut dyn Stream, n: u64) -> io::Result<u64> {
+    let mut done = 0;
+    while done < n {
+        let want = usize::try_from(n - done).unwrap_or(usize::MAX);
+        let got = match stream.piece(want)? {
+            Some(piece) => piece.len() as u64,
+            None => return Ok(done + skip_by_reading(stream, n - done)?),
         };
-        match ahead {
-            Some(n) => self.discard(n),
-            None => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "a tar stream is only read forwards",
-            )),
+        if got == 0 {
+            break;
         }
+        done += got;
+    }
+    Ok(done)
+}
+
+/// [`skip`] for a stream that only reads: into a small buffer for padding, a larger one for
+/// whole members.
+fn skip_by_reading(stream: &mut dyn Stream, n: u64) -> io::Result<u64> {
+    if n <= BLOCK {
+        let mut block = [0u8; BLOCK as usize];
+        return read_full(stream, &mut block[..n as usize]).map(|got| got as u64);
+    }
+    io::copy(&mut stream.take(n), &mut io::sink())
+}
+
+/// The data of one member: read it, or take it as pieces; whatever is left is skipped.
+pub struct MemberData<'a> {
+    stream: &'a mut dyn Stream,
+    left: u64,
+}
+
+impl MemberData<'_> {
+    /// Up to `max` of the next bytes as a piece that needs no copying (at least one unless
+    /// the member's data ran out or the stream ended). `None`: the stream cannot share its
+    /// bytes; read them instead.
+    pub fn piece(&mut self, max: usize) -> io::Result<Option<Piece>> {
+        let max = usize::try_from(self.left).map_or(max, |left| max.min(left));
+        let piece = self.stream.piece(max)?;
+        if let Some(piece) = &piece {
+            self.left -= piece.len() as u64;
+        }
+        Ok(piece)
     }
 }
 
-/// Counts the bytes `visit` reads of a member's data; read errors keep their meaning.
-struct CountingReader<'a, R: Read> {
-    inner: &'a mut R,
-    read: u64,
-}
-
-impl<R: Read> Read for CountingReader<'_, R> {
+impl Read for MemberData<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
+        let max = usize::try_from(self.left).map_or(buf.len(), |left| buf.len().min(left));
+        let n = self.stream.read(&mut buf[..max])?;
+        self.left -= n as u64;
         Ok(n)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A ustar header of `kind` declaring `size` bytes.
-    fn header(name: &str, kind: tar::EntryType, size: u64) -> Vec<u8> {
-        let mut h = tar::Header::new_ustar();
-        h.set_path(name).unwrap();
-        h.set_entry_type(kind);
-        h.set_mode(0o644);
-        h.set_size(size);
-        h.set_mtime(1);
-        h.set_cksum();
-        h.as_bytes().to_vec()
-    }
-
-    fn padded(data: &[u8]) -> Vec<u8> {
-        let mut v = data.to_vec();
-        v.resize(data.len().div_ceil(512) * 512, 0);
-        v
-    }
-
-    fn pax(records: &[(&str, &str)]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (k, v) in records {
-            let body = format!(" {k}={v}\n");
-            let mut len = body.len() + 1;
-            while format!("{len}{body}").len() != len {
-                len += 1;
-            }
-            out.extend(format!("{len}{body}").bytes());
-        }
-        out
-    }
-
-    fn members(archive: &[u8]) -> Result<Vec<(PathBuf, Option<PathBuf>, u64)>> {
-        let mut out = Vec::new();
-        for_each_member(archive, |m, data| {
-            let mut v = Vec::new();
-            data.read_to_end(&mut v)?;
-            out.push((m.path.clone(), m.link.clone(), m.mtime));
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
-    fn archive(parts: &[Vec<u8>]) -> Vec<u8> {
-        let mut out: Vec<u8> = parts.concat();
-        out.extend([0u8; 1024]);
-        out
-    }
-
-    #[test]
-    fn long_names_links_and_pax_records_are_applied() {
-        let long = "d/".repeat(150) + "file";
-        let mut link = tar::Header::new_ustar();
-        link.set_path("ln").unwrap();
-        link.set_entry_type(tar::EntryType::Symlink);
-        link.set_link_name("old").unwrap();
-        link.set_size(0);
-        link.set_mtime(1);
-        link.set_cksum();
-        let x = pax(&[
-            ("path", "pax/name"),
-            ("mtime", "1700000000.5"),
-            ("uid", "7"),
-        ]);
-        let bytes = archive(&[
-            header(
-                "././@LongLink",
-                tar::EntryType::GNULongName,
-                long.len() as u64 + 1,
-            ),
-            padded(format!("{long}\0").as_bytes()),
-            header("short", tar::EntryType::Regular, 2),
-            padded(b"hi"),
-            header("././@LongLink", tar::EntryType::GNULongLink, 9),
-            padded(b"new/link\0"),
-            link.as_bytes().to_vec(),
-            header("pax", tar::EntryType::XHeader, x.len() as u64),
-            padded(&x),
-            header("ustar-name", tar::EntryType::Regular, 0),
-        ]);
-        let got = members(&bytes).unwrap();
-        assert_eq!(got[0].0, PathBuf::from(&long));
-        assert_eq!(
-            got[1],
-            (PathBuf::from("ln"), Some(PathBuf::from("new/link")), 1)
-        );
-        assert_eq!(got[2], (PathBuf::from("pax/name"), None, 1_700_000_000));
-    }
-
-    #[test]
-    fn oversized_extension_headers_are_refused_before_they_are_read() {
-        // The declared sizes are huge, the data is absent: refusing must not need it.
-        for (kind, size, says) in [
-            (
-                tar::EntryType::GNULongName,
-                MAX_PATH + 1,
-                "GNU long name header declares 4097",
-            ),
-            (tar::EntryType::GNULongLink, 1 << 40, "GNU long link header"),
-            (
-                tar::EntryType::XHeader,
-                MAX_PAX_HEADER + 1,
-                "PAX extended header declares 65537",
-            ),
-            (tar::EntryType::XGlobalHeader, 1 << 30, "PAX global header"),
-        ] {
-            let err = members(&header("x", kind, size)).unwrap_err();
-            assert_eq!(err.kind(), crate::ErrorKind::Archive, "{err}");
-            assert!(err.to_string().contains(says), "{err}");
-        }
-    }
-
-    #[test]
-    fn ambiguous_and_unsupported_members_are_refused() {
-        let big_path = pax(&[("path", &"p".repeat(MAX_PATH as usize))]);
-        let size = pax(&[("size", "99")]);
-        let sparse = pax(&[("GNU.sparse.major", "1")]);
-        let cases: Vec<(Vec<u8>, &str)> = vec![
-            (
-                archive(&[
-                    header("x", tar::EntryType::XHeader, big_path.len() as u64),
-                    padded(&big_path),
-                    header("f", tar::EntryType::Regular, 0),
-                ]),
-                "PATH_MAX",
-            ),
-            (
-                archive(&[
-                    header("x", tar::EntryType::XHeader, size.len() as u64),
-                    padded(&size),
-                    header("f", tar::EntryType::Regular, 0),
-                ]),
-                "PAX size record (99)",
-            ),
-            (
-                archive(&[
-                    header("x", tar::EntryType::XHeader, sparse.len() as u64),
-                    padded(&sparse),
-                    header("f", tar::EntryType::Regular, 0),
-                ]),
-                "sparse",
-            ),
-            (
-                archive(&[header("s", tar::EntryType::GNUSparse, 0)]),
-                "sparse",
-            ),
-            (
-                archive(&[
-                    header("L", tar::EntryType::GNULongName, 2),
-                    padded(b"a\0"),
-                    header("L", tar::EntryType::GNULongName, 2),
-                    padded(b"b\0"),
-                ]),
-                "two GNU long name headers",
-            ),
-            (
-                archive(&[
-                    header("L", tar::EntryType::GNULongName, 4),
-                    padded(b"a\0b\0"),
-                ]),
-                "describes no member",
-            ),
-            (
-                archive(&[
-                    header("L", tar::EntryType::GNULongName, 4),
-                    padded(b"a\0b\0"),
-                    header("f", tar::EntryType::Regular, 0),
-                ]),
-                "NUL",
-            ),
-            (
-                [header("f", tar::EntryType::Regular, 5000), vec![1u8; 512]].concat(),
-                "ends inside this member",
-            ),
-            (
-                archive(&[
-                    header("x", tar::EntryType::XHeader, 11),
-                    padded(b"99 path=ab\n"),
-                ]),
-                "malformed PAX record",
-            ),
-        ];
-        for (bytes, says) in cases {
-            let err = members(&bytes).unwrap_err();
-            assert_eq!(err.kind(), crate::ErrorKind::Archive, "{err}");
-            assert!(err.to_string().contains(says), "{says:?} not in {err}");
-        }
-        let mut bad = header("f", tar::EntryType::Regular, 0);
-        bad[0] ^= 1;
-        let err = members(&archive(&[bad])).unwrap_err();
-        assert_eq!(err.kind(), crate::ErrorKind::Archive, "{err}");
-        assert!(err.to_string().contains("checksum"), "{err}");
-    }
-}
+mod tests;

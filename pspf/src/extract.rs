@@ -17,6 +17,7 @@
 
 use crate::error::{Error, Result};
 use crate::ops::Codec;
+use crate::pieces::{Plain, Stream};
 use crate::reader::Package;
 use crate::seekable::SeekTable;
 use crate::stream::{DecodeLimit, SlotReader};
@@ -119,7 +120,13 @@ pub fn unpack_tar<R: Read>(reader: R, dest: &Path) -> Result<u64> {
 /// [`unpack_tar`] with `threads` writer threads (0: every file is written on the calling
 /// thread). The result is the same whatever the number.
 pub fn unpack_tar_with_writers<R: Read>(reader: R, dest: &Path, threads: usize) -> Result<u64> {
-    crate::untar::Unpacker::with_writers(dest, threads)?.unpack(reader)
+    unpack_stream(&mut Plain(reader), dest, threads)
+}
+
+/// [`unpack_tar_with_writers`] from a [`Stream`], whose files' bytes are written without
+/// being copied where it can share them.
+fn unpack_stream(stream: &mut dyn Stream, dest: &Path, threads: usize) -> Result<u64> {
+    crate::untar::Unpacker::with_writers(dest, threads)?.unpack(stream)
 }
 
 /// Writer threads an extraction uses on this machine: one per CPU the process may run on (at
@@ -202,7 +209,7 @@ impl Package {
             });
         }
         let mut reader = SlotReader::new(stored, codec)?.with_limit(limit);
-        match self.write_decoded(i, codec, &mut reader, dest) {
+        match self.write_decoded(i, codec, &mut Plain(&mut reader), dest) {
             // A tampered slot can break the archive or the decoder before its last byte is
             // hashed: hash the rest, and report tampering as what it is.
             Err(e) if !e.kind().is_integrity() => match reader.verify_rest() {
@@ -236,12 +243,12 @@ impl Package {
         &self,
         i: usize,
         codec: Codec,
-        reader: &mut dyn Read,
+        reader: &mut dyn Stream,
         dest: &Path,
     ) -> Result<PathBuf> {
         if codec.is_tar() {
             fs::create_dir_all(dest)?;
-            unpack_tar(reader, dest)?;
+            unpack_stream(reader, dest, writer_threads())?;
             Ok(dest.to_path_buf())
         } else {
             self.write_file_slot(i, reader, dest)

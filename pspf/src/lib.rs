@@ -46,6 +46,7 @@ pub mod keys;
 pub mod metadata;
 pub mod ops;
 mod parallel;
+pub mod pieces;
 pub mod platform;
 pub mod reader;
 #[cfg(feature = "write")]

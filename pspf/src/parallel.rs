@@ -9,26 +9,44 @@
 //! byte and the digests matched; a failure before that is reported as the integrity error
 //! when the stored bytes do not match.
 //!
+//! The caller may also take the decoded bytes as [`Piece`]s of the frame buffers instead of
+//! copying them out ([`Stream::piece`]): writer threads then write files straight from the
+//! frames.
+//!
 //! Memory is bounded: a frame is at most [`crate::seekable::MAX_FRAME_BYTES`], at most
-//! [`MAX_DECODERS`] frames are handed out and not yet read (so a first run stays under 16 MiB
-//! whatever the number of CPUs), and buffers are reused (a fresh one costs a page fault per
-//! 4 KiB). The threads share one lock and one condition variable: a
-//! slot has a few dozen frames, so that is no bottleneck, and it keeps the launcher small.
+//! [`MAX_DECODERS`] frames are handed out and not yet read, and decoded frames live in a
+//! [`Pool`] of [`FRAME_BUFFERS`] buffers, reused (a fresh one costs a page fault per 4 KiB):
+//! a decoder waits for a buffer while pieces of the others are still being written, so a
+//! first run stays under 16 MiB whatever the number of CPUs. The threads share one lock and
+//! one condition variable: a slot has a few dozen frames, so that is no bottleneck, and it
+//! keeps the launcher small.
 
 use crate::error::{Error, Result};
 use crate::ops::Codec;
+use crate::pieces::{Piece, Pool, Shared, Stream};
 use crate::seekable::SeekTable;
 use crate::stream::StoredReader;
+use crate::writers::CHUNK;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 /// The decoded bytes of one frame, or why there are none.
-type Decoded = io::Result<Vec<u8>>;
+type Decoded = io::Result<Arc<Shared>>;
 
 /// Decoding threads at most, and frames decoded ahead of the reader: two decoders outpace
 /// the file system's writes already, and each frame ahead costs 2 MiB.
 const MAX_DECODERS: usize = 2;
+
+/// Decoded frames alive at most: those decoded ahead ([`MAX_DECODERS`]), the one being read,
+/// and one whose pieces writers still hold (a fifth bought no speed and cost 2 MiB of memory).
+const FRAME_BUFFERS: usize = MAX_DECODERS + 2;
+
+/// Frames smaller than this are not shared, their bytes are copied: a writers' batch holds at
+/// most [`CHUNK`] bytes, so it then pins at most two frames, and the reader never waits for a
+/// buffer that its own unqueued batch holds (flavor writes 2 MiB frames; other writers may
+/// not).
+const SHARED_FRAME_MIN: usize = CHUNK;
 
 /// Stack of a decoding thread: the decoder's state lives on the heap.
 const STACK: usize = 256 * 1024;
@@ -50,18 +68,19 @@ struct State {
     abandon: bool,
     /// The reader is gone: everyone stops.
     gone: bool,
-    spare_decoded: Vec<Vec<u8>>,
     spare_stored: Vec<Vec<u8>>,
 }
 
-struct Shared {
+struct Threads {
     state: Mutex<State>,
     changed: Condvar,
     /// Frames handed out and not yet read, at most.
     in_flight: usize,
+    /// Where decoded frames live.
+    pool: Arc<Pool>,
 }
 
-impl Shared {
+impl Threads {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -84,16 +103,17 @@ pub(crate) fn decode_frames<T>(
     consume: impl FnOnce(&mut Frames<'_>) -> Result<T>,
 ) -> Result<T> {
     let threads = threads.clamp(1, MAX_DECODERS);
-    let shared = Shared {
+    let shared = Threads {
         state: Mutex::new(State::default()),
         changed: Condvar::new(),
         in_flight: threads,
+        pool: Pool::new(FRAME_BUFFERS),
     };
     std::thread::scope(|scope| {
         let mut frames = Frames {
             shared: &shared,
             total: table.frames.len(),
-            current: Vec::new(),
+            current: None,
             pos: 0,
             done: false,
             codec,
@@ -130,7 +150,7 @@ pub(crate) fn decode_frames<T>(
 /// Read the stored bytes frame by frame, handing each to the decoders, then hash the rest
 /// and record the verdict. Once the reader has given up, hash (and hand out) nothing more
 /// than it takes to reach the verdict.
-fn dispatch(mut stored: StoredReader<'_>, table: &SeekTable, shared: &Shared) {
+fn dispatch(mut stored: StoredReader<'_>, table: &SeekTable, shared: &Threads) {
     for (i, frame) in table.frames.iter().enumerate() {
         let mut bytes = {
             let mut s = shared.lock();
@@ -164,20 +184,19 @@ fn dispatch(mut stored: StoredReader<'_>, table: &SeekTable, shared: &Shared) {
 }
 
 /// Decode frames until there are no more to come.
-fn decode_jobs(shared: &Shared) {
+fn decode_jobs(shared: &Threads) {
     let Ok(mut dctx) = zstd::bulk::Decompressor::new() else {
         return;
     };
     loop {
-        let (i, stored, decoded, out) = {
+        let (i, stored, decoded) = {
             let mut s = shared.lock();
             loop {
                 if s.gone {
                     return;
                 }
-                if let Some((i, stored, decoded)) = s.jobs.pop_front() {
-                    let out = s.spare_decoded.pop().unwrap_or_default();
-                    break (i, stored, decoded, out);
+                if let Some(job) = s.jobs.pop_front() {
+                    break job;
                 }
                 if s.end.is_some() || s.abandon {
                     return;
@@ -185,6 +204,11 @@ fn decode_jobs(shared: &Shared) {
                 s = shared.wait(s);
             }
         };
+        // Waits while every buffer is out; none come once the reader is gone.
+        let Some(out) = shared.pool.take() else {
+            return;
+        };
+        let out = Shared::new(out, Arc::clone(&shared.pool));
         let result = decode_one(&mut dctx, &stored, decoded, out);
         let mut s = shared.lock();
         s.decoded.insert(i, result);
@@ -193,13 +217,15 @@ fn decode_jobs(shared: &Shared) {
     }
 }
 
-/// Decode one frame into exactly `decoded` bytes, in `out`.
+/// Decode one frame into exactly `decoded` bytes, in `out` (which goes back to its pool if
+/// that fails).
 fn decode_one(
     dctx: &mut zstd::bulk::Decompressor<'_>,
     stored: &[u8],
     decoded: u32,
-    mut out: Vec<u8>,
+    mut shared: Shared,
 ) -> Decoded {
+    let out = shared.bytes_mut();
     out.clear();
     // The capacity bounds what the decoder writes; a frame that decodes to more fails.
     out.reserve_exact(decoded as usize);
@@ -209,8 +235,8 @@ fn decode_one(
             format!("a frame {what} where the seek table says {decoded} bytes"),
         )
     };
-    match dctx.decompress_to_buffer(stored, &mut out) {
-        Ok(n) if n == decoded as usize => Ok(out),
+    match dctx.decompress_to_buffer(stored, out) {
+        Ok(n) if n == decoded as usize => Ok(Arc::new(shared)),
         Ok(n) => Err(wrong(format!("decodes to {n} bytes"))),
         Err(e) => Err(wrong(format!("does not decode ({e})"))),
     }
@@ -218,9 +244,10 @@ fn decode_one(
 
 /// The decoded bytes of a seekable slot, in order (see [`decode_frames`]).
 pub(crate) struct Frames<'a> {
-    shared: &'a Shared,
+    shared: &'a Threads,
     total: usize,
-    current: Vec<u8>,
+    /// The frame being read, and how far.
+    current: Option<Arc<Shared>>,
     pos: usize,
     done: bool,
     codec: Codec,
@@ -238,11 +265,9 @@ impl Frames<'_> {
     /// Wait for the next frame, or the verdict once every frame has been read.
     fn next(&mut self) -> Next {
         let shared = self.shared;
+        // Back to the pool unless pieces of it are still being written.
+        self.current = None;
         let mut s = shared.lock();
-        let used = std::mem::take(&mut self.current);
-        if used.capacity() > 0 {
-            s.spare_decoded.push(used);
-        }
         loop {
             let wanted = s.next;
             if let Some(frame) = s.decoded.remove(&wanted) {
@@ -293,20 +318,21 @@ impl Frames<'_> {
     }
 }
 
-impl Read for Frames<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl Frames<'_> {
+    /// The frame being read and how far, moving to the next one when it is used up; `None`
+    /// at the end of the stream (or when `want` is 0).
+    fn filled(&mut self, want: usize) -> io::Result<Option<(&Arc<Shared>, usize)>> {
         loop {
-            if self.pos < self.current.len() {
-                let n = buf.len().min(self.current.len() - self.pos);
-                buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-                self.pos += n;
-                return Ok(n);
+            let left = self.current.as_ref().map_or(0, |c| c.len() - self.pos);
+            if left > 0 {
+                let current = self.current.as_ref().expect("a frame with bytes left");
+                return Ok(Some((current, self.pos)));
             }
-            if self.done || buf.is_empty() {
-                return Ok(0);
+            if self.done || want == 0 {
+                return Ok(None);
             }
             match self.next() {
-                Next::Frame(Ok(bytes)) => (self.current, self.pos) = (bytes, 0),
+                Next::Frame(Ok(bytes)) => (self.current, self.pos) = (Some(bytes), 0),
                 Next::Frame(Err(e)) => return Err(self.failed(e)),
                 Next::End(verdict) => {
                     self.done = true;
@@ -321,9 +347,37 @@ impl Read for Frames<'_> {
     }
 }
 
+impl Read for Frames<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some((current, pos)) = self.filled(buf.len())? else {
+            return Ok(0);
+        };
+        let n = buf.len().min(current.len() - pos);
+        buf[..n].copy_from_slice(&current[pos..pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Stream for Frames<'_> {
+    fn piece(&mut self, max: usize) -> io::Result<Option<Piece>> {
+        let Some((current, pos)) = self.filled(max)? else {
+            return Ok(Some(Piece::empty()));
+        };
+        if current.len() < SHARED_FRAME_MIN {
+            return Ok(None);
+        }
+        let n = max.min(current.len() - pos);
+        let piece = Piece::new(Arc::clone(current), pos..pos + n);
+        self.pos += n;
+        Ok(Some(piece))
+    }
+}
+
 impl Drop for Frames<'_> {
     fn drop(&mut self) {
         self.shared.lock().gone = true;
         self.shared.changed.notify_all();
+        self.shared.pool.close();
     }
 }

@@ -21,14 +21,15 @@
 //! on disk as above. Once a symbolic link has led the way to an entry, two paths may name one
 //! file, so from there on every entry is checked on disk and written before the next one.
 
-use crate::archive::{Member, for_each_member};
+use crate::archive::{Member, MemberData, for_each_member_in};
 use crate::error::{Error, Result};
 use crate::extract::check_entry_path;
+use crate::pieces::Stream;
 use crate::writers::{Finish, Writers, at_path, current_umask};
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -223,8 +224,8 @@ impl Unpacker {
     /// check its digest). Returns the number of members written. Headers are bounded before
     /// they are read (see [`crate::archive`]). When this returns, every file is written (or,
     /// on an error, nothing more is being written).
-    pub fn unpack<R: Read>(&mut self, reader: R) -> Result<u64> {
-        let result = for_each_member(reader, |member, data| self.member(member, data))
+    pub fn unpack(&mut self, stream: &mut dyn Stream) -> Result<u64> {
+        let result = for_each_member_in(stream, |member, data| self.member(member, data))
             .and_then(|count| self.finish().map(|()| count));
         if result.is_err() {
             self.writers.stop();
@@ -232,7 +233,7 @@ impl Unpacker {
         result
     }
 
-    fn member(&mut self, member: &Member, data: &mut dyn Read) -> Result<()> {
+    fn member(&mut self, member: &Member, data: &mut MemberData<'_>) -> Result<()> {
         let raw = &member.path;
         check_entry_path(raw)?;
         let rel = normalise(raw);

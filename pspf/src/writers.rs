@@ -1,11 +1,13 @@
 //! Writing extracted files on other threads while the caller keeps decoding.
 //!
-//! The extracting thread decodes a slot and reads each regular file's bytes into a *batch*: one
-//! buffer of [`CHUNK`] bytes holding several small files, or one piece of a large file. Full
-//! batches go through a queue to writer threads, which create the files (`O_CREAT | O_EXCL`,
-//! so never through a link), write them and apply mode and modification time. Memory is
-//! bounded: at most [`BUFFERS`] buffers exist, and the extracting thread waits for a free one
-//! when the writers fall behind.
+//! The extracting thread decodes a slot and gathers each regular file's bytes into a *batch*
+//! of up to [`CHUNK`] bytes: several small files, or one piece of a large file. Where the
+//! decoded stream can share its bytes ([`crate::pieces`]), a batch holds pieces of the decoded
+//! frames and nothing is copied; otherwise the bytes are read into the batch's own buffer.
+//! Full batches go through a queue to writer threads, which create the files (`O_CREAT |
+//! O_EXCL`, so never through a link), write them and apply mode and modification time.
+//! Memory is bounded: at most [`BATCHES`] batches exist, and the extracting thread waits for
+//! one to be written when the writers fall behind.
 //!
 //! A large file is created by the extracting thread, and its pieces are written with
 //! positioned writes by whichever writer takes them; its mode and time are applied when the
@@ -17,7 +19,9 @@
 //! looks at a path a queued file may be written to. The first error a writer meets is kept and
 //! returned by the next [`Writers::barrier`] or [`Writers::file`]; queued work is then dropped.
 
+use crate::archive::MemberData;
 use crate::error::{Error, Result};
+use crate::pieces::Piece;
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
@@ -27,11 +31,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-/// Bytes in one buffer: a batch of small files, or one piece of a large file.
+/// Bytes in one batch: several small files, or one piece of a large file.
 pub(crate) const CHUNK: usize = 256 * 1024;
 
-/// Buffers in existence at most: bounds the decoded bytes waiting to be written.
-const BUFFERS: usize = 12;
+/// Batches in existence at most: bounds the decoded bytes waiting to be written.
+const BATCHES: usize = 12;
 
 /// Files in one batch at most, so a batch of tiny files still spreads over the writers.
 const BATCH_FILES: usize = 24;
@@ -110,30 +114,68 @@ impl Drop for Large {
     }
 }
 
-/// One file (or piece of one) in a batch: the next `len` bytes of its buffer.
+/// The bytes of an item: the next `len` of its batch's own buffer, or a piece of a frame.
+enum Bytes {
+    Own(usize),
+    Shared(Piece),
+}
+
+impl Bytes {
+    fn len(&self) -> usize {
+        match self {
+            Bytes::Own(len) => *len,
+            Bytes::Shared(piece) => piece.len(),
+        }
+    }
+}
+
+/// One file (or piece of one) in a batch.
 enum Item {
     Whole {
         path: PathBuf,
-        len: usize,
+        bytes: Bytes,
         finish: Finish,
     },
     Piece {
         file: Arc<Large>,
         offset: u64,
-        len: usize,
+        bytes: Bytes,
     },
 }
 
-/// A buffer and the files its bytes belong to, in order.
+/// Files (or a piece of one) to write, in order, with the bytes they need.
 struct Batch {
+    /// Bytes copied in (empty until the first [`Bytes::Own`]).
     buf: Vec<u8>,
+    /// Of `buf`, the bytes in use.
+    own: usize,
+    /// Bytes of all items.
     used: usize,
     items: Vec<Item>,
 }
 
 impl Batch {
     fn room(&self) -> usize {
-        self.buf.len() - self.used
+        CHUNK - self.used
+    }
+
+    /// The bytes of an item, at `at` in the batch's own buffer when they are there.
+    fn slice<'a>(&'a self, bytes: &'a Bytes, at: &mut usize) -> &'a [u8] {
+        match bytes {
+            Bytes::Own(len) => {
+                *at += len;
+                &self.buf[*at - len..*at]
+            }
+            Bytes::Shared(piece) => piece,
+        }
+    }
+
+    /// The large files this batch writes pieces of, by address.
+    fn larges(&self) -> impl Iterator<Item = usize> + '_ {
+        self.items.iter().filter_map(|item| match item {
+            Item::Piece { file, .. } => Some(Arc::as_ptr(file) as usize),
+            Item::Whole { .. } => None,
+        })
     }
 
     /// Write every item; stop at the first error.
@@ -141,18 +183,24 @@ impl Batch {
         let mut at = 0;
         for item in &self.items {
             match item {
-                Item::Whole { path, len, finish } => {
+                Item::Whole {
+                    path,
+                    bytes,
+                    finish,
+                } => {
                     let (mode, chmod) = finish.create_mode(umask);
                     let file = create(path, mode).map_err(|e| at_path(path, e))?;
-                    write_all_at(&file, &self.buf[at..at + len], 0)
+                    write_all_at(&file, self.slice(bytes, &mut at), 0)
                         .and_then(|()| finish.apply(&file, chmod))
                         .map_err(|e| at_path(path, e))?;
-                    at += len;
                 }
-                Item::Piece { file, offset, len } => {
-                    write_all_at(&file.file, &self.buf[at..at + len], *offset)
+                Item::Piece {
+                    file,
+                    offset,
+                    bytes,
+                } => {
+                    write_all_at(&file.file, self.slice(bytes, &mut at), *offset)
                         .map_err(|e| at_path(&file.path, e))?;
-                    at += len;
                 }
             }
         }
@@ -171,11 +219,15 @@ fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
 #[derive(Default)]
 struct State {
     queue: VecDeque<Batch>,
+    /// Buffers for bytes copied into a batch, free to reuse.
     free: Vec<Vec<u8>>,
-    /// Buffers created so far (free, queued, being filled or being written).
-    buffers: usize,
+    /// Batches in existence (queued, being filled or being written).
+    batches: usize,
     /// Batches a writer has taken and not finished.
     busy: usize,
+    /// The large files those batches write (by address): a file takes one writer at a time,
+    /// since writes to one file take its lock (a second writer would only spin on it).
+    writing: Vec<usize>,
     error: Option<Error>,
     closing: bool,
 }
@@ -185,7 +237,7 @@ struct Shared {
     state: Mutex<State>,
     /// Signalled when a batch is queued or the writers must stop.
     work: Condvar,
-    /// Signalled when a writer finishes a batch (a buffer is free, maybe everything is done).
+    /// Signalled when a writer finishes a batch (one more may exist, maybe everything is done).
     done: Condvar,
 }
 
@@ -215,8 +267,14 @@ impl Shared {
             let batch = {
                 let mut state = self.lock();
                 loop {
-                    if let Some(batch) = state.queue.pop_front() {
+                    let free = state
+                        .queue
+                        .iter()
+                        .position(|b| b.larges().all(|f| !state.writing.contains(&f)));
+                    if let Some(batch) = free.and_then(|i| state.queue.remove(i)) {
                         state.busy += 1;
+                        let larges: Vec<usize> = batch.larges().collect();
+                        state.writing.extend(larges);
                         break batch;
                     }
                     if state.closing {
@@ -229,13 +287,23 @@ impl Shared {
                 }
             };
             let result = batch.write(umask);
+            let larges: Vec<usize> = batch.larges().collect();
             let Batch { buf, items, .. } = batch;
             // Finish large files (their last piece) outside the lock.
             drop(items);
             let mut state = self.lock();
             state.busy -= 1;
-            state.free.push(buf);
+            state.batches -= 1;
+            if !buf.is_empty() {
+                state.free.push(buf);
+            }
+            state.writing.retain(|f| !larges.contains(f));
+            let waiting = !state.queue.is_empty();
             drop(state);
+            if waiting && !larges.is_empty() {
+                // A batch may have waited for this file.
+                self.work.notify_all();
+            }
             match result {
                 Err(e) => self.fail(e),
                 Ok(()) => self.done.notify_all(),
@@ -286,29 +354,27 @@ impl Writers {
             other => {
                 self.batch = other;
                 self.flush()?;
-                Batch {
-                    buf: self.take_buffer()?,
-                    used: 0,
-                    items: Vec::new(),
-                }
+                self.new_batch()?
             }
         };
         Ok(self.batch.insert(batch))
     }
 
-    /// A free buffer, waiting for one while all [`BUFFERS`] are in use.
-    fn take_buffer(&mut self) -> Result<Vec<u8>> {
+    /// A new batch, waiting while all [`BATCHES`] exist.
+    fn new_batch(&mut self) -> Result<Batch> {
         let mut state = self.shared.lock();
         loop {
             if let Some(e) = state.error.take() {
                 return Err(e);
             }
-            if let Some(buf) = state.free.pop() {
-                return Ok(buf);
-            }
-            if state.buffers < BUFFERS || self.threads.is_empty() {
-                state.buffers += 1;
-                return Ok(vec![0; CHUNK]);
+            if state.batches < BATCHES || self.threads.is_empty() {
+                state.batches += 1;
+                return Ok(Batch {
+                    buf: Vec::new(),
+                    own: 0,
+                    used: 0,
+                    items: Vec::new(),
+                });
             }
             state = self
                 .shared
@@ -327,7 +393,12 @@ impl Writers {
             let result = batch.write(self.umask);
             let Batch { buf, items, .. } = batch;
             drop(items);
-            self.shared.lock().free.push(buf);
+            let mut state = self.shared.lock();
+            state.batches -= 1;
+            if !buf.is_empty() {
+                state.free.push(buf);
+            }
+            drop(state);
             return result.and_then(|()| self.check());
         }
         if self.threads.len() < self.wanted {
@@ -367,14 +438,14 @@ impl Writers {
         Ok(())
     }
 
-    /// Queue the regular file `path` (`len` bytes read from `data`); it is created and written
-    /// by a writer. A stream that ends early queues nothing (the caller reports the short
+    /// Queue the regular file `path` (`len` bytes of `data`); it is created and written by a
+    /// writer. A stream that ends early queues nothing more (the caller reports the short
     /// member).
     pub(crate) fn file(
         &mut self,
         path: PathBuf,
         len: u64,
-        data: &mut dyn Read,
+        data: &mut MemberData<'_>,
         finish: Finish,
     ) -> Result<()> {
         match usize::try_from(len) {
@@ -387,16 +458,31 @@ impl Writers {
         &mut self,
         path: PathBuf,
         len: usize,
-        data: &mut dyn Read,
+        data: &mut MemberData<'_>,
         finish: Finish,
     ) -> Result<()> {
-        let batch = self.batch_with_room(len)?;
-        let start = batch.used;
-        if read_full(data, &mut batch.buf[start..start + len])? < len {
-            return Ok(());
-        }
+        self.batch_with_room(len)?;
+        let batch = self.batch.as_mut().expect("a batch with room");
+        let bytes = match data.piece(len).map_err(Error::from_io)? {
+            Some(piece) if piece.len() == len => Bytes::Shared(piece),
+            first => {
+                // Copied: the stream cannot share, or the file goes on in the next frame.
+                let first = first.unwrap_or_else(Piece::empty);
+                let room = own_room(&self.shared, batch, len);
+                room[..first.len()].copy_from_slice(&first);
+                if first.len() + read_full(data, &mut room[first.len()..])? < len {
+                    return Ok(());
+                }
+                batch.own += len;
+                Bytes::Own(len)
+            }
+        };
         batch.used += len;
-        batch.items.push(Item::Whole { path, len, finish });
+        batch.items.push(Item::Whole {
+            path,
+            bytes,
+            finish,
+        });
         if batch.items.len() >= BATCH_FILES {
             self.flush()?;
         }
@@ -407,7 +493,7 @@ impl Writers {
         &mut self,
         path: PathBuf,
         len: u64,
-        data: &mut dyn Read,
+        data: &mut MemberData<'_>,
         finish: Finish,
     ) -> Result<()> {
         let (mode, chmod) = finish.create_mode(self.umask);
@@ -424,20 +510,29 @@ impl Writers {
             let want = usize::try_from(len - offset)
                 .unwrap_or(usize::MAX)
                 .min(CHUNK);
-            let batch = self.batch_with_room(want)?;
-            let start = batch.used;
+            self.batch_with_room(want)?;
+            let batch = self.batch.as_mut().expect("a batch with room");
             let take = want.min(batch.room());
-            let got = read_full(data, &mut batch.buf[start..start + take])?;
+            let bytes = match data.piece(take).map_err(Error::from_io)? {
+                Some(piece) => Bytes::Shared(piece),
+                None => {
+                    let room = own_room(&self.shared, batch, take);
+                    let got = read_full(data, room)?;
+                    batch.own += got;
+                    Bytes::Own(got)
+                }
+            };
+            let got = bytes.len();
+            if got == 0 {
+                // The stream ended inside the file: the caller reports it.
+                return Ok(());
+            }
             batch.used += got;
             batch.items.push(Item::Piece {
                 file: Arc::clone(&large),
                 offset,
-                len: got,
+                bytes,
             });
-            if got < take {
-                // The stream ended inside the file: the caller reports it.
-                return Ok(());
-            }
             offset += got as u64;
         }
         Ok(())
@@ -483,6 +578,16 @@ impl Drop for Writers {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Room for `len` more bytes in `batch`'s own buffer, which it takes from the free ones (or
+/// makes) when it has none yet.
+fn own_room<'a>(shared: &Shared, batch: &'a mut Batch, len: usize) -> &'a mut [u8] {
+    if batch.buf.is_empty() {
+        let free = shared.lock().free.pop();
+        batch.buf = free.unwrap_or_else(|| vec![0; CHUNK]);
+    }
+    &mut batch.buf[batch.own..batch.own + len]
 }
 
 /// Read until `buf` is full or the stream ends; the number of bytes read.

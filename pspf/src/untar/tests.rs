@@ -22,7 +22,7 @@ fn header(name: &str, kind: tar::EntryType, size: u64, link: Option<&str>) -> ta
 }
 
 fn unpack(dest: &Path, threads: usize, bytes: &[u8]) -> Result<u64> {
-    Unpacker::with_writers(dest, threads)?.unpack(bytes)
+    Unpacker::with_writers(dest, threads)?.unpack(&mut crate::pieces::Plain(bytes))
 }
 
 #[test]

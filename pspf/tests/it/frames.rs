@@ -4,7 +4,7 @@
 
 use crate::common::{SlotSource, build_package, sample_bytes, write_spec};
 use pspf::encode::{Compression, compress};
-use pspf::seekable::{FRAME_BYTES, SeekTable};
+use pspf::seekable::{FRAME_BYTES, FrameSize, SeekTable};
 use pspf::{Codec, ErrorKind, Package, SlotInput};
 use std::collections::BTreeMap;
 use std::fs;
@@ -28,11 +28,11 @@ fn table_of(stored: &[u8]) -> Option<SeekTable> {
     SeekTable::read_at(f.as_file(), 0, stored.len() as u64)
 }
 
-/// A tar of `files` files of a few sizes (some spanning frames), ≈ 9 MiB.
+/// A tar of `files` files of a few sizes (some spanning frames), ≈ 11 MiB for 60.
 fn many_files_tar(files: usize) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for i in 0..files {
-        let len = [0, 100, 5_000, 70_000, 900_000][i % 5];
+        let len = [0, 100, 5_000, 70_000, 900_000, 200_000][i % 6];
         let mut h = tar::Header::new_gnu();
         h.set_path(format!("lib/pkg{}/m{i}.py", i % 9)).unwrap();
         h.set_size(len as u64);
@@ -99,6 +99,22 @@ fn a_framed_tar_slot_extracts_on_several_threads_exactly_as_one_stream() {
         .frames
         .len();
     assert!(frames >= 4, "{frames} frames");
+    // Files of every kind meet a frame boundary: small ones (copied across it), large ones
+    // (written from both frames).
+    let mut archive = tar::Archive::new(&tar[..]);
+    let straddling: Vec<u64> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.raw_file_position(), e.size()))
+        .filter(|(at, len)| at / FRAME_BYTES as u64 != (at + len) / FRAME_BYTES as u64)
+        .map(|(_, len)| len)
+        .collect();
+    assert!(straddling.contains(&900_000), "{straddling:?}");
+    assert!(
+        straddling.iter().any(|&len| len < 256 * 1024),
+        "{straddling:?}"
+    );
     let reference = dir.path().join("reference");
     fs::create_dir(&reference).unwrap();
     pspf::extract::unpack_tar(&tar[..], &reference).unwrap();
@@ -130,6 +146,61 @@ fn signed_slot(dir: &Path, name: &str, stored: &[u8], decoded_size: u64) -> Pack
     let out = dir.join(format!("{name}.psp"));
     write_spec(&out, name, vec![slot]);
     Package::open(&out).unwrap()
+}
+
+/// `input` as zstd frames of the given decoded sizes (then of [`FRAME_BYTES`]) and a
+/// seek table: what another seekable-zstd writer might produce.
+fn frames_of(input: &[u8], sizes: &[usize]) -> Vec<u8> {
+    let (mut out, mut frames, mut rest) = (Vec::new(), Vec::new(), input);
+    for size in sizes.iter().copied().chain(std::iter::repeat(FRAME_BYTES)) {
+        let (frame, after) = rest.split_at(size.min(rest.len()));
+        let stored = zstd::bulk::compress(frame, 3).unwrap();
+        frames.push(FrameSize {
+            compressed: stored.len() as u32,
+            decoded: frame.len() as u32,
+        });
+        out.extend(stored);
+        rest = after;
+        if rest.is_empty() {
+            break;
+        }
+    }
+    out.extend(SeekTable { frames }.to_bytes());
+    out
+}
+
+#[test]
+fn frames_of_any_size_extract_exactly_and_small_ones_never_stall_the_writers() {
+    // Files straddle frames, and frames smaller than a writers' batch come one after another
+    // (their bytes are copied: shared, dozens of them would pin every frame buffer while the
+    // reader waits for the next frame).
+    let dir = tempfile::tempdir().unwrap();
+    let tar = many_files_tar(40);
+    let mut sizes = vec![1_000; 300];
+    sizes.extend([3 * 1024 * 1024 / 2, 4_096, 300_000, 700_001, 1_000_000]);
+    sizes.extend(vec![7_777; 100]);
+    let stored = frames_of(&tar, &sizes);
+    assert!(table_of(&stored).unwrap().frames.len() > 400);
+    let pkg = signed_slot(dir.path(), "small-frames", &stored, tar.len() as u64);
+    let reference = dir.path().join("reference");
+    fs::create_dir(&reference).unwrap();
+    pspf::extract::unpack_tar(&tar[..], &reference).unwrap();
+    let expected = snapshot(&reference);
+    let (done, finished) = std::sync::mpsc::channel();
+    let out = dir.path().to_path_buf();
+    std::thread::spawn(move || {
+        for threads in [1, 2] {
+            let dest = out.join(format!("t{threads}"));
+            pkg.extract_slot_using(0, &dest, true, threads).unwrap();
+            done.send(snapshot(&dest)).unwrap();
+        }
+    });
+    for threads in [1, 2] {
+        let got = finished
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{threads} threads: no result in 60 s ({e})"));
+        assert!(got == expected, "{threads} threads");
+    }
 }
 
 #[test]
