@@ -15,7 +15,7 @@
 //!
 //! Memory is bounded: a frame is at most [`crate::seekable::MAX_FRAME_BYTES`], at most
 //! [`MAX_DECODERS`] frames are handed out and not yet read, and decoded frames live in a
-//! [`Pool`] of [`FRAME_BUFFERS`] buffers, reused (a fresh one costs a page fault per 4 KiB):
+//! [`Pool`] of [`FRAME_BUFFERS`] buffers, reused (a fresh one costs page faults):
 //! a decoder waits for a buffer while pieces of the others are still being written, so a
 //! first run stays under 16 MiB whatever the number of CPUs. The threads share one lock and
 //! one condition variable: a slot has a few dozen frames, so that is no bottleneck, and it
@@ -225,18 +225,21 @@ fn decode_one(
     decoded: u32,
     mut shared: Shared,
 ) -> Decoded {
-    let out = shared.bytes_mut();
-    out.clear();
-    // The capacity bounds what the decoder writes; a frame that decodes to more fails.
-    out.reserve_exact(decoded as usize);
     let wrong = |what: String| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("a frame {what} where the seek table says {decoded} bytes"),
         )
     };
+    // The room bounds what the decoder writes; a frame that decodes to more fails.
+    let Some(out) = shared.room(decoded as usize) else {
+        return Err(wrong("is larger than a frame may be".into()));
+    };
     match dctx.decompress_to_buffer(stored, out) {
-        Ok(n) if n == decoded as usize => Ok(Arc::new(shared)),
+        Ok(n) if n == decoded as usize => {
+            shared.filled(n);
+            Ok(Arc::new(shared))
+        }
         Ok(n) => Err(wrong(format!("decodes to {n} bytes"))),
         Err(e) => Err(wrong(format!("does not decode ({e})"))),
     }
