@@ -23,13 +23,15 @@ use crate::archive::MemberData;
 use crate::error::{Error, Result};
 use crate::pieces::Piece;
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+
+mod batch;
+
+pub(crate) use batch::Finish;
+use batch::{Batch, Bytes, Item, Large, create};
 
 /// Bytes in one batch: several small files, or one piece of a large file.
 pub(crate) const CHUNK: usize = 256 * 1024;
@@ -57,162 +59,6 @@ pub(crate) fn current_umask() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
     u32::from_str_radix(line.trim(), 8).ok()
-}
-
-/// Mode and modification time a file gets once its bytes are written.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Finish {
-    /// Permission bits (and set-id/sticky bits) from the archive.
-    pub mode: u32,
-    /// Seconds since the epoch.
-    pub mtime: u64,
-}
-
-impl Finish {
-    /// The mode to create the file with, and whether `fchmod` must follow: when the umask
-    /// would strip bits, and for set-id bits, which a write clears.
-    fn create_mode(self, umask: Option<u32>) -> (u32, bool) {
-        match umask {
-            Some(mask) if self.mode & 0o7000 == 0 && self.mode & mask == 0 => (self.mode, false),
-            _ => (0o600, true),
-        }
-    }
-
-    fn apply(self, file: &File, chmod: bool) -> io::Result<()> {
-        if chmod {
-            file.set_permissions(std::fs::Permissions::from_mode(self.mode))?;
-        }
-        // A time the file system cannot store is not worth failing over.
-        let _ = file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(self.mtime));
-        Ok(())
-    }
-}
-
-/// Create a new file (never following or replacing anything at `path`).
-fn create(path: &Path, mode: u32) -> io::Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-}
-
-/// A large file being written piece by piece; finished when the last piece is dropped.
-struct Large {
-    file: File,
-    path: PathBuf,
-    finish: Finish,
-    chmod: bool,
-    shared: Arc<Shared>,
-}
-
-impl Drop for Large {
-    fn drop(&mut self) {
-        if let Err(e) = self.finish.apply(&self.file, self.chmod) {
-            self.shared.fail(at_path(&self.path, e));
-        }
-    }
-}
-
-/// The bytes of an item: the next `len` of its batch's own buffer, or a piece of a frame.
-enum Bytes {
-    Own(usize),
-    Shared(Piece),
-}
-
-impl Bytes {
-    fn len(&self) -> usize {
-        match self {
-            Bytes::Own(len) => *len,
-            Bytes::Shared(piece) => piece.len(),
-        }
-    }
-}
-
-/// One file (or piece of one) in a batch.
-enum Item {
-    Whole {
-        path: PathBuf,
-        bytes: Bytes,
-        finish: Finish,
-    },
-    Piece {
-        file: Arc<Large>,
-        offset: u64,
-        bytes: Bytes,
-    },
-}
-
-/// Files (or a piece of one) to write, in order, with the bytes they need.
-struct Batch {
-    /// Bytes copied in (empty until the first [`Bytes::Own`]).
-    buf: Vec<u8>,
-    /// Of `buf`, the bytes in use.
-    own: usize,
-    /// Bytes of all items.
-    used: usize,
-    items: Vec<Item>,
-}
-
-impl Batch {
-    fn room(&self) -> usize {
-        CHUNK - self.used
-    }
-
-    /// The bytes of an item, at `at` in the batch's own buffer when they are there.
-    fn slice<'a>(&'a self, bytes: &'a Bytes, at: &mut usize) -> &'a [u8] {
-        match bytes {
-            Bytes::Own(len) => {
-                *at += len;
-                &self.buf[*at - len..*at]
-            }
-            Bytes::Shared(piece) => piece,
-        }
-    }
-
-    /// The large files this batch writes pieces of, by address.
-    fn larges(&self) -> impl Iterator<Item = usize> + '_ {
-        self.items.iter().filter_map(|item| match item {
-            Item::Piece { file, .. } => Some(Arc::as_ptr(file) as usize),
-            Item::Whole { .. } => None,
-        })
-    }
-
-    /// Write every item; stop at the first error.
-    fn write(&self, umask: Option<u32>) -> Result<()> {
-        let mut at = 0;
-        for item in &self.items {
-            match item {
-                Item::Whole {
-                    path,
-                    bytes,
-                    finish,
-                } => {
-                    let (mode, chmod) = finish.create_mode(umask);
-                    let file = create(path, mode).map_err(|e| at_path(path, e))?;
-                    write_all_at(&file, self.slice(bytes, &mut at), 0)
-                        .and_then(|()| finish.apply(&file, chmod))
-                        .map_err(|e| at_path(path, e))?;
-                }
-                Item::Piece {
-                    file,
-                    offset,
-                    bytes,
-                } => {
-                    write_all_at(&file.file, self.slice(bytes, &mut at), *offset)
-                        .map_err(|e| at_path(&file.path, e))?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn write_all_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
-    if bytes.is_empty() {
-        return Ok(());
-    }
-    file.write_all_at(bytes, offset)
 }
 
 /// What the extracting thread and the writers share.
