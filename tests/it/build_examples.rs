@@ -247,7 +247,12 @@ fn a_large_single_file_is_compressed_unless_the_slot_says_raw() {
         ("run.sh", "wc -c < \"$(dirname \"$0\")/data.txt\"\n"),
         ("data.txt", &big),
     ]);
-    p.build(&[]);
+    let cold = p.build(&[]);
+    assert_eq!(cold.count("finished", "compress slot data (zstd)"), 1);
+    // The cold store ran the compression while digesting its input (each byte read once):
+    // the key it took is the one a rebuild computes, so nothing runs again.
+    let again = p.build(&[]);
+    assert_eq!((again.built(), again.ran()), (0, Vec::<String>::new()));
     let psp = "dist/debug/big.psp";
     let inspected: Value =
         serde_json::from_str(&p.flavor(&["inspect", psp, "--json"]).ok().stdout).unwrap();

@@ -4,7 +4,6 @@ use flavor_engine::{Action, ActionError, Input, RunContext};
 use pspf::Codec;
 use pspf::encode::{Compression, compress};
 use serde_json::json;
-use std::fs::File;
 use std::io::{BufReader, BufWriter};
 
 /// Compress one input with a codec's compression.
@@ -39,6 +38,10 @@ impl Action for CompressAction {
     fn output_count(&self) -> usize {
         1
     }
+    /// The one input is read once, to its end, through [`RunContext::open_input`].
+    fn digests_while_reading(&self) -> bool {
+        true
+    }
     fn threads(&self) -> usize {
         // zstd's output does not depend on its worker count; gzip is single-threaded.
         if matches!(self.codec, Codec::Zstd | Codec::TarZst) {
@@ -48,11 +51,14 @@ impl Action for CompressAction {
         }
     }
     fn run(&self, ctx: &mut RunContext<'_>) -> Result<(), ActionError> {
-        let file = File::open(ctx.input(0))?;
-        let total = file.metadata()?.len();
-        let output = File::create(ctx.output(0))?;
+        let file = ctx
+            .open_input(0)
+            .map_err(|e| ActionError::new(format!("{}: {e}", ctx.input(0).display())))?;
+        let total = file.len();
+        // Digested as it is written: the engine stores it without reading it again.
+        let output = ctx.create_output(0)?;
         let workers = ctx.threads().max(1) as u32;
-        let mut writer = BufWriter::with_capacity(256 * 1024, &output);
+        let mut writer = BufWriter::with_capacity(256 * 1024, output);
         let input = Reporting {
             inner: BufReader::with_capacity(256 * 1024, file),
             done: 0,
@@ -69,8 +75,7 @@ impl Action for CompressAction {
             },
         )
         .map_err(|e| ActionError::new(format!("{}: {e}", self.label)))?;
-        drop(writer);
-        output.sync_all()?;
+        writer.into_inner().map_err(|e| e.into_error())?.finish()?;
         Ok(())
     }
 }
