@@ -22,6 +22,7 @@ mod launcher_cache;
 mod launcher_cli;
 mod launcher_conformance;
 mod launcher_crash;
+mod launcher_disk_full;
 mod launcher_env;
 mod launcher_run;
 mod launcher_security;
