@@ -178,8 +178,9 @@ impl Package {
         self.extract_slot_using(i, dest, verify, writer_threads())
     }
 
-    /// [`Package::extract_slot_with`], decoding a seekable zstd slot on `threads` threads (0:
-    /// as one stream on the calling thread). The result is the same whatever the number,
+    /// [`Package::extract_slot_with`], decoding a seekable zstd slot on `threads` threads,
+    /// any other slot as one stream on a thread of its own (0: as one stream on the calling
+    /// thread). The result is the same whatever the number,
     /// except for a slot whose seek table disagrees with its frames (flavor never writes
     /// one): on threads it is refused as malformed.
     pub fn extract_slot_using(
@@ -209,6 +210,12 @@ impl Package {
             });
         }
         let mut reader = SlotReader::new(stored, codec)?.with_limit(limit);
+        if threads > 0 {
+            // One stream: decoded (and hashed) on a thread of its own while this one unpacks.
+            return crate::parallel::decode_stream(reader, codec, |chunks| {
+                self.write_decoded(i, codec, chunks, dest)
+            });
+        }
         match self.write_decoded(i, codec, &mut Plain(&mut reader), dest) {
             // A tampered slot can break the archive or the decoder before its last byte is
             // hashed: hash the rest, and report tampering as what it is.

@@ -24,8 +24,8 @@
 use crate::error::{Error, Result};
 use crate::ops::Codec;
 use crate::pieces::{Piece, Pool, Shared, Stream};
-use crate::seekable::SeekTable;
-use crate::stream::StoredReader;
+use crate::seekable::{MAX_FRAME_BYTES, SeekTable};
+use crate::stream::{SlotReader, StoredReader};
 use crate::writers::CHUNK;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read};
@@ -110,9 +110,9 @@ pub(crate) fn decode_frames<T>(
         pool: Pool::new(FRAME_BUFFERS),
     };
     std::thread::scope(|scope| {
-        let mut frames = Frames {
+        let frames = Frames {
             shared: &shared,
-            total: table.frames.len(),
+            total: Some(table.frames.len()),
             current: None,
             pos: 0,
             done: false,
@@ -131,20 +131,130 @@ pub(crate) fn decode_frames<T>(
         builder()
             .spawn_scoped(scope, || dispatch(stored, table, &shared))
             .map_err(Error::Io)?;
-        let result = consume(&mut frames).and_then(|value| {
-            // Whatever the consumer left unread is read (and so verified) here.
-            io::copy(&mut frames, &mut io::sink()).map_err(Error::from_io)?;
-            Ok(value)
-        });
-        match result {
-            Err(e) if !e.kind().is_integrity() => match frames.verify_rest() {
-                Err(tampered) if tampered.kind().is_integrity() => Err(tampered),
-                _ => Err(e),
-            },
-            other => other,
-        }
-        // `frames` drops here: every thread sees the reader gone and stops.
+        read_all(frames, consume)
     })
+}
+
+/// Decode the slot `reader` decodes (any codec, one stream) on a thread of its own, in
+/// chunks of up to 2 MiB, and give its decoded bytes in order to `consume`, which takes them
+/// as it would a seekable slot's frames. When `consume` succeeds, the stream has been read to
+/// its end and verified. The reader's decoded-size bound and digest check apply as they do
+/// on the calling thread.
+pub(crate) fn decode_stream<T>(
+    reader: SlotReader<'_>,
+    codec: Codec,
+    consume: impl FnOnce(&mut Frames<'_>) -> Result<T>,
+) -> Result<T> {
+    let shared = Threads {
+        state: Mutex::new(State::default()),
+        changed: Condvar::new(),
+        in_flight: MAX_DECODERS,
+        pool: Pool::new(FRAME_BUFFERS),
+    };
+    std::thread::scope(|scope| {
+        let frames = Frames {
+            shared: &shared,
+            total: None,
+            current: None,
+            pos: 0,
+            done: false,
+            codec,
+        };
+        std::thread::Builder::new()
+            .name("flavor-decode".into())
+            .stack_size(STACK)
+            .spawn_scoped(scope, || stream_chunks(reader, &shared))
+            .map_err(Error::Io)?;
+        read_all(frames, consume)
+    })
+}
+
+/// Hand `frames` to `consume`, read whatever it left (so every stored byte is verified), and
+/// report tampering as what it is when something failed on the way.
+fn read_all<T>(
+    mut frames: Frames<'_>,
+    consume: impl FnOnce(&mut Frames<'_>) -> Result<T>,
+) -> Result<T> {
+    let result = consume(&mut frames).and_then(|value| {
+        io::copy(&mut frames, &mut io::sink()).map_err(Error::from_io)?;
+        Ok(value)
+    });
+    match result {
+        Err(e) if !e.kind().is_integrity() => match frames.verify_rest() {
+            Err(tampered) if tampered.kind().is_integrity() => Err(tampered),
+            _ => Err(e),
+        },
+        other => other,
+    }
+    // `frames` drops here: every thread sees the reader gone and stops.
+}
+
+/// Decode `reader` chunk by chunk into buffers of the pool, at most `in_flight` ahead of the
+/// reader, then record the verdict (the reader checks the digest at its end). Once the
+/// reader has given up, hash the rest of the stored bytes and record that verdict.
+fn stream_chunks(mut reader: SlotReader<'_>, shared: &Threads) {
+    loop {
+        {
+            let mut s = shared.lock();
+            while !s.abandon && !s.gone && s.dispatched >= s.next + shared.in_flight {
+                s = shared.wait(s);
+            }
+            if s.gone {
+                return;
+            }
+            if s.abandon {
+                break;
+            }
+        }
+        // Waits while the writers still hold every buffer; none come once the reader is gone.
+        let Some(buf) = shared.pool.take() else {
+            return;
+        };
+        let mut chunk = Shared::new(buf, Arc::clone(&shared.pool));
+        let room = chunk
+            .room(MAX_FRAME_BYTES as usize)
+            .expect("a whole buffer");
+        let read = read_full(&mut reader, room);
+        let mut s = shared.lock();
+        let i = s.dispatched;
+        match read {
+            Ok(0) => {
+                // The end, after the reader checked the digest.
+                s.end = Some(Ok(()));
+                shared.changed.notify_all();
+                return;
+            }
+            Ok(n) => {
+                chunk.filled(n);
+                s.decoded.insert(i, Ok(Arc::new(chunk)));
+                s.dispatched += 1;
+                shared.changed.notify_all();
+            }
+            Err(e) => {
+                s.decoded.insert(i, Err(e));
+                s.dispatched += 1;
+                shared.changed.notify_all();
+                break;
+            }
+        }
+    }
+    let verdict = reader.verify_rest().map_err(Error::into_io);
+    shared.lock().end = Some(verdict);
+    shared.changed.notify_all();
+}
+
+/// Read until `buf` is full or the stream ends; the number of bytes read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Read the stored bytes frame by frame, handing each to the decoders, then hash the rest
@@ -248,7 +358,8 @@ fn decode_one(
 /// The decoded bytes of a seekable slot, in order (see [`decode_frames`]).
 pub(crate) struct Frames<'a> {
     shared: &'a Threads,
-    total: usize,
+    /// Frames to come, when a seek table says (a one-stream slot ends when its reader does).
+    total: Option<usize>,
     /// The frame being read, and how far.
     current: Option<Arc<Shared>>,
     pos: usize,
@@ -278,9 +389,10 @@ impl Frames<'_> {
                 shared.changed.notify_all();
                 return Next::Frame(frame);
             }
-            if s.next >= self.total || (s.next >= s.dispatched && s.end.is_some()) {
+            let all = self.total.is_some_and(|total| s.next >= total);
+            if all || (s.next >= s.dispatched && s.end.is_some()) {
                 return match s.end.take() {
-                    Some(Ok(())) if s.next < self.total => Next::Stopped,
+                    Some(Ok(())) if !all && self.total.is_some() => Next::Stopped,
                     Some(verdict) => Next::End(verdict),
                     None => {
                         s = shared.wait(s);
@@ -316,6 +428,8 @@ impl Frames<'_> {
     fn failed(&mut self, e: io::Error) -> io::Error {
         match self.verify_rest() {
             Err(tampered) => tampered.into_io(),
+            // Already one of this crate's errors (from a one-stream reader): as it is.
+            Ok(()) if e.get_ref().is_some_and(|inner| inner.is::<Error>()) => e,
             Ok(()) => Error::malformed(format!("{} stream is corrupt: {e}", self.codec)).into_io(),
         }
     }
